@@ -1,0 +1,49 @@
+"""Package metadata for open_vclip_hf (Open-VCLIP, Weng et al., ICML 2023, as a transformers model)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+extras = {
+    # `accelerate launch examples/train_openvclip.py` (method doc section 4)
+    "train": ["accelerate>=1.0", "datasets>=3.0", "tensorboard"],
+    # `open-vclip evaluate` (method doc sections 5 and 7)
+    "eval": ["evaluate>=0.4", "matplotlib", "pandas"],
+    "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
+    "demo": ["gradio>=5"],
+}
+extras["dev"] = sorted(
+    {"pytest>=8", "pytest-timeout", "scikit-video", "open_clip_torch"} | set(extras["train"]) | set(extras["eval"])
+)
+
+setup(
+    name="open_vclip_hf",
+    version="0.1.0",
+    description="Open-VCLIP (ICML 2023) as a Hugging Face transformers model: zero-shot video classification",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["open_vclip_hf", "open_vclip_hf.*"]),
+    package_data={"open_vclip_hf": ["assets/*", "assets/**/*"]},
+    include_package_data=True,
+    install_requires=[
+        # An open range on purpose: GPU users keep their CUDA build. The Makefile pins the CPU wheel.
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "huggingface_hub>=1.0",
+        "safetensors>=0.4",
+        "numpy>=1.24",
+        "pillow>=10",
+        "av>=12",
+        "tqdm",
+    ],
+    extras_require=extras,
+    entry_points={"console_scripts": ["open-vclip=open_vclip_hf.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
