@@ -1,0 +1,445 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""PyTorch Open-VCLIP model (Weng et al., "Open-VCLIP: Transforming CLIP to an Open-vocabulary Video Model via
+Interpolated Weight Optimization", ICML 2023, arXiv 2302.00624).
+
+Written as *differences from CLIP*, like transformers' X-CLIP: the only new computation is
+
+* `OpenVCLIPNeighborFrameAttention`: in every vision layer the keys/values of frame `t` are those of frames
+  `t+1`, `t-1` and `t` (zero blocks at the video boundaries), method doc section 1.2;
+* `OpenVCLIPModel.get_video_features`: mean over frames of the L2-normalised projected frame embeddings, method doc
+  section 1.3.
+
+There are no new parameters: every weight has the name and shape it has in `CLIPModel`, so any CLIP checkpoint
+loads as is.
+
+Self-contained on purpose (imports only torch, transformers and the configuration beside it): this file is copied
+unchanged into Hub repositories and loaded there with `trust_remote_code=True`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import CLIPModel, CLIPVisionModel, CLIPVisionModelWithProjection
+from transformers.conversion_mapping import get_checkpoint_conversion_mapping, register_checkpoint_conversion_mapping
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.clip.modeling_clip import (
+    CLIPAttention,
+    CLIPEncoder,
+    CLIPEncoderLayer,
+    _get_vector_norm,
+    eager_attention_forward,
+    image_text_contrastive_loss,
+)
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, can_return_tuple
+
+from .configuration_open_vclip import OpenVCLIPConfig, OpenVCLIPVisionConfig
+
+
+def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Keys (or values) of every frame followed by those of its next and previous frame.
+
+    Args:
+        states: `(batch_size * num_frames, num_heads, seq_len, head_dim)`, frame-major inside each video
+            (row `b * num_frames + t`), as the official code flattens clips (method doc section 1.2).
+        num_frames: frames per video.
+
+    Returns:
+        `(batch_size * num_frames, num_heads, 3 * seq_len, head_dim)`: for frame `t` the blocks
+        `[next frame t+1 ; previous frame t-1 ; own frame t]` (the official `expand_temporal_view` order,
+        `functional.py:608-622`; the order does not change the result). Frames outside the video are all-zero
+        blocks *after* the key/value projection (no bias, no mask): they receive softmax mass `exp(0)/Z` and add
+        nothing, exactly like the released checkpoints were trained. Videos never see each other's frames.
+    """
+    frames, num_heads, seq_len, head_dim = states.shape
+    per_video = states.view(-1, num_frames, num_heads, seq_len, head_dim)
+    # One zero frame before and after every video: index t of `padded` is frame t-1, index t+2 is frame t+1.
+    padded = nn.functional.pad(per_video, (0, 0, 0, 0, 0, 0, 1, 1))
+    neighbors = torch.cat([padded[:, 2:], padded[:, :-2], per_video], dim=3)
+    return neighbors.view(frames, num_heads, 3 * seq_len, head_dim)
+
+
+class OpenVCLIPNeighborFrameAttention(CLIPAttention):
+    """CLIP self-attention in which every token of frame `t` attends to all tokens (CLS included) of frames
+    `t-1`, `t` and `t+1` of the same video (paper Sec. 3.1, "expand temporal view"; method doc section 1.2).
+
+    Same projections and parameters as [`CLIPAttention`]; only the keys/values are widened, then the usual
+    `ALL_ATTENTION_FUNCTIONS` interface runs (eager, sdpa, flash...), with `q_len = N` and `kv_len = 3N`. With
+    `config.temporal_attention == "none"` or without `num_frames` it is exactly [`CLIPAttention`].
+    """
+
+    def __init__(self, config: OpenVCLIPVisionConfig):
+        super().__init__(config)
+        self.temporal_attention = config.temporal_attention
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        num_frames: int | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`hidden_states`: `(batch_size * num_frames, seq_len, embed_dim)`, frame-major inside each video."""
+        if self.temporal_attention == "none" or num_frames is None:
+            return super().forward(hidden_states, attention_mask, **kwargs)
+
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        keys = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        values = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        keys = expand_to_neighbor_frames(keys, num_frames)
+        values = expand_to_neighbor_frames(values, num_frames)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            queries,
+            keys,
+            values,
+            attention_mask,
+            scaling=self.scale,
+            dropout=0.0 if not self.training else self.dropout,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        return self.out_proj(attn_output), attn_weights
+
+
+class OpenVCLIPVisionEncoderLayer(CLIPEncoderLayer):
+    def __init__(self, config: OpenVCLIPVisionConfig):
+        super().__init__(config)
+        self.self_attn = OpenVCLIPNeighborFrameAttention(config)
+
+
+class OpenVCLIPVisionEncoder(CLIPEncoder):
+    """[`CLIPEncoder`] with neighbour-frame attention in **every** layer (`customize_visiontransformer.py:458-459`)."""
+
+    def __init__(self, config: OpenVCLIPVisionConfig):
+        super().__init__(config)
+        self.layers = nn.ModuleList([OpenVCLIPVisionEncoderLayer(config) for _ in range(config.num_hidden_layers)])
+
+
+def _check_video_pixel_values(pixel_values: torch.Tensor | None) -> tuple[int, int]:
+    if pixel_values is None:
+        raise ValueError("You have to specify `pixel_values` of shape (batch_size, num_frames, channels, height, width).")
+    if pixel_values.dim() != 5:
+        raise ValueError(
+            "`pixel_values` must have shape (batch_size, num_frames, channels, height, width), got "
+            f"{tuple(pixel_values.shape)}. A single image is a video of one frame: use `pixel_values[:, None]`."
+        )
+    batch_size, num_frames = pixel_values.shape[:2]
+    if batch_size == 0 or num_frames == 0:
+        raise ValueError(f"`pixel_values` needs at least one video of at least one frame, got {tuple(pixel_values.shape)}.")
+    return batch_size, num_frames
+
+
+class OpenVCLIPVisionModel(CLIPVisionModel):
+    """The Open-VCLIP vision tower: [`CLIPVisionModel`] with neighbour-frame attention, applied to videos.
+
+    Input `pixel_values`: `(batch_size, num_frames, num_channels, height, width)`, any `num_frames >= 1`.
+    Output (a [`BaseModelOutputWithPooling`]):
+        last_hidden_state: `(batch_size, num_frames, seq_len, hidden_size)`.
+        pooler_output: `(batch_size, num_frames, hidden_size)`, the post-layernorm CLS token of every frame.
+        hidden_states / attentions (when requested): per layer, for the `batch_size * num_frames` frames, i.e.
+            `(batch_size * num_frames, seq_len, hidden_size)` and `(batch_size * num_frames, heads, seq_len, 3 * seq_len)`
+            (eager attention only, as in CLIP).
+    """
+
+    config: OpenVCLIPVisionConfig
+
+    def __init__(self, config: OpenVCLIPVisionConfig):
+        super().__init__(config)
+        self.encoder = OpenVCLIPVisionEncoder(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPooling:
+        batch_size, num_frames = _check_video_pixel_values(pixel_values)
+        # Frames become independent images for everything but attention, which regroups them by `num_frames`.
+        outputs = super().forward(
+            pixel_values.flatten(0, 1),
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            num_frames=num_frames,
+            return_dict=True,
+            **kwargs,
+        )
+        outputs.last_hidden_state = outputs.last_hidden_state.unflatten(0, (batch_size, num_frames))
+        outputs.pooler_output = outputs.pooler_output.unflatten(0, (batch_size, num_frames))
+        return outputs
+
+
+# Load the vision tower alone from a full (Open-V)CLIP checkpoint exactly as `CLIPVisionModel` does: drop the
+# `vision_model.` prefix of the stored keys.
+register_checkpoint_conversion_mapping(
+    OpenVCLIPVisionModel.__name__, get_checkpoint_conversion_mapping(CLIPVisionModel.__name__), overwrite=True
+)
+
+
+def pool_frame_embeddings(frame_embeds: torch.Tensor) -> torch.Tensor:
+    """Video embedding = mean over frames of the L2-normalised frame embeddings, **not** re-normalised.
+
+    `(batch_size, num_frames, dim) -> (batch_size, dim)`. The official model averages the per-frame logits
+    `s * f̂_t · ĉ` over frames (`temporalclip_video_model.py:214, 231-232`), which equals `s * mean_t(f̂_t) · ĉ`;
+    re-normalising would change softmax scores and the training loss (method doc section 1.3).
+    """
+    return (frame_embeds / _get_vector_norm(frame_embeds)).mean(dim=1)
+
+
+@dataclass
+class OpenVCLIPVisionModelOutput(ModelOutput):
+    r"""
+    video_embeds (`torch.Tensor` of shape `(batch_size, projection_dim)`):
+        Video embeddings: mean over frames of the L2-normalised projected frame embeddings (not re-normalised).
+    frame_embeds (`torch.Tensor` of shape `(batch_size, num_frames, projection_dim)`):
+        Projected (not normalised) CLS embedding of every frame.
+    last_hidden_state (`torch.Tensor` of shape `(batch_size, num_frames, sequence_length, hidden_size)`):
+        Last layer hidden states of every frame.
+    hidden_states (`tuple(torch.Tensor)`, *optional*):
+        Per layer, `(batch_size * num_frames, sequence_length, hidden_size)`.
+    attentions (`tuple(torch.Tensor)`, *optional*):
+        Per layer, `(batch_size * num_frames, num_heads, sequence_length, 3 * sequence_length)` with neighbour-frame
+        attention (keys ordered next frame, previous frame, own frame).
+    """
+
+    video_embeds: torch.Tensor | None = None
+    frame_embeds: torch.Tensor | None = None
+    last_hidden_state: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+class OpenVCLIPVisionModelWithProjection(CLIPVisionModelWithProjection):
+    """The Open-VCLIP vision tower with CLIP's visual projection: video in, video embedding out."""
+
+    config: OpenVCLIPVisionConfig
+
+    def __init__(self, config: OpenVCLIPVisionConfig):
+        super().__init__(config)
+        self.vision_model = OpenVCLIPVisionModel._from_config(config)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> OpenVCLIPVisionModelOutput:
+        vision_outputs = self.vision_model(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
+        frame_embeds = self.visual_projection(vision_outputs.pooler_output)
+        return OpenVCLIPVisionModelOutput(
+            video_embeds=pool_frame_embeddings(frame_embeds),
+            frame_embeds=frame_embeds,
+            last_hidden_state=vision_outputs.last_hidden_state,
+            hidden_states=vision_outputs.hidden_states,
+            attentions=vision_outputs.attentions,
+        )
+
+
+@dataclass
+class OpenVCLIPOutput(ModelOutput):
+    r"""
+    loss (`torch.Tensor` of shape `()`, *optional*):
+        With `return_loss=True`: CLIP's symmetric video-text contrastive loss (video `i` matches text `i`).
+        With `labels`: cross-entropy of `logits_per_video` against the label indices, i.e. classification over the
+        given texts (the paper's fine-tuning loss, method doc section 4).
+    logits_per_video (`torch.Tensor` of shape `(video_batch_size, text_batch_size)`):
+        `logit_scale.exp() * video_embeds @ text_embeds.T`. Equals the official model's mean over frames of the
+        per-frame logits (method doc section 1.3).
+    logits_per_text (`torch.Tensor` of shape `(text_batch_size, video_batch_size)`):
+        The transpose of `logits_per_video`.
+    text_embeds (`torch.Tensor` of shape `(text_batch_size, projection_dim)`):
+        L2-normalised text embeddings.
+    video_embeds (`torch.Tensor` of shape `(video_batch_size, projection_dim)`):
+        Mean over frames of the L2-normalised projected frame embeddings (norm <= 1, not re-normalised).
+    text_model_output (`BaseModelOutputWithPooling`, *optional*):
+        Output of the text tower (`None` when `text_embeds` were given).
+    vision_model_output (`BaseModelOutputWithPooling`):
+        Output of [`OpenVCLIPModel.get_video_features`]: `pooler_output` is `video_embeds`, `last_hidden_state` is
+        `(video_batch_size, num_frames, sequence_length, hidden_size)`.
+    """
+
+    loss: torch.Tensor | None = None
+    logits_per_video: torch.Tensor | None = None
+    logits_per_text: torch.Tensor | None = None
+    text_embeds: torch.Tensor | None = None
+    video_embeds: torch.Tensor | None = None
+    text_model_output: BaseModelOutputWithPooling | None = None
+    vision_model_output: BaseModelOutputWithPooling | None = None
+
+    def to_tuple(self) -> tuple[Any]:
+        return tuple(v.to_tuple() if isinstance(v, ModelOutput) else v for v in self.values())
+
+
+class OpenVCLIPModel(CLIPModel):
+    """Open-VCLIP: CLIP whose vision tower encodes videos with neighbour-frame attention.
+
+    Loads any CLIP checkpoint with no missing or unexpected keys (`OpenVCLIPModel.from_pretrained(<CLIP folder>)`,
+    [`OpenVCLIPModel.from_clip`]); released Open-VCLIP weights have exactly CLIP's keys too (method doc section 6).
+    The text tower is CLIP's, unchanged.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor
+
+    >>> model = OpenVCLIPModel.from_pretrained("path/to/open-vclip-b16")
+    >>> processor = OpenVCLIPProcessor.from_pretrained("path/to/open-vclip-b16")
+    >>> inputs = processor(videos="archery.mp4", text=["a video of archery", "a video of cooking"], return_tensors="pt")
+    >>> with torch.inference_mode():
+    ...     probs = model(**inputs).logits_per_video.softmax(dim=-1)
+    ```
+    """
+
+    config: OpenVCLIPConfig
+
+    def __init__(self, config: OpenVCLIPConfig):
+        super().__init__(config)
+        self.vision_model = OpenVCLIPVisionModel._from_config(config.vision_config)
+        self.post_init()
+
+    @classmethod
+    def from_clip(cls, clip_model: CLIPModel, **config_kwargs) -> "OpenVCLIPModel":
+        """An Open-VCLIP model holding a copy of `clip_model`'s weights (`config_kwargs`, e.g. `num_frames=16`,
+        override the video settings). Strict: every CLIP weight is loaded and nothing else exists."""
+        config = OpenVCLIPConfig.from_clip_config(clip_model.config, **config_kwargs)
+        config._attn_implementation = clip_model.config._attn_implementation
+        model = cls(config).to(device=clip_model.device, dtype=clip_model.dtype)
+        model.load_state_dict(clip_model.state_dict(), strict=True)
+        return model
+
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+            Frames of each video (any `num_frames >= 1`), e.g. from [`OpenVCLIPProcessor`].
+
+        Returns a [`BaseModelOutputWithPooling`] (like `CLIPModel.get_image_features` in transformers 5) whose
+        `pooler_output` is the video embedding `(batch_size, projection_dim)`: the mean over frames of the
+        L2-normalised projected frame embeddings, not re-normalised (method doc section 1.3).
+
+        ```python
+        >>> video_embeds = model.get_video_features(pixel_values).pooler_output
+        ```"""
+        vision_outputs = self.vision_model(
+            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
+        )
+        vision_outputs.pooler_output = pool_frame_embeddings(self.visual_projection(vision_outputs.pooler_output))
+        return vision_outputs
+
+    @can_return_tuple
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BaseModelOutputWithPooling:
+        r"""
+        pixel_values (`torch.Tensor` of shape `(batch_size, num_channels, height, width)`):
+            Images, each encoded as a one-frame video. With `temporal_attention="neighbor"` this is *not* CLIP: every
+            query also sees two all-zero neighbour frames (method doc section 1.2, corollary).
+
+        Returns a [`BaseModelOutputWithPooling`] whose `pooler_output` is the projected, unnormalised image embedding
+        `(batch_size, projection_dim)`, as in `CLIPModel.get_image_features`.
+        """
+        vision_outputs = self.vision_model(
+            pixel_values=pixel_values[:, None], interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
+        )
+        vision_outputs.pooler_output = self.visual_projection(vision_outputs.pooler_output[:, 0])
+        return vision_outputs
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        text_embeds: torch.Tensor | None = None,
+        return_loss: bool | None = None,
+        labels: torch.LongTensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> OpenVCLIPOutput:
+        r"""
+        pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+            The videos.
+        input_ids (`torch.LongTensor` of shape `(text_batch_size, sequence_length)`, *optional*):
+            Tokenised texts (e.g. class prompts). Give either these or `text_embeds`.
+        text_embeds (`torch.Tensor` of shape `(text_batch_size, projection_dim)`, *optional*):
+            Precomputed text embeddings used instead of running the text tower, e.g. the cached prompt-ensemble
+            class embeddings (method doc section 2). They are L2-normalised here (a no-op if they already are).
+        return_loss (`bool`, *optional*):
+            Return CLIP's symmetric contrastive loss (video `i` matches text `i`).
+        labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*):
+            Index of the correct text for every video: returns the cross-entropy over the given texts (the paper's
+            classification loss against class-name embeddings, method doc section 4).
+        """
+        if return_loss and labels is not None:
+            raise ValueError("Pass either `return_loss=True` (contrastive loss) or `labels` (classification loss), not both.")
+        if (input_ids is None) == (text_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` and `text_embeds`.")
+
+        vision_outputs = self.get_video_features(
+            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
+        )
+        video_embeds = vision_outputs.pooler_output
+
+        text_outputs = None
+        if text_embeds is None:
+            text_outputs = self.get_text_features(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs
+            )
+            text_embeds = text_outputs.pooler_output
+        text_embeds = text_embeds / _get_vector_norm(text_embeds)
+
+        logits_per_video = torch.matmul(video_embeds, text_embeds.t().to(video_embeds.device))
+        logits_per_video = logits_per_video * self.logit_scale.exp().to(video_embeds.device)
+        logits_per_text = logits_per_video.t()
+
+        loss = None
+        if return_loss:
+            loss = image_text_contrastive_loss(logits_per_text)
+        elif labels is not None:
+            loss = nn.functional.cross_entropy(logits_per_video, labels.to(logits_per_video.device))
+
+        return OpenVCLIPOutput(
+            loss=loss,
+            logits_per_video=logits_per_video,
+            logits_per_text=logits_per_text,
+            text_embeds=text_embeds,
+            video_embeds=video_embeds,
+            text_model_output=text_outputs,
+            vision_model_output=vision_outputs,
+        )
+
+
+__all__ = [
+    "OpenVCLIPModel",
+    "OpenVCLIPNeighborFrameAttention",
+    "OpenVCLIPOutput",
+    "OpenVCLIPVisionModel",
+    "OpenVCLIPVisionModelOutput",
+    "OpenVCLIPVisionModelWithProjection",
+    "expand_to_neighbor_frames",
+    "pool_frame_embeddings",
+]
