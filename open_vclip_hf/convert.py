@@ -1,0 +1,298 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Official Open-VCLIP / OpenAI CLIP checkpoints -> `save_pretrained` folders of [`OpenVCLIPModel`].
+
+Reads (method doc section 6):
+
+* the official release `swa_2_22.pth`: `{'model_state': {'model.visual.conv1.weight': ..., ...}}` (PySlowFast
+  epoch checkpoints `checkpoint_epoch_000NN.pyth` have the same layout), keys = `'model.' + <OpenAI CLIP key>`;
+* a plain OpenAI CLIP state dict (`visual.conv1.weight`, `transformer.resblocks.0...`, `logit_scale`, ...);
+* OpenAI's TorchScript files (`ViT-B-16.pt`, fp16), the anchor the official code interpolates against.
+
+The architecture (patch size, widths, layers, heads, image size, context length, vocabulary) is read off the tensor
+shapes, and the OpenAI -> Hugging Face key mapping is the one of transformers'
+`convert_clip_original_pytorch_to_hf.py`. Optionally the result is patched toward a CLIP anchor,
+`θ = r·θ_anchor + (1−r)·θ` (method doc section 3.3: r = 0.5 for B/32 and B/16, 0.6 for L/14).
+"""
+
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .configuration_open_vclip import OpenVCLIPConfig
+from .interpolation import CheckpointError, interpolate_weights, load_checkpoint_state_dict
+from .modeling_open_vclip import OpenVCLIPModel
+
+
+# OpenAI's ViTs use 64-dimensional attention heads in both towers (`clip/model.py: build_model`).
+OPENAI_HEAD_DIM = 64
+# Key prefixes that wrappers put in front of the OpenAI names: PySlowFast's `TemporalClipVideo.model`, DDP, compile.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
+# Entries of OpenAI's TorchScript files that are not weights.
+_NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
+
+_LAYER_RENAMES = (
+    ("attn.out_proj.", "self_attn.out_proj."),
+    ("ln_1.", "layer_norm1."),
+    ("ln_2.", "layer_norm2."),
+    ("mlp.c_fc.", "mlp.fc1."),
+    ("mlp.c_proj.", "mlp.fc2."),
+)
+_TOP_LEVEL_RENAMES = {
+    "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
+    "visual.class_embedding": "vision_model.embeddings.class_embedding",
+    "visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
+    "visual.ln_pre.weight": "vision_model.pre_layrnorm.weight",
+    "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
+    "visual.ln_post.weight": "vision_model.post_layernorm.weight",
+    "visual.ln_post.bias": "vision_model.post_layernorm.bias",
+    "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
+    "positional_embedding": "text_model.embeddings.position_embedding.weight",
+    "ln_final.weight": "text_model.final_layer_norm.weight",
+    "ln_final.bias": "text_model.final_layer_norm.bias",
+    "logit_scale": "logit_scale",
+}
+_TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}
+_LAYER_KEY = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
+
+
+class ConversionError(CheckpointError):
+    """A checkpoint that can be read but is not a (complete, consistent) CLIP / Open-VCLIP checkpoint."""
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) stored in `path`.
+
+    `path` is an official Open-VCLIP checkpoint (`swa_2_22.pth`, `{'model_state': {'model.<key>': ...}}`), a plain
+    OpenAI state dict or an OpenAI TorchScript `.pt`. Files are read with `torch.load(weights_only=True)`; TorchScript
+    archives with `torch.jit.load` (they hold no pickled Python objects).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        CheckpointError: empty, truncated or corrupt file (the message names the file).
+        ConversionError: readable, but not CLIP weights.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
+    if path.is_file() and _is_torchscript_archive(path):
+        try:
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except Exception as error:
+            raise CheckpointError(f"{path}: cannot read TorchScript archive ({type(error).__name__}: {error})") from error
+    else:
+        state = load_checkpoint_state_dict(path)
+
+    weights = {}
+    for key, tensor in state.items():
+        for prefix in _WRAPPER_PREFIXES:
+            key = key.removeprefix(prefix)
+        if key not in _NON_WEIGHT_KEYS:
+            weights[key] = tensor.float() if tensor.is_floating_point() else tensor
+    if "visual.conv1.weight" not in weights or "token_embedding.weight" not in weights:
+        if any(key.startswith("visual.layer1.") for key in weights):
+            raise ConversionError(f"{path}: a ResNet CLIP checkpoint; Open-VCLIP needs a ViT backbone")
+        example = ", ".join(sorted(weights)[:5]) or "no tensors"
+        raise ConversionError(
+            f"{path}: not a CLIP / Open-VCLIP checkpoint (no 'visual.conv1.weight' / 'token_embedding.weight'; "
+            f"found e.g. {example})"
+        )
+    return weights
+
+
+def _count_layers(weights: Mapping[str, torch.Tensor], prefix: str) -> int:
+    pattern = re.compile(rf"^{re.escape(prefix)}transformer\.resblocks\.(\d+)\.")
+    indices = {int(match.group(1)) for key in weights if (match := pattern.match(key))}
+    if indices != set(range(len(indices))):
+        raise ConversionError(f"{prefix or 'text '}transformer layers are not numbered 0..N-1: {sorted(indices)}")
+    return len(indices)
+
+
+def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_kwargs) -> OpenVCLIPConfig:
+    """Infer the CLIP architecture from tensor shapes, as OpenAI's `build_model` does."""
+    vision_width, _, patch_size, _ = weights["visual.conv1.weight"].shape
+    grid = round((weights["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+    vocab_size, text_width = weights["token_embedding.weight"].shape
+    text_config = dict(
+        vocab_size=vocab_size,
+        hidden_size=text_width,
+        intermediate_size=weights["transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
+        num_hidden_layers=_count_layers(weights, ""),
+        num_attention_heads=text_width // OPENAI_HEAD_DIM,
+        max_position_embeddings=weights["positional_embedding"].shape[0],
+        projection_dim=weights["text_projection"].shape[1],
+        # OpenAI's <|startoftext|> and <|endoftext|> are the last two ids of the vocabulary.
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+    )
+    vision_config = dict(
+        hidden_size=vision_width,
+        intermediate_size=weights["visual.transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
+        num_hidden_layers=_count_layers(weights, "visual."),
+        num_attention_heads=vision_width // OPENAI_HEAD_DIM,
+        image_size=grid * patch_size,
+        patch_size=patch_size,
+        projection_dim=weights["visual.proj"].shape[1],
+    )
+    return OpenVCLIPConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        projection_dim=weights["text_projection"].shape[1],
+        **config_kwargs,
+    )
+
+
+def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """OpenAI CLIP names -> `CLIPModel` names (`convert_clip_original_pytorch_to_hf.py`, method doc section 6):
+    fused `in_proj` split into q/k/v, `visual.proj` and `text_projection` transposed."""
+    converted = {}
+    for key, tensor in weights.items():
+        if key in _TOP_LEVEL_RENAMES:
+            converted[_TOP_LEVEL_RENAMES[key]] = tensor
+        elif key in _TRANSPOSED:
+            converted[_TRANSPOSED[key]] = tensor.t().contiguous()
+        elif match := _LAYER_KEY.match(key):
+            tower = "vision_model" if match.group(1) else "text_model"
+            prefix, rest = f"{tower}.encoder.layers.{match.group(2)}.", match.group(3)
+            if rest.startswith("attn.in_proj_"):
+                kind = rest.removeprefix("attn.in_proj_")  # weight | bias
+                for name, part in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0)):
+                    converted[f"{prefix}self_attn.{name}.{kind}"] = part.contiguous()
+            else:
+                for old, new in _LAYER_RENAMES:
+                    if rest.startswith(old):
+                        converted[prefix + new + rest.removeprefix(old)] = tensor
+                        break
+                else:
+                    raise ConversionError(f"unknown CLIP layer weight {key!r}")
+        else:
+            raise ConversionError(f"unknown CLIP weight {key!r}")
+    return converted
+
+
+def _anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.Tensor]:
+    """θ_CLIP in Hugging Face names: an OpenAI file (TorchScript or state dict), a `save_pretrained` CLIP folder or
+    Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`."""
+    if isinstance(anchor, nn.Module):
+        return {key: value.detach().float().cpu() for key, value in anchor.state_dict().items()}
+    if Path(anchor).is_file():
+        return openai_to_hf_state_dict(read_openai_state_dict(anchor))
+    model = OpenVCLIPModel.from_pretrained(anchor, dtype=torch.float32)
+    return {key: value.detach() for key, value in model.state_dict().items()}
+
+
+def _load_strict(model: OpenVCLIPModel, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = [k for k in expected if k in state_dict and expected[k].shape != state_dict[k].shape]
+    if missing or unexpected or mismatched:
+        problems = [
+            f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched))
+            if keys
+        ]
+        raise ConversionError(f"{source}: inconsistent CLIP checkpoint ({'; '.join(problems)})")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def convert_checkpoint(
+    src: str | Path,
+    clip_anchor: "str | Path | nn.Module | None" = None,
+    ratio: float = 0.0,
+    output_dir: str | Path | None = None,
+    overwrite: bool = False,
+    **config_kwargs,
+) -> OpenVCLIPModel:
+    """Convert an official Open-VCLIP / OpenAI CLIP checkpoint into an [`OpenVCLIPModel`].
+
+    Args:
+        src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
+        clip_anchor: θ_CLIP for test-time patching (method doc 3.3): an OpenAI file, a CLIP `save_pretrained`
+            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`.
+        ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
+            Recorded in `config.patch_ratio`.
+        output_dir: if given, the model is written there with `save_pretrained` (safetensors). The folder is
+            built next to its destination and renamed into place, so it never exists half-written.
+        overwrite: replace an existing `output_dir`.
+        config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
+
+    Raises:
+        FileNotFoundError, CheckpointError (unreadable / truncated file), ConversionError (not CLIP, inconsistent,
+        anchor of another architecture), ValueError (bad ratio, anchor missing, output exists).
+    """
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio must be in [0, 1] (the weight of the CLIP anchor), got {ratio}")
+    if ratio > 0 and clip_anchor is None:
+        raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
+    if output_dir is not None and Path(output_dir).exists() and not overwrite:
+        raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+
+    openai_weights = read_openai_state_dict(src)
+    try:
+        config = config_from_openai_state_dict(openai_weights, patch_ratio=float(ratio), **config_kwargs)
+    except KeyError as error:
+        raise ConversionError(f"{src}: incomplete CLIP checkpoint, no {error.args[0]!r}") from error
+    state_dict = openai_to_hf_state_dict(openai_weights)
+    model = OpenVCLIPModel(config)
+    _load_strict(model, state_dict, str(src))
+
+    if clip_anchor is not None:
+        anchor = _anchor_state_dict(clip_anchor)
+        try:
+            patched = interpolate_weights(model.state_dict(), anchor, ratio)
+        except ValueError as error:
+            raise ConversionError(f"CLIP anchor {clip_anchor!r} does not match {src}: {error}") from error
+        model.load_state_dict(patched, strict=True)
+
+    if output_dir is not None:
+        save_pretrained_atomically(model, output_dir)
+    return model.eval()
+
+
+def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_savables) -> Path:
+    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, then rename it to
+    `output_dir`, replacing an existing folder only once the new one is complete."""
+    output_dir = Path(output_dir).absolute()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        for savable in extra_savables:
+            savable.save_pretrained(staging)
+        if output_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
+            os.replace(output_dir, retired / output_dir.name)
+            os.replace(staging, output_dir)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output_dir
+
+
+__all__ = [
+    "ConversionError",
+    "config_from_openai_state_dict",
+    "convert_checkpoint",
+    "openai_to_hf_state_dict",
+    "read_openai_state_dict",
+    "save_pretrained_atomically",
+]

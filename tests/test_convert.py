@@ -1,0 +1,225 @@
+"""Checkpoint conversion against an OpenAI-CLIP forward written out here (OpenAI key names, fused in_proj)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from open_vclip_hf import OpenVCLIPModel
+from open_vclip_hf.convert import ConversionError, convert_checkpoint
+from open_vclip_hf.interpolation import CheckpointError
+
+
+WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  # heads = 128 / 64 = 2
+
+
+def random_openai_state_dict(seed: int) -> dict[str, torch.Tensor]:
+    """A ViT CLIP in OpenAI's layout (`clip/model.py`), random values."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *shape, std=0.05: torch.randn(*shape, generator=g) * std  # noqa: E731
+    sd = {
+        "visual.conv1.weight": r(WIDTH, 3, PATCH, PATCH),
+        "visual.class_embedding": r(WIDTH),
+        "visual.positional_embedding": r(GRID * GRID + 1, WIDTH),
+        "visual.ln_pre.weight": 1 + r(WIDTH), "visual.ln_pre.bias": r(WIDTH),
+        "visual.ln_post.weight": 1 + r(WIDTH), "visual.ln_post.bias": r(WIDTH),
+        "visual.proj": r(WIDTH, EMBED),
+        "token_embedding.weight": r(VOCAB, WIDTH),
+        "positional_embedding": r(CONTEXT, WIDTH),
+        "ln_final.weight": 1 + r(WIDTH), "ln_final.bias": r(WIDTH),
+        "text_projection": r(WIDTH, EMBED),
+        "logit_scale": torch.tensor(4.6052),
+    }
+    for tower in ("visual.transformer", "transformer"):
+        for i in range(LAYERS):
+            p = f"{tower}.resblocks.{i}."
+            sd |= {
+                p + "attn.in_proj_weight": r(3 * WIDTH, WIDTH), p + "attn.in_proj_bias": r(3 * WIDTH),
+                p + "attn.out_proj.weight": r(WIDTH, WIDTH), p + "attn.out_proj.bias": r(WIDTH),
+                p + "ln_1.weight": 1 + r(WIDTH), p + "ln_1.bias": r(WIDTH),
+                p + "ln_2.weight": 1 + r(WIDTH), p + "ln_2.bias": r(WIDTH),
+                p + "mlp.c_fc.weight": r(4 * WIDTH, WIDTH), p + "mlp.c_fc.bias": r(4 * WIDTH),
+                p + "mlp.c_proj.weight": r(WIDTH, 4 * WIDTH), p + "mlp.c_proj.bias": r(WIDTH),
+            }
+    return sd
+
+
+def openai_resblocks(sd, prefix, x, mask=None):
+    """OpenAI `ResidualAttentionBlock`s on (L, N, D) with `nn.MultiheadAttention`'s fused in_proj."""
+    for i in range(LAYERS):
+        p = f"{prefix}.resblocks.{i}."
+        ln = lambda t, n: nn.functional.layer_norm(t, (WIDTH,), sd[p + n + ".weight"], sd[p + n + ".bias"])  # noqa: E731
+        h = ln(x, "ln_1")
+        attn, _ = nn.functional.multi_head_attention_forward(
+            h, h, h, WIDTH, WIDTH // 64, sd[p + "attn.in_proj_weight"], sd[p + "attn.in_proj_bias"], None, None,
+            False, 0.0, sd[p + "attn.out_proj.weight"], sd[p + "attn.out_proj.bias"], attn_mask=mask,
+            need_weights=False,
+        )
+        x = x + attn
+        h = nn.functional.linear(ln(x, "ln_2"), sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"])
+        h = h * torch.sigmoid(1.702 * h)  # QuickGELU
+        x = x + nn.functional.linear(h, sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"])
+    return x
+
+
+def openai_encode_image(sd, images):
+    x = nn.functional.conv2d(images, sd["visual.conv1.weight"], stride=PATCH).flatten(2).transpose(1, 2)
+    x = torch.cat([sd["visual.class_embedding"].expand(len(x), 1, -1), x], dim=1) + sd["visual.positional_embedding"]
+    x = nn.functional.layer_norm(x, (WIDTH,), sd["visual.ln_pre.weight"], sd["visual.ln_pre.bias"])
+    x = openai_resblocks(sd, "visual.transformer", x.transpose(0, 1)).transpose(0, 1)
+    x = nn.functional.layer_norm(x[:, 0], (WIDTH,), sd["visual.ln_post.weight"], sd["visual.ln_post.bias"])
+    return x @ sd["visual.proj"]
+
+
+def openai_encode_text(sd, tokens):
+    x = sd["token_embedding.weight"][tokens] + sd["positional_embedding"][: tokens.shape[1]]
+    mask = torch.full((tokens.shape[1],) * 2, float("-inf")).triu(1)
+    x = openai_resblocks(sd, "transformer", x.transpose(0, 1), mask).transpose(0, 1)
+    x = nn.functional.layer_norm(x, (WIDTH,), sd["ln_final.weight"], sd["ln_final.bias"])
+    return x[torch.arange(len(x)), tokens.argmax(dim=-1)] @ sd["text_projection"]
+
+
+def tokens():
+    t = torch.randint(1, VOCAB - 2, (3, 7), generator=torch.Generator().manual_seed(5))
+    t[:, 0], t[:, -1] = VOCAB - 2, VOCAB - 1  # <|startoftext|> ... <|endoftext|>
+    return t
+
+
+def official_pth(path, sd):
+    """The released `swa_2_22.pth` layout: {'model_state': {'model.' + OpenAI key}} (method doc 6)."""
+    torch.save({"model_state": {"model." + k: v for k, v in sd.items()}}, path)
+    return path
+
+
+def test_official_checkpoint_converts_to_the_same_clip(tmp_path):
+    sd = random_openai_state_dict(0)
+    model = convert_checkpoint(official_pth(tmp_path / "swa_2_22.pth", sd), temporal_attention="none")
+    vc, tc = model.config.vision_config, model.config.text_config
+    assert (vc.hidden_size, vc.num_hidden_layers, vc.num_attention_heads, vc.patch_size, vc.image_size) == (WIDTH, LAYERS, 2, PATCH, PATCH * GRID)
+    assert (tc.vocab_size, tc.max_position_embeddings, tc.num_hidden_layers, model.config.projection_dim) == (VOCAB, CONTEXT, LAYERS, EMBED)
+    frames = torch.randn(2, 3, 3, PATCH * GRID, PATCH * GRID)
+    with torch.no_grad():
+        video = model.get_video_features(frames).pooler_output
+        text = model.get_text_features(input_ids=tokens()).pooler_output
+        expected_frames = openai_encode_image(sd, frames.flatten(0, 1)).view(2, 3, -1)
+        expected_text = openai_encode_text(sd, tokens())
+    expected_video = (expected_frames / expected_frames.norm(dim=-1, keepdim=True)).mean(1)
+    torch.testing.assert_close(video, expected_video, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(text, expected_text, atol=1e-5, rtol=1e-4)
+    assert model.logit_scale.item() == pytest.approx(4.6052)
+
+
+def test_plain_state_dict_and_torchscript_give_the_same_model(tmp_path):
+    sd = random_openai_state_dict(1)
+    torch.save(sd, tmp_path / "plain.pt")
+
+    class Holder(nn.Module):  # a TorchScript archive with OpenAI's names, like `ViT-B-16.pt` (fp16 there)
+        def __init__(self):
+            super().__init__()
+            for key, value in sd.items():
+                *path, leaf = key.split(".")
+                module = self
+                for part in path:
+                    if not hasattr(module, part):
+                        module.add_module(part, nn.Module())
+                    module = getattr(module, part)
+                module.register_parameter(leaf, nn.Parameter(value.half()))
+
+        def forward(self, x):
+            return x
+
+    torch.jit.save(torch.jit.script(Holder()), str(tmp_path / "ViT-tiny.pt"))
+    plain = convert_checkpoint(tmp_path / "plain.pt").state_dict()
+    jit = convert_checkpoint(tmp_path / "ViT-tiny.pt").state_dict()
+    assert plain.keys() == jit.keys()
+    for key in plain:
+        assert jit[key].dtype == torch.float32
+        torch.testing.assert_close(jit[key], plain[key].half().float(), msg=key)
+
+
+def test_ratio_patches_toward_the_anchor(tmp_path):
+    fine_tuned, clip = random_openai_state_dict(2), random_openai_state_dict(3)
+    src = official_pth(tmp_path / "swa_2_22.pth", fine_tuned)
+    torch.save(clip, tmp_path / "clip.pt")
+    base = convert_checkpoint(src).state_dict()
+    anchor = convert_checkpoint(tmp_path / "clip.pt").state_dict()
+    half = convert_checkpoint(src, clip_anchor=tmp_path / "clip.pt", ratio=0.5, output_dir=tmp_path / "out")
+    for key, value in half.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, 0.5 * base[key] + 0.5 * anchor[key], msg=key)
+    reloaded = OpenVCLIPModel.from_pretrained(tmp_path / "out")
+    assert reloaded.config.patch_ratio == 0.5
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    # An HF folder (or model) works as anchor too; r = 1 gives the anchor back.
+    anchor_folder = tmp_path / "clip_hf"
+    convert_checkpoint(tmp_path / "clip.pt", output_dir=anchor_folder)
+    full = convert_checkpoint(src, clip_anchor=anchor_folder, ratio=1.0).state_dict()
+    assert all(torch.equal(full[k], anchor[k]) for k in anchor)
+
+
+def test_anchor_of_another_architecture_is_rejected(tmp_path):
+    src = official_pth(tmp_path / "swa.pth", random_openai_state_dict(0))
+    other = random_openai_state_dict(1)
+    other["visual.positional_embedding"] = other["visual.positional_embedding"][:10]
+    torch.save(other, tmp_path / "other.pt")
+    with pytest.raises(ConversionError, match="anchor"):
+        convert_checkpoint(src, clip_anchor=tmp_path / "other.pt", ratio=0.5)
+    with pytest.raises(ValueError, match="clip_anchor"):
+        convert_checkpoint(src, ratio=0.5)
+
+
+def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path):
+    good = official_pth(tmp_path / "swa_2_22.pth", random_openai_state_dict(0))
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    foreign = tmp_path / "resnet.pth"
+    torch.save({"model_state": {"fc.weight": torch.zeros(2, 2)}}, foreign)
+    incomplete = tmp_path / "incomplete.pth"
+    sd = random_openai_state_dict(0)
+    del sd["visual.transformer.resblocks.1.ln_2.bias"]
+    torch.save(sd, incomplete)
+    cases = [(truncated, CheckpointError, "truncated.pth"), (empty, CheckpointError, "empty"),
+             (foreign, ConversionError, "not a CLIP"), (incomplete, ConversionError, "missing: vision_model.encoder.layers.1.layer_norm2.bias")]
+    for path, error, message in cases:
+        out = tmp_path / f"out_{path.stem}"
+        with pytest.raises(error, match=message) as info:
+            convert_checkpoint(path, output_dir=out)
+        assert path.name in str(info.value)
+        assert not out.exists()
+        assert not list(tmp_path.glob(f".out_{path.stem}*"))  # no staging folder left behind
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        convert_checkpoint(tmp_path / "missing.pth")
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path):
+    src = official_pth(tmp_path / "swa.pth", random_openai_state_dict(0))
+    out = tmp_path / "out"
+    convert_checkpoint(src, output_dir=out, num_frames=8)
+    with pytest.raises(ValueError, match="already exists"):
+        convert_checkpoint(src, output_dir=out, num_frames=16)
+    assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 8
+    convert_checkpoint(src, output_dir=out, overwrite=True, num_frames=16)
+    assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 16
+
+
+def test_cli_convert(tmp_path):
+    fine_tuned, clip = random_openai_state_dict(2), random_openai_state_dict(3)
+    src = official_pth(tmp_path / "swa_2_22.pth", fine_tuned)
+    torch.save(clip, tmp_path / "clip.pt")
+    result = subprocess.run(
+        [sys.executable, "-m", "open_vclip_hf.cli", "convert", str(src), "--out", str(tmp_path / "out"),
+         "--clip-anchor", str(tmp_path / "clip.pt"), "--ratio", "0.25"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    model = OpenVCLIPModel.from_pretrained(tmp_path / "out")
+    assert model.config.patch_ratio == 0.25
+    bad = subprocess.run(
+        [sys.executable, "-m", "open_vclip_hf.cli", "convert", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "o2")],
+        capture_output=True, text=True,
+    )
+    assert bad.returncode != 0 and "nope.pth" in bad.stderr and "Traceback" not in bad.stderr
