@@ -1,0 +1,560 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Weight interpolation with the CLIP anchor: Open-VCLIP's Interpolated Weight Optimization (Weng et al., ICML 2023).
+
+Three uses of one formula, `θ_r = r·θ_CLIP + (1 − r)·θ` with `r` the weight on the CLIP anchor:
+
+* test-time patching (method doc section 3.3): `interpolate_weights`, `patch_model_` and the
+  `interpolated_parameters` context manager;
+* stochastic weight averaging along the training trajectory (section 3.2): `average_checkpoints`, streaming, with
+  `select_epoch_checkpoints` (epochs 2..22 by default) and the checkpoint reader `load_checkpoint_state_dict`;
+* the training-time regularizer (section 3.1): `InterpolatedWeightRegularizer`.
+
+The formula lives once, in `_interpolate`. Imports only torch, safetensors and the standard library.
+"""
+
+import json
+import math
+import random
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file as load_safetensors
+from torch import nn
+
+
+__all__ = [
+    "CheckpointError",
+    "InterpolatedLoss",
+    "InterpolatedWeightRegularizer",
+    "average_checkpoints",
+    "interpolate_weights",
+    "interpolated_parameters",
+    "load_checkpoint_state_dict",
+    "patch_model_",
+    "select_epoch_checkpoints",
+]
+
+# Prefixes that wrappers add to parameter names: DistributedDataParallel and torch.compile.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_TORCH_SUFFIXES = (".pth", ".pyth", ".pt", ".bin")
+_MAX_LISTED_KEYS = 10
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The formula and the checks around it
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _check_ratio(ratio: float, what: str = "ratio") -> float:
+    ratio = float(ratio)
+    if not 0.0 <= ratio <= 1.0:  # also rejects NaN
+        raise ValueError(f"{what} must lie in [0, 1] (it is the weight on the CLIP anchor), got {ratio}")
+    return ratio
+
+
+def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> torch.Tensor:
+    """`ratio·anchor + (1 − ratio)·weight`, computed in (at least) float32 and returned in `weight`'s dtype/device.
+
+    Rounded exactly as the official expression (method doc 3.3, `patch_ratio * clip + (1 - patch_ratio) * raw`), not
+    as `torch.lerp` or a fused multiply-add: float32 results are bit-identical to the official code's, and ratio 0 and
+    1 return the two ends exactly.
+    """
+    compute_dtype = torch.promote_types(weight.dtype, torch.float32)
+    mixed = anchor.to(device=weight.device, dtype=compute_dtype) * ratio
+    mixed += weight.to(compute_dtype) * (1.0 - ratio)  # in place: one temporary fewer, same rounding
+    return mixed.to(weight.dtype)
+
+
+def _listed(keys: Sequence[str]) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:_MAX_LISTED_KEYS])
+    return shown + (f", ... ({len(keys)} in total)" if len(keys) > _MAX_LISTED_KEYS else "")
+
+
+def _check_same_keys_and_shapes(
+    first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], first_name: str, second_name: str
+) -> None:
+    """Raise a ValueError naming the keys when the two state dicts differ in keys or in shapes."""
+    only_first = first.keys() - second.keys()
+    only_second = second.keys() - first.keys()
+    problems = []
+    if only_first:
+        problems.append(f"keys only in {first_name}: {_listed(only_first)}")
+    if only_second:
+        problems.append(f"keys only in {second_name}: {_listed(only_second)}")
+    mismatched = [
+        f"{key} {tuple(first[key].shape)} vs {tuple(second[key].shape)}"
+        for key in sorted(first.keys() & second.keys())
+        if first[key].shape != second[key].shape
+    ]
+    if mismatched:
+        problems.append(f"shape mismatch ({first_name} vs {second_name}): {_listed(mismatched)}")
+    if problems:
+        raise ValueError(f"{first_name} and {second_name} do not match: " + "; ".join(problems))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Test-time patching (method doc section 3.3)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def interpolate_weights(
+    weights: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor], ratio: float
+) -> dict[str, torch.Tensor]:
+    """Patched weights `ratio·anchor + (1 − ratio)·weights` (method doc 3.3).
+
+    Args:
+        weights: the fine-tuned state dict θ (e.g. the SWA weights).
+        anchor: the CLIP state dict θ_CLIP, same keys and shapes (any float dtype, any device).
+        ratio: weight on the CLIP anchor, in [0, 1]; 0 returns θ, 1 returns θ_CLIP. The released Open-VCLIP
+            models are evaluated at 0.5 (B/32, B/16) and 0.6 (L/14).
+
+    Returns:
+        A new state dict: floating tensors interpolated in float32 (float64 stays float64) and cast back to the
+        dtype and device of `weights`; non-floating tensors (integer buffers) copied from `weights` unchanged.
+
+    Raises:
+        ValueError: `ratio` outside [0, 1], or key sets / shapes differ (the message names the keys).
+    """
+    ratio = _check_ratio(ratio)
+    _check_same_keys_and_shapes(weights, anchor, "weights", "anchor")
+    return {
+        key: _interpolate(tensor, anchor[key], ratio) if tensor.is_floating_point() else tensor.clone()
+        for key, tensor in weights.items()
+    }
+
+
+def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float) -> None:
+    """Patch `model` in place to `ratio·θ_CLIP + (1 − ratio)·θ` over its whole state dict (method doc 3.3).
+
+    Same semantics, checks and formula as `interpolate_weights`, but tensor by tensor (one temporary at a time, no
+    second copy of the model). `anchor_state_dict` must have exactly the keys of `model.state_dict()`.
+    """
+    ratio = _check_ratio(ratio)
+    state = model.state_dict()
+    _check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
+    patched_storages = set()
+    with torch.no_grad():
+        for key, tensor in state.items():
+            # A tied weight appears under several keys with one storage; patching it twice would apply r twice.
+            storage = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+            if not tensor.is_floating_point() or storage in patched_storages:
+                continue
+            patched_storages.add(storage)
+            tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
+
+
+def _anchor_key(name: str, anchor: Mapping[str, Any]) -> str | None:
+    """The anchor key of parameter `name`, ignoring wrapper prefixes (`module.` of DDP, `_orig_mod.` of compile)."""
+    while name not in anchor and name.startswith(_WRAPPER_PREFIXES):
+        name = name.split(".", 1)[1]
+    return name if name in anchor else None
+
+
+def _matched_parameters(
+    model: nn.Module, anchor: Mapping[str, torch.Tensor], trainable_only: bool
+) -> tuple[list[tuple[str, nn.Parameter, torch.Tensor]], list[str]]:
+    """(name, parameter, anchor tensor) for every parameter found in the anchor, and the names of those not found.
+
+    Frozen parameters are left out (not even listed as missing) when `trainable_only`. Raises a ValueError naming the
+    parameters whose shape differs from the anchor's, or when no parameter at all is found in the anchor (almost
+    always an anchor in another key convention, e.g. OpenAI names instead of transformers names).
+    """
+    matched, missing, mismatched = [], [], []
+    for name, param in model.named_parameters():
+        if trainable_only and not param.requires_grad:
+            continue
+        key = _anchor_key(name, anchor)
+        if key is None:
+            missing.append(name)
+        elif anchor[key].shape != param.shape:
+            mismatched.append(f"{name} {tuple(param.shape)} vs anchor {key} {tuple(anchor[key].shape)}")
+        else:
+            matched.append((name, param, anchor[key]))
+    if mismatched:
+        raise ValueError(f"parameter shapes differ from the CLIP anchor: {_listed(mismatched)}")
+    if not matched:
+        raise ValueError(
+            f"no {'trainable ' if trainable_only else ''}parameter of the model has an entry in the CLIP anchor "
+            f"(model parameters: {_listed(missing)}; anchor keys: {_listed(list(anchor))})"
+        )
+    return matched, missing
+
+
+@contextmanager
+def _parameters_at_ratio(pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float) -> Iterator[None]:
+    """Inside the block every parameter of `pairs` holds `ratio·anchor + (1 − ratio)·θ`; on exit (also on an
+    exception) it holds θ again, bit for bit: θ_r cannot be inverted exactly in floating point, so θ is backed up
+    (one copy of the parameters in `pairs`, freed on exit)."""
+    backups = []
+    try:
+        with torch.no_grad():
+            for param, anchor in pairs:
+                backups.append(param.detach().clone())
+                param.copy_(_interpolate(param, anchor, ratio))
+        yield
+    finally:
+        with torch.no_grad():
+            for (param, _), backup in zip(pairs, backups):
+                param.copy_(backup)
+
+
+@contextmanager
+def interpolated_parameters(
+    model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float
+) -> Iterator[nn.Module]:
+    """Temporarily set the parameters of `model` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` (method doc 3.1/3.3).
+
+    Every parameter with an entry in `anchor_state_dict` is swapped (wrapper prefixes `module.` / `_orig_mod.` are
+    ignored; buffers are not touched); θ is restored bit-exactly when the block exits, also on an exception. Useful to
+    evaluate a sweep of patch ratios without reloading the model. Costs one backup copy of the swapped parameters
+    while the block runs. Yields `model`.
+    """
+    ratio = _check_ratio(ratio)
+    matched, _ = _matched_parameters(model, anchor_state_dict, trainable_only=False)
+    with _parameters_at_ratio([(param, anchor) for _, param, anchor in matched], ratio):
+        yield model
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Reading checkpoints and streaming SWA (method doc section 3.2)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be read (truncated download, corrupt file, unexpected content)."""
+
+
+def _read_torch_file(path: Path) -> Mapping[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # PySlowFast epoch checkpoints and the official `swa_2_22.pth` wrap the weights: {'model_state': {...}}.
+    if isinstance(state, Mapping) and "model_state" in state:
+        state = state["model_state"]
+    return state
+
+
+def _read_file(path: Path) -> Mapping[str, Any]:
+    if path.suffix == ".safetensors":
+        return load_safetensors(path, device="cpu")
+    if path.suffix in _TORCH_SUFFIXES:
+        return _read_torch_file(path)
+    raise CheckpointError(f"{path}: unknown checkpoint format (expected .safetensors, {', '.join(_TORCH_SUFFIXES)})")
+
+
+def _read_sharded(index_path: Path) -> dict[str, Any]:
+    weight_map = json.loads(index_path.read_text())["weight_map"]
+    state = {}
+    for shard in sorted(set(weight_map.values())):
+        state.update(_read_file(index_path.parent / shard))
+    return state
+
+
+def _read_folder(folder: Path) -> Mapping[str, Any]:
+    """A `save_pretrained` folder (single or sharded, safetensors or torch) or an `accelerate` `save_state` folder
+    (its first model is `model.safetensors` or `pytorch_model.bin`)."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return _read_file(folder / name)
+        if (folder / f"{name}.index.json").is_file():
+            return _read_sharded(folder / f"{name}.index.json")
+    raise CheckpointError(
+        f"{folder}: no model.safetensors, pytorch_model.bin or sharded index (*.index.json) in this folder"
+    )
+
+
+def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read one checkpoint into a CPU state dict.
+
+    Accepts a `.safetensors` file, a torch file (`.pth`, `.pyth`, `.pt`, `.bin`, read with
+    `torch.load(map_location="cpu", weights_only=True)`; a `{'model_state': ...}` wrapper as in PySlowFast's
+    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped), a `save_pretrained` folder
+    (`model.safetensors` or `pytorch_model.bin`, possibly sharded with an `*.index.json`) or an `accelerate`
+    `save_state` folder.
+
+    Raises:
+        FileNotFoundError: the path does not exist (or a shard listed in an index is missing).
+        CheckpointError: the file cannot be read (e.g. truncated), or it holds something other than a mapping of
+            names to tensors. The message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = _read_folder(path) if path.is_dir() else _read_file(path)
+    except (FileNotFoundError, CheckpointError):
+        raise
+    except Exception as error:  # every reader has its own error types for a damaged file
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint ({type(error).__name__}: {error}). The file may be truncated or corrupt;"
+            " compare its size and SHA256 with the source."
+        ) from error
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict (mapping of names to tensors), got {type(state).__name__}")
+    not_tensors = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{path}: entries that are not tensors: {_listed([str(key) for key in not_tensors])}")
+    return dict(state)
+
+
+def _epoch_of(path: Path) -> int:
+    """The epoch number of a checkpoint: the last number in its name (`checkpoint_epoch_00005.pyth` -> 5)."""
+    name = path.stem if path.suffix in (*_TORCH_SUFFIXES, ".safetensors") else path.name
+    numbers = re.findall(r"\d+", name)
+    if not numbers:
+        raise ValueError(f"{path}: no epoch number in the checkpoint name")
+    return int(numbers[-1])
+
+
+def select_epoch_checkpoints(paths: Sequence[str | Path], start: int = 2, end: int = 22) -> list[Path]:
+    """The checkpoints of epochs `start..end` (inclusive), in epoch order (method doc 3.2).
+
+    The official `weight_average_tool.py` averages epochs 2..22 of 22: every epoch after the two warm-up epochs.
+    The epoch is the last number in each name (`checkpoint_epoch_00005.pyth`, `epoch_5/`, `ckpt-5.safetensors`).
+
+    Raises:
+        ValueError: a name without a number, two checkpoints of one epoch, `start > end`, or an epoch of the range
+            without a checkpoint.
+    """
+    if start > end:
+        raise ValueError(f"start ({start}) must not exceed end ({end})")
+    by_epoch: dict[int, Path] = {}
+    for path in map(Path, paths):
+        epoch = _epoch_of(path)
+        if epoch in by_epoch:
+            raise ValueError(f"two checkpoints for epoch {epoch}: {by_epoch[epoch]} and {path}")
+        by_epoch[epoch] = path
+    missing = [epoch for epoch in range(start, end + 1) if epoch not in by_epoch]
+    if missing:
+        raise ValueError(f"no checkpoint for epochs {missing} (averaging epochs {start}..{end})")
+    return [by_epoch[epoch] for epoch in range(start, end + 1)]
+
+
+def average_checkpoints(
+    paths: Sequence[str | Path],
+    *,
+    accumulator_dtype: torch.dtype = torch.float64,
+    loader: Callable[[Path], Mapping[str, torch.Tensor]] = load_checkpoint_state_dict,
+) -> dict[str, torch.Tensor]:
+    """Uniform mean of the checkpoints' state dicts: Open-VCLIP's SWA (method doc 3.2, `weight_average_tool.py`).
+
+    Streaming: checkpoints are read one at a time and added into a running sum, so at most two state dicts are in
+    memory at once (the accumulator and the checkpoint being read; with the default float64 accumulator the
+    accumulator is twice the size of a float32 state dict, `accumulator_dtype=torch.float32` halves it).
+
+    Args:
+        paths: the checkpoints, in any form `load_checkpoint_state_dict` reads (see `select_epoch_checkpoints`).
+        accumulator_dtype: dtype of the running sum of floating tensors.
+        loader: reads one path into a state dict (for other formats or key renaming).
+
+    Returns:
+        The mean state dict on CPU; every floating tensor in the dtype it has in the first checkpoint; non-floating
+        tensors (integer buffers) are taken from the first checkpoint.
+
+    Raises:
+        ValueError: no paths, or a checkpoint whose keys or shapes differ from the first one (both files named).
+        FileNotFoundError, CheckpointError: from `loader`, naming the file.
+    """
+    paths = [Path(path) for path in paths]
+    if not paths:
+        raise ValueError("average_checkpoints needs at least one checkpoint")
+    first = loader(paths[0])
+    dtypes = {key: tensor.dtype for key, tensor in first.items()}
+    total = {
+        key: tensor.to(accumulator_dtype, copy=True) if tensor.is_floating_point() else tensor.clone()
+        for key, tensor in first.items()
+    }
+    del first
+    for path in paths[1:]:
+        state = loader(path)
+        _check_same_keys_and_shapes(total, state, str(paths[0]), str(path))
+        for key, tensor in total.items():
+            if tensor.is_floating_point():
+                tensor.add_(state[key].to(accumulator_dtype))
+        del state  # release it before the next checkpoint is read: never three state dicts at once
+    return {
+        key: (tensor / len(paths)).to(dtypes[key]) if tensor.is_floating_point() else tensor
+        for key, tensor in total.items()
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The training-time regularizer (method doc section 3.1)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InterpolatedLoss:
+    """What `InterpolatedWeightRegularizer.backward` did: `loss` = L(θ_r) (detached, before the weight β) at
+    the sampled patch ratio `ratio`; `weight · loss` is what was back-propagated."""
+
+    loss: torch.Tensor
+    ratio: float
+
+
+class InterpolatedWeightRegularizer:
+    """Interpolated Weight Optimization, the training regularizer of Open-VCLIP, with the official code's semantics
+    (method doc 3.1, `tools/train_net.py:352-397, 515-545`).
+
+    For a batch it samples a patch ratio `r ~ U(low, high)`, evaluates the loss at `θ_r = r·θ_CLIP + (1 − r)·θ` and
+    adds `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}` to the gradients of θ. This is a straight-through gradient: the exact
+    derivative of `L(θ_r)` with respect to θ has a factor `(1 − r)` that the official code drops on purpose (its
+    commented-out `* (1-patch_ratio)`, method doc 3.1). Together with the plain loss the update direction is
+
+        g = ∇L(θ) + β · ∇_{θ'} L(θ')|_{θ'=θ_r},        β = 0.5, r ~ U(0, 0.6) in all released runs.
+
+    Implementation: the trainable parameters are swapped in place to θ_r, the weighted loss is back-propagated (its
+    gradient accumulates into `.grad` as is, which is the straight-through gradient), and θ is restored bit-exactly;
+    the training step then back-propagates the plain loss into the same `.grad`. Only one autograd graph is alive at
+    a time, and the model can be wrapped (DDP, torch.compile) and use gradient checkpointing.
+
+    Use, once per micro-batch, before the plain backward::
+
+        regularizer = InterpolatedWeightRegularizer(model, clip_state_dict)  # model as returned by accelerator.prepare
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss_fn = lambda m: criterion(m(**batch.inputs).logits_per_video, batch.labels)
+                regularizer.backward(loss_fn, accelerator)  # pass 1 at θ_r, never all-reduced
+                accelerator.backward(loss_fn(model))        # pass 2 at θ, all-reduces the sum on sync steps
+                ...clip grad norm, optimizer.step(), optimizer.zero_grad()
+
+    Distributed data parallel: pass 1 runs inside `accelerator.no_sync(model)` (or `model.no_sync()` for a bare
+    `DistributedDataParallel` model), forward included, so its gradient only accumulates locally; the plain backward
+    then all-reduces the accumulated `.grad`. All-reduce being linear, the result is the rank average of
+    `∇L(θ) + β·∇L(θ_r_rank)`, exactly the official 2-pass code. The regularizer never forces a sync: on non-final
+    accumulation micro-steps `accelerator.accumulate` already disables sync for both passes.
+
+    Mixed precision: both passes go through `accelerator.backward` (GradScaler, 1/accumulation-steps loss scaling);
+    the forward of a model prepared by accelerate runs under its autocast, otherwise wrap the body of `loss_fn` in
+    `accelerator.autocast()`.
+
+    Patch ratio sampling: by default each process draws its own r with its own `random.Random()` (seeded by the OS),
+    like the official code whose Python `random` is never seeded, so the all-reduced gradient mixes one r per rank.
+    Pass a seeded `random.Random` or `torch.Generator` for reproducibility, `share_ratio=True` to broadcast rank
+    0's r to all ranks (one tiny collective per call), or a fixed `ratio`.
+
+    Memory (N = number of trainable parameters found in the anchor): the θ_CLIP anchor is copied once at
+    construction, float32, only for those parameters (4N bytes; +0.6 GB for the ViT-B/16 vision tower), on each
+    parameter's device or on `anchor_device` (e.g. "cpu": the anchor then crosses to the accelerator tensor by
+    tensor at every call). During pass 1 a backup of θ is alive (N × parameter itemsize bytes), because θ_r cannot be
+    inverted exactly in floating point; it is freed before the plain pass. Interpolation temporaries exist one tensor
+    at a time. So the peak is a plain step + the anchor + one copy of the trainable weights, or a plain step + one
+    copy on the accelerator with `anchor_device="cpu"`. Compute: 2 forward + 2 backward passes per step.
+
+    Differences from the official code, by design: only trainable parameters are swapped (the official code swaps
+    the whole state dict, but frozen tensors such as the Open-VCLIP text tower equal θ_CLIP, where θ_r = θ), and
+    trainable parameters absent from the anchor stay at θ (`skipped_names`; Open-VCLIP has none).
+
+    Args:
+        model: the model being trained, preferably as returned by `accelerator.prepare` (the module whose forward
+            the training step calls, so that its `no_sync` applies).
+        anchor_state_dict: θ_CLIP in the model's parameter names (wrapper prefixes are ignored); a path is read
+            with `load_checkpoint_state_dict`. Only the trainable parameters' entries are kept (copied).
+        low, high: bounds of the uniform patch ratio distribution, `0 <= low <= high <= 1`.
+        weight: β, the weight of the interpolated loss.
+        ratio: a fixed patch ratio instead of sampling.
+        generator: a `random.Random` or `torch.Generator` to draw r from (default: a fresh `random.Random()`).
+        share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized.
+        anchor_device: where to keep the anchor (default: on the device of each parameter).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        anchor_state_dict: Mapping[str, torch.Tensor] | str | Path,
+        low: float = 0.0,
+        high: float = 0.6,
+        weight: float = 0.5,
+        ratio: float | None = None,
+        generator: random.Random | torch.Generator | None = None,
+        *,
+        share_ratio: bool = False,
+        anchor_device: torch.device | str | None = None,
+    ):
+        self.low, self.high = _check_ratio(low, "low"), _check_ratio(high, "high")
+        if self.low > self.high:
+            raise ValueError(f"low ({low}) must not exceed high ({high})")
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {weight}")
+        if ratio is not None and (generator is not None or share_ratio):
+            raise ValueError("a fixed ratio is not sampled: do not combine it with generator or share_ratio")
+        self.model = model
+        self.weight = float(weight)
+        self.ratio = None if ratio is None else _check_ratio(ratio)
+        self.generator = random.Random() if generator is None else generator
+        self.share_ratio = share_ratio
+        if not isinstance(anchor_state_dict, Mapping):
+            anchor_state_dict = load_checkpoint_state_dict(anchor_state_dict)
+        matched, skipped = _matched_parameters(model, anchor_state_dict, trainable_only=True)
+        self.interpolated_names = tuple(name for name, _, _ in matched)
+        self.skipped_names = tuple(skipped)
+        self._pairs = [
+            (param, anchor.detach().to(device=anchor_device or param.device, dtype=torch.float32, copy=True))
+            for _, param, anchor in matched
+        ]
+
+    @property
+    def anchor_num_bytes(self) -> int:
+        """Bytes held by the θ_CLIP anchor copy (float32, trainable parameters only)."""
+        return sum(anchor.numel() * anchor.element_size() for _, anchor in self._pairs)
+
+    def sample_ratio(self) -> float:
+        """The patch ratio for the next pass: the fixed `ratio`, or a draw from U(low, high) (rank 0's draw on every
+        rank with `share_ratio`)."""
+        if self.ratio is not None:
+            return self.ratio
+        if isinstance(self.generator, torch.Generator):
+            unit = torch.rand((), generator=self.generator, dtype=torch.float64).item()
+            ratio = self.low + (self.high - self.low) * unit
+        else:
+            ratio = self.generator.uniform(self.low, self.high)  # the official `random.uniform` (train_net.py:358)
+        if self.share_ratio and torch.distributed.is_available() and torch.distributed.is_initialized():
+            shared = torch.tensor([ratio], dtype=torch.float64, device=self._pairs[0][0].device)
+            torch.distributed.broadcast(shared, src=0)
+            ratio = shared.item()
+        return ratio
+
+    def interpolated_parameters(self, ratio: float) -> Iterator[None]:
+        """Context manager: the trainable parameters hold θ_r = ratio·θ_CLIP + (1 − ratio)·θ inside the block and
+        θ again, bit-exactly, after it (also on an exception)."""
+        return _parameters_at_ratio(self._pairs, _check_ratio(ratio))
+
+    def _no_sync(self, accelerator: Any):
+        """Disable the gradient all-reduce for pass 1. On a non-final accumulation micro-step accelerate has already
+        disabled it; entering `no_sync` again would be harmless for DDP but would re-enable sync on exit for FSDP2."""
+        if accelerator is not None:
+            return accelerator.no_sync(self.model) if accelerator.sync_gradients else nullcontext()
+        if isinstance(self.model, nn.parallel.DistributedDataParallel):
+            return self.model.no_sync()
+        return nullcontext()
+
+    def backward(self, loss_fn: Callable[[nn.Module], torch.Tensor], accelerator: Any = None) -> InterpolatedLoss:
+        """Pass 1 of an Interpolated Weight Optimization step: back-propagate `weight · loss_fn(model)` at θ_r.
+
+        Adds `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}` to the `.grad` of the interpolated parameters (straight-through, no
+        `(1 − r)` factor); frozen parameters keep `grad=None`. Forward and backward run inside the model's `no_sync`
+        so nothing is all-reduced here; afterwards the parameters hold θ again, bit-exactly (also if `loss_fn`
+        raises), ready for the plain pass, which must follow in the same step.
+
+        Args:
+            loss_fn: computes the scalar training loss of the current batch from the model it is given (the
+                regularizer's `model`); called once, at θ_r.
+            accelerator: an `accelerate.Accelerator` (its `no_sync` and `backward`, hence GradScaler and gradient
+                accumulation scaling). Without it: `model.no_sync()` for a DDP model and `loss.backward()`.
+
+        Returns:
+            `InterpolatedLoss(loss=L(θ_r) detached, ratio=r)`.
+        """
+        ratio = self.sample_ratio()
+        with self._no_sync(accelerator), self.interpolated_parameters(ratio):
+            loss = loss_fn(self.model)
+            weighted = self.weight * loss
+            if accelerator is not None:
+                accelerator.backward(weighted)
+            else:
+                weighted.backward()
+        return InterpolatedLoss(loss=loss.detach(), ratio=ratio)
