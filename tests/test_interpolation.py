@@ -9,6 +9,7 @@ import json
 import os
 import random
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,9 +138,10 @@ def assert_bit_exact(model: nn.Module, saved: dict) -> None:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def test_regularized_gradient_equals_two_explicit_passes_at_fixed_ratio():
+@pytest.mark.parametrize("anchor_device", [None, "cpu"])
+def test_regularized_gradient_equals_two_explicit_passes_at_fixed_ratio(anchor_device):
     model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
-    regularizer = InterpolatedWeightRegularizer(model, anchor, weight=0.5, ratio=0.37)
+    regularizer = InterpolatedWeightRegularizer(model, anchor, weight=0.5, ratio=0.37, anchor_device=anchor_device)
     result = regularized_step(model, regularizer, batch)
     assert result.ratio == 0.37
     assert_gradients(model, expected_gradients(model, anchor, 0.37, 0.5, batch))
@@ -255,6 +257,40 @@ def test_gradient_accumulation_of_two_micro_steps_is_the_sum():
     assert ratios[0] != ratios[1]
     expected = [expected_gradients(model, anchor, r, 0.5, batch) for r, batch in zip(ratios, batches)]
     assert_gradients(model, {name: expected[0][name] + expected[1][name] for name in expected[0]})
+
+
+class RecordingAccelerator:
+    """Stands in for `accelerate.Accelerator`: a GradScaler-like loss scale and a recorded `no_sync`."""
+
+    def __init__(self, sync_gradients: bool, scale: float = 8.0):
+        self.sync_gradients, self.scale, self.events = sync_gradients, scale, []
+
+    def backward(self, loss):
+        self.events.append(("backward", loss.item()))
+        (self.scale * loss).backward()
+
+    @contextmanager
+    def no_sync(self, model):
+        self.events.append(("enter no_sync", model))
+        yield
+        self.events.append(("exit no_sync", model))
+
+
+@pytest.mark.parametrize("sync_gradients", [True, False])
+def test_accelerator_backward_and_no_sync_are_used(sync_gradients):
+    """Pass 1 goes through `accelerator.backward` (loss scaling) inside `no_sync` on sync steps; on non-final
+    accumulation micro-steps sync is already off and the regularizer does not enter (and leave) `no_sync` again."""
+    model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
+    accelerator = RecordingAccelerator(sync_gradients)
+    regularizer = InterpolatedWeightRegularizer(model, anchor, weight=0.5, ratio=0.2)
+    result = regularizer.backward(lambda m: batch_loss(m, batch), accelerator)
+    backward = ("backward", pytest.approx(0.5 * result.loss.item()))
+    if sync_gradients:
+        assert accelerator.events == [("enter no_sync", model), backward, ("exit no_sync", model)]
+    else:
+        assert accelerator.events == [backward]
+    interpolated = gradients_at(model, hand_interpolated_state(model, anchor, 0.2), batch)
+    assert_gradients(model, {name: 8.0 * 0.5 * grad for name, grad in interpolated.items()})
 
 
 def test_trainable_parameters_missing_from_the_anchor_stay_at_theta():
