@@ -38,6 +38,7 @@ from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, can_return_tuple
 
 from .configuration_open_vclip import OpenVCLIPConfig, OpenVCLIPVisionConfig
+from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 
 
 def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -345,6 +346,15 @@ class OpenVCLIPModel(CLIPModel):
         )
         vision_outputs.pooler_output = pool_frame_embeddings(self.visual_projection(vision_outputs.pooler_output))
         return vision_outputs
+
+    def get_class_embeddings(
+        self, labels: list[str], processor, templates: str | list[str] = PROMPT_TEMPLATES, batch_size: int = 256
+    ) -> torch.Tensor:
+        """Normalised prompt-ensemble embeddings `(len(labels), projection_dim)` of class names: each label in every
+        template (default: the 28 of the official code), text tower, normalise, mean over templates, normalise
+        (method doc section 2). Cached: labels embedded before are not run through the text tower again (until its
+        weights change). Pass them as `text_embeds=` to [`OpenVCLIPModel.forward`]."""
+        return build_class_embeddings(self, processor, labels, templates, batch_size=batch_size)
 
     @can_return_tuple
     def get_image_features(
