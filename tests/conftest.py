@@ -1,5 +1,5 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Shared fixtures: small videos encoded with PyAV whose frames show their own index, real sample videos, tokenizers."""
+"""Shared fixtures: PyAV-encoded videos whose frames show their own index, real sample videos, tokenizers."""
 
 import glob
 import importlib.util

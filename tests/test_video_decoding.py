@@ -19,15 +19,18 @@ from open_vclip_hf import video_decoding
 from open_vclip_hf.video_decoding import VideoDecodingError, load_video, sample_frame_indices
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Index formulas, recomputed here independently with exact fractions
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def expected_uniform(num_video_frames, num_frames, num_clips):
     return [
         [
-            min(math.floor((j + Fraction(2 * k + 1, 2 * num_clips)) * num_video_frames / num_frames), num_video_frames - 1)
+            min(
+                math.floor((j + Fraction(2 * k + 1, 2 * num_clips)) * num_video_frames / num_frames),
+                num_video_frames - 1,
+            )
             for j in range(num_frames)
         ]
         for k in range(num_clips)
@@ -104,9 +107,9 @@ def test_invalid_number_of_video_frames():
         sample_frame_indices(0)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Decoded frames are the frames at the sampled indices
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def painted_indices(frames, painted_index):
@@ -116,7 +119,9 @@ def painted_indices(frames, painted_index):
 @pytest.mark.parametrize("sampling", ["uniform", "dense"])
 @pytest.mark.parametrize("num_clips", [1, 3])
 @pytest.mark.parametrize("fixture,num_video_frames,fps", [("painted_mp4", 300, 30), ("painted_mp4_25fps", 250, 25)])
-def test_decoded_frames_are_the_sampled_frames(request, painted_index, sampling, num_clips, fixture, num_video_frames, fps):
+def test_decoded_frames_are_the_sampled_frames(
+    request, painted_index, sampling, num_clips, fixture, num_video_frames, fps
+):
     frames = load_video(request.getfixturevalue(fixture), num_frames=8, sampling=sampling, num_clips=num_clips)
     assert frames.dtype == np.uint8 and frames.shape == (num_clips, 8, 96, 160, 3)
     expected = sample_frame_indices(num_video_frames, 8, sampling, num_clips, fps=fps)
@@ -250,15 +255,15 @@ def test_variable_frame_rate_is_sampled_by_time(video_dir, painted_index, painte
 def test_rotation_metadata_is_applied(rotated_mp4, painted_frame, degrees):
     path = rotated_mp4(degrees)
     frames = load_video(path, num_frames=2)
-    for frame, index in zip(frames[0], expected_uniform(30, 2, 1)[0]):
+    for frame, index in zip(frames[0], expected_uniform(30, 2, 1)[0], strict=True):
         upright = np.rot90(painted_frame(index), k=degrees // 90)
         assert frame.shape == upright.shape
         assert np.abs(frame.astype(int) - upright).mean() < 4
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Every input kind gives the same frames
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def test_input_kinds_agree(painted_mp4, all_frames):
@@ -311,9 +316,9 @@ def test_url_download_failure_names_the_url(http_base_url):
         load_video(url)
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Clear errors
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def test_audio_only_file(audio_only_m4a):

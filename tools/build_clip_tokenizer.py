@@ -44,7 +44,7 @@ def bytes_to_unicode() -> dict[int, str]:
             byte_values.append(byte)
             characters.append(2**8 + extra)
             extra += 1
-    return dict(zip(byte_values, map(chr, characters)))
+    return dict(zip(byte_values, map(chr, characters), strict=True))
 
 
 def read_bpe_lines(source: Path) -> list[str]:
