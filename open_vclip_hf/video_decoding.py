@@ -16,7 +16,7 @@ import io
 import math
 import os
 import urllib.request
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -31,7 +31,7 @@ SAMPLING_MODES = ("uniform", "dense")
 SEEK_THRESHOLD_SECONDS = 3.0
 DOWNLOAD_TIMEOUT_SECONDS = 60
 
-VideoInput = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray, torch.Tensor, list[Image.Image]]
+VideoInput = str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image]
 
 
 class VideoDecodingError(ValueError):
@@ -213,12 +213,10 @@ def load_video(
 
 def _as_frame_array(video) -> np.ndarray | None:
     """Already decoded frames as a `(T, H, W, 3)` `uint8` array, or `None` if `video` is an encoded video."""
-    if isinstance(video, torch.Tensor):
-        frames = video.detach().cpu().numpy()
-    elif isinstance(video, np.ndarray):
-        frames = video
+    if isinstance(video, (np.ndarray, torch.Tensor)):
+        frames = _to_numpy(video)
     elif isinstance(video, (list, tuple)) and video and all(is_video_frame(frame) for frame in video):
-        arrays = [np.asarray(f.convert("RGB")) if isinstance(f, Image.Image) else np.asarray(f) for f in video]
+        arrays = [np.asarray(f.convert("RGB")) if isinstance(f, Image.Image) else _to_numpy(f) for f in video]
         if len({array.shape for array in arrays}) > 1:
             raise VideoDecodingError(f"<list of {len(arrays)} frames>: frames differ in size.")
         frames = np.stack(arrays)
@@ -230,6 +228,10 @@ def _as_frame_array(video) -> np.ndarray | None:
             "be uint8 RGB of shape (num_frames, height, width, 3) with at least one frame."
         )
     return frames
+
+
+def _to_numpy(array: np.ndarray | torch.Tensor) -> np.ndarray:
+    return array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
 
 
 def _read_source(video) -> tuple[str | bytes, str]:

@@ -1,6 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
 """OpenVCLIPProcessor: batch layouts, pixel values against a hand-written PIL pipeline, tokenizer ids, save/load."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -128,6 +132,31 @@ def test_save_and_load_round_trip(tmp_path, painted_mp4):
     assert original["pixel_values"].shape == (1, 3, 4, 3, 224, 224)
     for key in ("pixel_values", "input_ids", "attention_mask"):
         torch.testing.assert_close(reloaded[key], original[key])
+
+
+def test_loads_as_remote_code_without_the_package(tmp_path, painted_mp4):
+    # What a Hub repo does: the saved folder carries the processor and decoding files, loaded with
+    # trust_remote_code where `open_vclip_hf` cannot be imported. A subprocess keeps the auto-class registration local.
+    script = f"""
+        import sys
+        from open_vclip_hf.processing_open_vclip import OpenVCLIPProcessor
+
+        OpenVCLIPProcessor.register_for_auto_class("AutoProcessor")
+        OpenVCLIPProcessor(num_frames=4).save_pretrained({str(tmp_path)!r})
+        for name in [name for name in sys.modules if name.split(".")[0] == "open_vclip_hf"]:
+            del sys.modules[name]
+        sys.modules["open_vclip_hf"] = None  # any `import open_vclip_hf...` now fails
+
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained({str(tmp_path)!r}, trust_remote_code=True)
+        assert type(processor).__module__.startswith("transformers_modules."), type(processor).__module__
+        print(tuple(processor(videos={painted_mp4!r}, return_tensors="pt")["pixel_values"].shape))
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "(1, 4, 3, 224, 224)"
+    assert {"processing_open_vclip.py", "video_decoding.py"} <= {path.name for path in tmp_path.iterdir()}
 
 
 @pytest.mark.parametrize("kwargs", [{"sampling": "middle"}, {"num_frames": 0}, {"num_clips": 1.5}])
