@@ -20,6 +20,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from open_vclip_hf.interpolation import (
     CheckpointError,
@@ -39,8 +40,9 @@ from open_vclip_hf.interpolation import (
 
 
 class TinyVideoCLIP(nn.Module):
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, gradient_checkpointing: bool = False):
         super().__init__()
+        self.gradient_checkpointing = gradient_checkpointing
         generator = torch.Generator().manual_seed(seed)
         self.visual = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 4))
         self.text = nn.Linear(5, 4)
@@ -52,7 +54,10 @@ class TinyVideoCLIP(nn.Module):
         self.text.requires_grad_(False)  # the Open-VCLIP text tower is effectively frozen (method doc 2)
 
     def forward(self, videos: torch.Tensor, class_texts: torch.Tensor) -> torch.Tensor:
-        video_embeds = F.normalize(self.visual(videos), dim=-1)
+        if self.gradient_checkpointing:  # the visual tower is recomputed during backward
+            video_embeds = F.normalize(checkpoint(self.visual, videos, use_reentrant=False), dim=-1)
+        else:
+            video_embeds = F.normalize(self.visual(videos), dim=-1)
         text_embeds = F.normalize(self.text(class_texts), dim=-1)
         return self.logit_scale.exp() * video_embeds @ text_embeds.T
 
@@ -94,25 +99,25 @@ def hand_interpolated_state(model: nn.Module, anchor: dict, ratio: float) -> dic
     }
 
 
-def gradients_at(model: nn.Module, state: dict, batch: Batch) -> dict[str, torch.Tensor]:
+def gradients_at(model: nn.Module, state: dict, batch, loss=batch_loss) -> dict[str, torch.Tensor]:
     """∇L at the weights `state`, on an independent copy of `model`."""
     twin = copy.deepcopy(model)
     twin.load_state_dict(state)
     twin.zero_grad(set_to_none=True)
-    batch_loss(twin, batch).backward()
+    loss(twin, batch).backward()
     return {name: param.grad.clone() for name, param in twin.named_parameters() if param.requires_grad}
 
 
-def expected_gradients(model: nn.Module, anchor: dict, ratio: float, weight: float, batch: Batch) -> dict:
+def expected_gradients(model: nn.Module, anchor: dict, ratio: float, weight: float, batch, loss=batch_loss) -> dict:
     """g = ∇L(θ) + β·∇_{θ'}L(θ')|θ'=θ_r, from two explicit independent passes (method doc 3.1)."""
-    plain = gradients_at(model, model.state_dict(), batch)
-    interpolated = gradients_at(model, hand_interpolated_state(model, anchor, ratio), batch)
+    plain = gradients_at(model, model.state_dict(), batch, loss)
+    interpolated = gradients_at(model, hand_interpolated_state(model, anchor, ratio), batch, loss)
     return {name: plain[name] + weight * interpolated[name] for name in plain}
 
 
-def regularized_step(model: nn.Module, regularizer: InterpolatedWeightRegularizer, batch: Batch):
-    result = regularizer.backward(lambda m: batch_loss(m, batch))
-    batch_loss(model, batch).backward()
+def regularized_step(model: nn.Module, regularizer: InterpolatedWeightRegularizer, batch, loss=batch_loss):
+    result = regularizer.backward(lambda m: loss(m, batch))
+    loss(model, batch).backward()
     return result
 
 
@@ -150,6 +155,14 @@ def test_regularized_gradient_equals_two_explicit_passes_at_fixed_ratio(anchor_d
     interpolated_twin.load_state_dict(hand_interpolated_state(model, anchor, 0.37))
     torch.testing.assert_close(result.loss, batch_loss(interpolated_twin, batch).detach(), atol=1e-6, rtol=0)
     assert not torch.allclose(result.loss, hand_loss)
+
+
+def test_gradient_checkpointing_recomputes_at_the_interpolated_weights():
+    model, anchor, batch = TinyVideoCLIP(seed=0, gradient_checkpointing=True), clip_anchor(), make_batch(0)
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.45)
+    regularized_step(model, regularizer, batch)
+    model.gradient_checkpointing = False
+    assert_gradients(model, expected_gradients(model, anchor, 0.45, 0.5, batch))
 
 
 def test_gradient_is_straight_through_not_the_exact_derivative():
@@ -329,6 +342,43 @@ def test_regularizer_reads_the_anchor_from_a_checkpoint_file(tmp_path):
     assert_gradients(model, expected_gradients(model, anchor, 0.25, 0.5, batch))
 
 
+def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched():
+    """On the real model: every trainable weight has a CLIP anchor entry under its transformers name."""
+    from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
+
+    tower = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
+    config = OpenVCLIPConfig(
+        text_config=dict(tower, vocab_size=99, max_position_embeddings=16, bos_token_id=97, eos_token_id=98),
+        vision_config=dict(tower, image_size=32, patch_size=8),
+        projection_dim=16,
+        num_frames=3,
+    )
+    torch.manual_seed(0)
+    model, anchor = OpenVCLIPModel(config), OpenVCLIPModel(config).state_dict()
+    model.text_model.requires_grad_(False)
+    model.text_projection.requires_grad_(False)
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(2, 97, (4, 7), generator=generator)
+    input_ids[:, 0], input_ids[:, -1] = 97, 98
+    batch = {
+        "pixel_values": torch.randn(3, 3, 3, 32, 32, generator=generator),
+        "input_ids": input_ids,
+        "labels": torch.tensor([0, 3, 1]),
+    }
+
+    def loss(m, batch):
+        return m(**batch).loss
+
+    saved = snapshot(model)
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.5)
+    assert regularizer.skipped_names == ()
+    assert set(regularizer.interpolated_names) == set(trainable_names(model))
+    assert all(name.startswith(("vision_model.", "visual_projection.", "logit_scale")) for name in trainable_names(model))
+    regularized_step(model, regularizer, batch, loss)
+    assert_bit_exact(model, saved)
+    assert_gradients(model, expected_gradients(model, anchor, 0.5, 0.5, batch, loss))  # text tower: grad None
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Patching (method doc 3.3)
 # --------------------------------------------------------------------------------------------------------------------
@@ -401,7 +451,7 @@ def test_interpolated_parameters_context_manager_for_evaluation():
             assert torch.equal(param.detach(), expected[name]), name
         assert torch.equal(model.num_updates, saved["num_updates"])
     assert_bit_exact(model, saved)
-    wrapped = nn.ModuleDict({"module": model})  # names gain a `module.` prefix, as under DDP
+    wrapped = nn.ModuleDict({"module": nn.ModuleDict({"_orig_mod": model})})  # names as under DDP(torch.compile(.))
     with interpolated_parameters(wrapped, anchor, 1.0):
         assert torch.equal(model.visual[0].weight.detach(), anchor["visual.0.weight"])
     assert_bit_exact(model, saved)
