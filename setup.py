@@ -15,7 +15,9 @@ extras = {
     "demo": ["gradio>=5"],
 }
 extras["dev"] = sorted(
-    {"pytest>=8", "pytest-timeout", "scikit-video", "open_clip_torch"} | set(extras["train"]) | set(extras["eval"])
+    # open_clip_torch (for the tokenizer cross-check) is installed by the Makefile with --no-deps: its
+    # dependencies include torchvision, which does not import beside the CPU torch pinned there.
+    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex"} | set(extras["train"]) | set(extras["eval"])
 )
 
 setup(
@@ -27,7 +29,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["open_vclip_hf", "open_vclip_hf.*"]),
-    package_data={"open_vclip_hf": ["assets/*", "assets/**/*"]},
+    package_data={"open_vclip_hf": ["assets/*", "assets/clip_tokenizer/*", "assets/**/*"]},
     include_package_data=True,
     install_requires=[
         # An open range on purpose: GPU users keep their CUDA build. The Makefile pins the CPU wheel.

@@ -26,6 +26,81 @@ def _convert(args: argparse.Namespace) -> None:
     )
 
 
+def _read_labels(args: argparse.Namespace) -> list[str]:
+    if args.labels_file:
+        with open(args.labels_file, encoding="utf-8") as handle:
+            labels = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+    else:
+        labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+    if not labels:
+        raise ValueError("no labels given: use --labels 'a,b,c' or --labels-file FILE (one label per line)")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate labels: {sorted({label for label in labels if labels.count(label) > 1})}")
+    return labels
+
+
+def _classifier(args: argparse.Namespace):
+    """The zero-shot pipeline on `--model`, or on a small random-weight model (with a loud warning) without it."""
+    import torch
+    from transformers import pipeline
+
+    from . import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
+
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.model:
+        return pipeline("zero-shot-video-classification", model=args.model, device=args.device, dtype=dtype)
+    from .demo import RANDOM_MODEL_WARNING, random_demo_model
+
+    print(RANDOM_MODEL_WARNING, file=sys.stderr)
+    model = random_demo_model()
+    if dtype is not None:
+        model = model.to(dtype)
+    return ZeroShotVideoClassificationPipeline(
+        model=model, processor=OpenVCLIPProcessor(), device=args.device
+    )
+
+
+def _classify(args: argparse.Namespace) -> None:
+    import json
+
+    from tqdm.auto import tqdm
+
+    from .demo import RANDOM_MODEL_WARNING
+
+    labels = _read_labels(args)
+    classifier = _classifier(args)
+    options = dict(
+        candidate_labels=labels,
+        top_k=args.top_k,
+        num_frames=args.num_frames,
+        num_clips=args.num_clips,
+        sampling=args.sampling,
+    )
+    if args.template:
+        options["hypothesis_template"] = args.template
+    results, failed = [], 0
+    for video in tqdm(args.videos, desc="videos", unit="video", disable=len(args.videos) < 2, file=sys.stderr):
+        try:
+            results.append({"video": video, "predictions": classifier(video, **options)})
+        except ValueError as error:  # undecodable video: report it, go on with the others
+            failed += 1
+            results.append({"video": video, "error": str(error)})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        width = max(len(label) for label in labels)
+        for result in results:
+            print(result["video"])
+            if "error" in result:
+                print(f"  error: {result['error']}")
+            for rank, prediction in enumerate(result.get("predictions", []), start=1):
+                print(f"  {rank:>3}. {prediction['label']:<{width}}  {prediction['score']:.4f}")
+    if not args.model:
+        print(RANDOM_MODEL_WARNING, file=sys.stderr)
+    if failed:
+        raise ValueError(f"{failed} of {len(args.videos)} videos could not be classified (see above)")
+
+
 def _backbone_name(vision_config) -> str:
     names = {768: "B", 1024: "L", 1280: "H"}
     return f"{names.get(vision_config.hidden_size, '?')}/{vision_config.patch_size}"
@@ -52,6 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--num-frames", type=int, default=8, help="frames sampled per video by default (8)")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     convert.set_defaults(func=_convert)
+
+    classify = commands.add_parser(
+        "classify",
+        help="zero-shot classify videos with your own labels",
+        description="Rank your labels for each video (Open-VCLIP zero-shot classification). Without --model a "
+        "small random-weight model is used and the scores are meaningless.",
+    )
+    classify.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or http(s) URLs")
+    classify.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    labels = classify.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", help="comma-separated class names, e.g. 'archery,cooking,surfing'")
+    labels.add_argument("--labels-file", help="text file with one class name per line")
+    classify.add_argument("--template", help="a single prompt such as 'a video of {}.' (default: 28-template ensemble)")
+    classify.add_argument("--top-k", type=int, default=5, help="labels to show per video (default 5)")
+    classify.add_argument("--num-frames", type=int, help="frames per view (default: the model's, 8)")
+    classify.add_argument("--num-clips", type=int, help="temporal views whose logits are summed (default 1)")
+    classify.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
+    classify.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
+    classify.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    classify.set_defaults(func=_classify)
     return parser
 
 

@@ -1,0 +1,115 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""`pipeline("zero-shot-video-classification")`: your video, your labels.
+
+Reads like transformers' `zero-shot-image-classification` (`candidate_labels`, `hypothesis_template`, output
+`[{"score", "label"}]` sorted) and `video-classification` (`num_frames`, `top_k`); adds what is new for Open-VCLIP:
+temporal views (`num_clips`, logits summed as in the official evaluation, method doc section 5), frame `sampling`,
+and the 28-template prompt ensemble as the default hypothesis (method doc section 2), embedded once and cached.
+
+Self-contained (relative imports only): copied unchanged into Hub repositories for `trust_remote_code=True`.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import Pipeline
+
+from .prompts import PROMPT_TEMPLATES, build_class_embeddings
+from .video_decoding import is_video_frame
+
+
+class ZeroShotVideoClassificationPipeline(Pipeline):
+    """Zero-shot video classification with [`OpenVCLIPModel`].
+
+    ```python
+    >>> import open_vclip_hf  # registers the task
+    >>> from transformers import pipeline
+    >>> classifier = pipeline("zero-shot-video-classification", model="path/to/open-vclip-b16")
+    >>> classifier("archery.mp4", candidate_labels=["archery", "playing guitar", "cooking"])
+    [{'score': 0.97, 'label': 'archery'}, {'score': 0.02, 'label': 'cooking'}, {'score': 0.01, 'label': 'playing guitar'}]
+    ```
+
+    Call arguments:
+        videos: a path, `pathlib.Path`, URL, bytes, file-like object, `(T, H, W, 3)` uint8 array/tensor or list of
+            PIL frames (one video), or a list of those (several videos: a list of results is returned).
+        candidate_labels (`list[str]`): the class names.
+        hypothesis_template (`str` or `list[str]`, defaults to the 28 templates of the official code): one template
+            with a `{}` for the label, or several whose normalised embeddings are averaged (the prompt ensemble).
+        top_k (`int`, *optional*): return only the best `top_k` labels.
+        num_frames (`int`, defaults to `model.config.num_frames`): frames per view.
+        num_clips (`int`, defaults to the processor's, 1): temporal views; their logits are summed (method doc 5).
+        sampling (`"uniform"` or `"dense"`, defaults to the processor's): `"uniform"` spreads the frames over the
+            whole video, `"dense"` is the paper's 8 frames with stride 16 at 30 fps.
+
+    Each result: `[{"score": float, "label": str}, ...]`, sorted by decreasing score; scores are the softmax over the
+    candidate labels of the view-summed logits.
+    """
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __call__(self, videos, candidate_labels: Sequence[str] | None = None, **kwargs: Any):
+        if candidate_labels is None:
+            raise ValueError("`candidate_labels` is required: the class names to choose from, e.g. ['archery', 'cooking']")
+        if isinstance(videos, (list, tuple)) and videos and all(is_video_frame(frame) for frame in videos):
+            # A list of frames is one video, where the base class would see a batch of inputs.
+            return super().__call__([videos], candidate_labels=candidate_labels, **kwargs)[0]
+        return super().__call__(videos, candidate_labels=candidate_labels, **kwargs)
+
+    def _sanitize_parameters(
+        self,
+        candidate_labels=None,
+        hypothesis_template=None,
+        top_k=None,
+        num_frames=None,
+        num_clips=None,
+        sampling=None,
+        **kwargs,
+    ):
+        preprocess_params, forward_params, postprocess_params = {}, {}, {}
+        for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("sampling", sampling)):
+            if value is not None:
+                preprocess_params[name] = value
+        if candidate_labels is not None:
+            if isinstance(candidate_labels, str):
+                candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
+            if not candidate_labels:
+                raise ValueError("`candidate_labels` is empty: give at least one class name")
+            forward_params["candidate_labels"] = list(candidate_labels)
+            postprocess_params["candidate_labels"] = list(candidate_labels)
+        if hypothesis_template is not None:
+            forward_params["hypothesis_template"] = hypothesis_template
+        if top_k is not None:
+            if top_k < 1:
+                raise ValueError(f"`top_k` must be >= 1, got {top_k}")
+            postprocess_params["top_k"] = top_k
+        return preprocess_params, forward_params, postprocess_params
+
+    def preprocess(self, video, num_frames=None, num_clips=None, sampling=None):
+        num_frames = num_frames or self.model.config.num_frames
+        inputs = self.processor(
+            videos=video, num_frames=num_frames, num_clips=num_clips, sampling=sampling, return_tensors="pt"
+        )
+        pixel_values = inputs["pixel_values"]
+        # (1, [views,] frames, 3, H, W) -> (views, frames, 3, H, W): views of all videos are batched together.
+        num_views = pixel_values.shape[:-4].numel()
+        return {"pixel_values": pixel_values.reshape(-1, *pixel_values.shape[-4:]), "num_views": torch.tensor([num_views])}
+
+    def _forward(self, model_inputs, candidate_labels, hypothesis_template=PROMPT_TEMPLATES):
+        class_embeds = build_class_embeddings(self.model, self.processor, candidate_labels, hypothesis_template)
+        pixel_values = model_inputs["pixel_values"].to(self.model.dtype)
+        logits = self.model(pixel_values=pixel_values, text_embeds=class_embeds).logits_per_video
+        num_views = model_inputs["num_views"].tolist()
+        # Sum the logits of each video's views (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
+        return {"logits": torch.stack([views.sum(dim=0) for views in logits.split(num_views)])}
+
+    def postprocess(self, model_outputs, candidate_labels, top_k=None):
+        scores = model_outputs["logits"].reshape(-1, len(candidate_labels))[0].float().softmax(dim=-1)
+        ranked = sorted(zip(scores.tolist(), candidate_labels), key=lambda pair: -pair[0])
+        return [{"score": score, "label": label} for score, label in ranked[:top_k]]
+
+
+__all__ = ["ZeroShotVideoClassificationPipeline"]
