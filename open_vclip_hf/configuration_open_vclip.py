@@ -100,6 +100,14 @@ class OpenVCLIPConfig(CLIPConfig):
         self.vision_config.num_frames = self.num_frames
         self.vision_config.temporal_attention = self.temporal_attention
 
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        # Later changes too (e.g. `from_pretrained(path, temporal_attention="none")` sets attributes after __init__).
+        if name in ("num_frames", "temporal_attention") and isinstance(
+            getattr(self, "vision_config", None), PreTrainedConfig
+        ):
+            setattr(self.vision_config, name, value)
+
     def validate_architecture(self):
         _check_video_args(self.num_frames, self.temporal_attention)
         if self.patch_ratio is not None and not 0.0 <= self.patch_ratio <= 1.0:

@@ -232,6 +232,16 @@ def test_save_load_round_trip_is_bit_identical_and_auto_classes_resolve(tmp_path
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids, pixel_values=pixel_values).logits_per_video,
                            loaded(input_ids=ids, pixel_values=pixel_values).logits_per_video)
+    # Settings overridden at load time reach the vision tower: the frozen-CLIP baseline from the same folder.
+    frame_wise = OpenVCLIPModel.from_pretrained(tmp_path / "m", temporal_attention="none", num_frames=3).eval()
+    assert frame_wise.config.vision_config.temporal_attention == "none"
+    assert frame_wise.config.vision_config.num_frames == 3
+    with torch.no_grad():
+        changed = pixel_values.clone()
+        changed[:, 1] += 1.0  # frame 1 is a neighbour of frames 0 and 2, so only it may change
+        before = frame_wise.vision_model(pixel_values).pooler_output
+        after = frame_wise.vision_model(changed).pooler_output
+    torch.testing.assert_close(before[:, [0, 2]], after[:, [0, 2]])
 
 
 def test_vision_models_match_the_full_model(tmp_path):
