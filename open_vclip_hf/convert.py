@@ -185,7 +185,7 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
     return converted
 
 
-def _anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.Tensor]:
+def clip_anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.Tensor]:
     """θ_CLIP in Hugging Face names: an OpenAI file (TorchScript or state dict), a `save_pretrained` CLIP folder or
     Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`."""
     if isinstance(anchor, nn.Module):
@@ -253,7 +253,7 @@ def convert_checkpoint(
     _load_strict(model, state_dict, str(src))
 
     if clip_anchor is not None:
-        anchor = _anchor_state_dict(clip_anchor)
+        anchor = clip_anchor_state_dict(clip_anchor)
         try:
             patched = interpolate_weights(model.state_dict(), anchor, ratio)
         except ValueError as error:
@@ -290,6 +290,7 @@ def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_
 
 __all__ = [
     "ConversionError",
+    "clip_anchor_state_dict",
     "config_from_openai_state_dict",
     "convert_checkpoint",
     "openai_to_hf_state_dict",
