@@ -136,25 +136,27 @@ def test_save_and_load_round_trip(tmp_path, painted_mp4):
 
 def test_loads_as_remote_code_without_the_package(tmp_path, painted_mp4):
     # What a Hub repo does: the saved folder carries the processor and decoding files, loaded with
-    # trust_remote_code where `open_vclip_hf` cannot be imported. A subprocess keeps the auto-class registration local.
-    script = f"""
-        import sys
+    # trust_remote_code where `open_vclip_hf` cannot be imported. Saving and loading run in two fresh processes: the
+    # package's import registers its classes with the Auto classes, which must not leak into the loading side.
+    save = f"""
         from open_vclip_hf.processing_open_vclip import OpenVCLIPProcessor
 
         OpenVCLIPProcessor.register_for_auto_class("AutoProcessor")
         OpenVCLIPProcessor(num_frames=4).save_pretrained({str(tmp_path)!r})
-        for name in [name for name in sys.modules if name.split(".")[0] == "open_vclip_hf"]:
-            del sys.modules[name]
-        sys.modules["open_vclip_hf"] = None  # any `import open_vclip_hf...` now fails
+    """
+    load = f"""
+        import sys
 
+        sys.modules["open_vclip_hf"] = None  # any `import open_vclip_hf...` now fails
         from transformers import AutoProcessor
 
         processor = AutoProcessor.from_pretrained({str(tmp_path)!r}, trust_remote_code=True)
         assert type(processor).__module__.startswith("transformers_modules."), type(processor).__module__
         print(tuple(processor(videos={painted_mp4!r}, return_tensors="pt")["pixel_values"].shape))
     """
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    for script in (save, load):
+        result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "(1, 4, 3, 224, 224)"
     assert {"processing_open_vclip.py", "video_decoding.py"} <= {path.name for path in tmp_path.iterdir()}
 
