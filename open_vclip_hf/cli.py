@@ -106,6 +106,15 @@ def _backbone_name(vision_config) -> str:
     return f"{names.get(vision_config.hidden_size, '?')}/{vision_config.patch_size}"
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from . import web_demo
+
+    web_demo._import_gradio()  # fail before loading the model
+    web_demo.serve(
+        _classifier(args), random_model=not args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="open-vclip",
@@ -148,6 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.set_defaults(func=_classify)
+
+    serve = commands.add_parser(
+        "serve",
+        help="web demo: classify your video with your labels in the browser (Gradio)",
+        description="Serve a Gradio page: upload a video or pick an example, type labels (or a preset such as the "
+        "Kinetics-400 classes), see the ranked labels, the sampled frames and the time taken. Needs gradio "
+        "(pip install 'open_vclip_hf[demo]'). Without --model a small random-weight model is used and the page "
+        "says so.",
+    )
+    serve.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
+    serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
+    serve.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
+    serve.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    serve.set_defaults(func=_serve)
     return parser
 
 

