@@ -137,7 +137,8 @@ def _user_message(error: Exception, video: str) -> str:
     return re.sub(r"\[Errno -?\d+\] ", "", str(error).replace(video, os.path.basename(video)))
 
 
-def _import_gradio():
+def require_gradio():
+    """`gradio`, or an `ImportError` that says how to install it."""
     try:
         import gradio
     except ImportError as error:
@@ -167,7 +168,7 @@ def build_demo(
 
     Returns a `gradio.Blocks`; launch it with [`serve`] or `demo.launch()`.
     """
-    gr = _import_gradio()
+    gr = require_gradio()
     if examples is None:
         try:
             examples = example_videos()
@@ -288,7 +289,7 @@ def serve(
 
     Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
     """
-    gr = _import_gradio()
+    gr = require_gradio()
     demo = build_demo(classifier, random_model=random_model, max_upload_mb=max_upload_mb)
     # System fonts: the default theme would fetch its fonts from Google on every page view.
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
@@ -321,5 +322,6 @@ __all__ = [
     "kinetics400_classes",
     "label_presets",
     "parse_labels",
+    "require_gradio",
     "serve",
 ]
