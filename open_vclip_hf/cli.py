@@ -109,7 +109,10 @@ def _backbone_name(vision_config) -> str:
 def _serve(args: argparse.Namespace) -> None:
     from . import web_demo
 
-    web_demo.require_gradio()  # fail before loading the model
+    try:
+        web_demo.require_gradio()  # fail before loading the model
+    except ImportError as error:
+        raise RuntimeError(str(error)) from None
     web_demo.serve(
         _classifier(args), random_model=not args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb
     )
