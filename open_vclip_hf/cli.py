@@ -118,6 +118,31 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from .evaluation import evaluate_protocol, parse_ratios
+
+    summary, paths, _ = evaluate_protocol(
+        args.model,
+        args.protocol,
+        data_root=args.data_root,
+        split=args.split,
+        split_file=args.split_file,
+        out_dir=args.out,
+        patch_ratios=parse_ratios(args.patch_sweep) if args.patch_sweep else None,
+        clip_anchor=args.clip_anchor,
+        frame_wise=args.frame_wise,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+        dtype=getattr(torch, args.dtype) if args.dtype else None,
+    )
+    print(paths["markdown"].read_text(encoding="utf-8"))
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="open-vclip",
@@ -176,6 +201,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
     serve.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
     serve.set_defaults(func=_serve)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="zero-shot accuracy on UCF101 / HMDB51 / Kinetics-600 / Kinetics-400 with the official protocols",
+        description="Reproduce the paper's zero-shot numbers: read the official split files, sample 8 frames x 3 "
+        "temporal views x 1 centre crop per video, sum the logits over the views, score against the 28-template class "
+        "embeddings; top-1 / top-5 per split, mean ± std over splits, a JSON file, a markdown table and (with "
+        "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted.",
+    )
+    evaluate.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    evaluate.add_argument(
+        "--protocol", required=True, choices=["ucf101", "hmdb51", "k600", "k400", "custom"], help="benchmark"
+    )
+    evaluate.add_argument("--data-root", help="folder with the videos (custom: or a datasets video folder)")
+    evaluate.add_argument(
+        "--split", default="all", help="1, 2, 3 or all (default); 'full' for UCF101 / HMDB51 (UCF*, HMDB*)"
+    )
+    evaluate.add_argument(
+        "--split-file",
+        help="ucf101 / hmdb51: folder of the official split files (default: found under --data-root); "
+        "k600 / k400: the val annotation CSV (default: class folders under --data-root); custom: a path,label CSV",
+    )
+    evaluate.add_argument("--out", default="eval-results", help="folder for <protocol>.json / .md / .png")
+    evaluate.add_argument("--limit", type=int, help="evaluate only N videos per split, evenly spaced (quick runs)")
+    evaluate.add_argument(
+        "--patch-sweep", metavar="R1,R2,...", help="evaluate r·θ_CLIP + (1−r)·θ for each ratio, e.g. 0,0.1,...,1"
+    )
+    evaluate.add_argument("--clip-anchor", help="θ_CLIP for --patch-sweep: OpenAI .pt file, CLIP folder or Hub id")
+    evaluate.add_argument(
+        "--frame-wise", action="store_true", help="also evaluate with temporal attention off (frozen-CLIP style)"
+    )
+    evaluate.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (default 8)")
+    evaluate.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
+    evaluate.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
+    evaluate.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 
