@@ -48,7 +48,15 @@ def _classifier(args: argparse.Namespace):
 
     dtype = getattr(torch, args.dtype) if args.dtype else None
     if args.model:
-        return pipeline("zero-shot-video-classification", model=args.model, device=args.device, dtype=dtype)
+        # pipeline_class: repositories pushed by `open-vclip push` name their remote-code pipeline in config.json
+        # (`custom_pipelines`), which transformers would refuse without trust_remote_code; use the package's class.
+        return pipeline(
+            "zero-shot-video-classification",
+            model=args.model,
+            device=args.device,
+            dtype=dtype,
+            pipeline_class=ZeroShotVideoClassificationPipeline,
+        )
     from .demo import RANDOM_MODEL_WARNING, random_demo_model
 
     print(RANDOM_MODEL_WARNING, file=sys.stderr)
@@ -141,6 +149,27 @@ def _evaluate(args: argparse.Namespace) -> None:
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(path) for path in paths.values()))
+
+
+def _push(args: argparse.Namespace) -> None:
+    from .hub import push_to_hub
+
+    result = push_to_hub(
+        args.model_dir,
+        args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        raw_swa_dir=args.raw_swa,
+        raw_swa_revision=args.raw_swa_revision,
+        checkpoint=args.checkpoint,
+        license=args.license,
+        commit_message=args.commit_message,
+    )
+    print(f"pushed to {result.url}")
+    for revision, commit in result.commits.items():
+        print(f"  {revision}: commit {commit[:12]}")
+        for path, digest in result.checksums[revision].items():
+            print(f"    {path}  sha256 {digest}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +266,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
     evaluate.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
     evaluate.set_defaults(func=_evaluate)
+
+    push = commands.add_parser(
+        "push",
+        help="publish a converted folder on the Hugging Face Hub (weights, processor, remote code, model card)",
+        description="Upload a converted folder to the Hub: safetensors weights, config and processor files, the "
+        "package's remote code (usable with trust_remote_code=True where open_vclip_hf is not installed) and a model "
+        "card with the SHA-256 of every weight file, in one atomic commit (a failed push leaves the branch as it "
+        "was; run it again to resume). --raw-swa publishes the ratio-0 conversion on its own branch first.",
+    )
+    push.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `open-vclip convert` (patched weights)")
+    push.add_argument("--repo-id", required=True, help="ORG/NAME on the Hub (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repository private")
+    push.add_argument("--revision", help="branch receiving MODEL_DIR (default: main)")
+    push.add_argument("--raw-swa", metavar="DIR", help="the same checkpoint converted with --ratio 0 (raw SWA weights)")
+    push.add_argument("--raw-swa-revision", default="raw-swa", help="branch for --raw-swa (default: raw-swa)")
+    push.add_argument(
+        "--checkpoint",
+        default="auto",
+        help="official checkpoint whose published numbers the card quotes: auto (same architecture, default), none, "
+        "open-vclip-b16, open-vclip-l14",
+    )
+    push.add_argument("--license", help="Hub license id for the card (default: other; the official code has none)")
+    push.add_argument("--commit-message", help="title of the commit on --revision")
+    push.set_defaults(func=_push)
     return parser
 
 
