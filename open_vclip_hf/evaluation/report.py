@@ -192,11 +192,14 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
         if not runs:
             continue
         ratios = [run["patch_ratio"] for run in runs]
-        for k, marker in ((1, "o"), (5, "s")):
+        for k, marker, color in ((1, "o", "C0"), (5, "s", "C1")):
             means = [math.nan if run["mean"][f"top{k}"] is None else run["mean"][f"top{k}"] for run in runs]
             stds = [0.0 if run["std"][f"top{k}"] is None else run["std"][f"top{k}"] for run in runs]
             label = f"top-{k}" + (" (frame-wise)" if attention == "none" else "")
-            axis.errorbar(ratios, means, yerr=stds, linestyle=style, marker=marker, capsize=3, label=label)
+            axis.errorbar(
+                ratios, means, yerr=stds, linestyle=style, marker=marker, color=color, capsize=3, label=label,
+                markerfacecolor="white" if attention == "none" else color,
+            )
     title = PROTOCOL_TITLES.get(summary["protocol"], summary["protocol"])
     axis.set_title(f"{title}: accuracy vs test-time patch ratio")
     axis.set_xlabel("r  (weights = r·θ_CLIP + (1 − r)·θ)")
