@@ -35,7 +35,7 @@ def load_model_and_processor(model: str | os.PathLike, device: str | None = None
         loaded = loaded.to(device)
     try:
         processor = OpenVCLIPProcessor.from_pretrained(model)
-    except (OSError, ValueError):
+    except (OSError, ValueError, KeyError, TypeError, ImportError):  # e.g. a CLIP folder (frozen-CLIP baseline)
         processor = OpenVCLIPProcessor()
     return loaded.eval(), processor
 
