@@ -1,0 +1,442 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Fine-tune Open-VCLIP on your videos with 🤗 Accelerate: the recipe of the paper (Weng et al., ICML 2023).
+
+########################################################################
+# Starting from CLIP (or any Open-VCLIP checkpoint), this script
+#   - computes the text embeddings of your class names ONCE, with the 28-template prompt ensemble, and freezes the
+#     text tower (method doc section 2);
+#   - trains the vision tower, the visual projection and `logit_scale` with the classification loss over those
+#     embeddings, plus the Interpolated Weight Optimization regularizer (section 3.1): for every batch a second
+#     forward/backward at θ_r = r·θ_CLIP + (1 − r)·θ, r ~ U(0, 0.6), weight 0.5;
+#   - on 8-frame dense clips (stride 16 at 30 fps, random position) with short side U[224, 256], random 224 crop
+#     and horizontal flip; AdamW 3.33e-6, weight decay 0.01 (none for 1-D parameters), 2 warm-up epochs then
+#     cosine, gradient clipping 1.0 (section 4);
+#   - writes a `save_pretrained` checkpoint after every epoch and, at the end, averages epochs
+#     --swa_start..--swa_end (SWA, section 3.2) into `OUTPUT_DIR/swa` and interpolates that with CLIP
+#     (--patch_ratio, section 3.3) into `OUTPUT_DIR/final`, ready for
+#     `pipeline("zero-shot-video-classification", model="OUTPUT_DIR/final")`.
+#
+# It runs unchanged on one CPU or GPU, with several GPUs (DDP) and with mixed precision:
+#   accelerate launch examples/train_openvclip.py --model_name_or_path openai/clip-vit-base-patch16 \
+#       --train_csv train.csv --class_names classes.txt --output_dir runs/my-openvclip
+# `--resume_from_checkpoint latest` continues an interrupted run exactly where it stopped.
+#
+# The data can be
+#   - a CSV of `path,label` rows (`--train_csv`, label = class name or index into `--class_names`),
+#   - a folder tree `root/<class name>/<video>` (`--train_dir`),
+#   - a 🤗 `datasets` dataset with a video column and a class label column (`--dataset_name`, e.g. "videofolder"
+#     with `--dataset_data_dir`).
+########################################################################
+"""
+
+import argparse
+import math
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
+from open_vclip_hf.convert import clip_anchor_state_dict, convert_checkpoint
+from open_vclip_hf.interpolation import InterpolatedWeightRegularizer, select_epoch_checkpoints
+from open_vclip_hf.training import (
+    TrainAugmentation,
+    TrainingProgress,
+    VideoClassificationDataset,
+    collate_videos,
+    commit_directory,
+    freeze_text_tower,
+    numbered_folders,
+    official_lr_lambda,
+    parameter_groups,
+    read_class_names,
+    read_video_csv,
+    samples_from_hf_dataset,
+    scan_video_folder,
+    staging_directory,
+    write_patched_model,
+    write_swa_model,
+)
+
+
+def load_model_and_processor(args):
+    """The model to fine-tune (a transformers CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP `.pt` file) and
+    its processor (the folder's, else the default `OpenVCLIPProcessor()` with OpenAI's CLIP vocabulary)."""
+    source = Path(args.model_name_or_path)
+    if source.is_file():
+        model = convert_checkpoint(source)
+    else:
+        model = OpenVCLIPModel.from_pretrained(args.model_name_or_path, dtype=torch.float32)
+    model.config.num_frames = args.num_frames
+    model.config.patch_ratio = None  # fine-tuned weights are not interpolated with CLIP (until the end)
+    if (source / "processor_config.json").is_file():
+        processor = OpenVCLIPProcessor.from_pretrained(source)
+    else:
+        processor = OpenVCLIPProcessor()
+    processor.num_frames = args.num_frames
+    return model, processor
+
+
+def get_dataset(args, accelerator: Accelerator, crop_size: int) -> VideoClassificationDataset:
+    """Training clips from --train_csv, --train_dir or --dataset_name, with the paper's augmentation."""
+    class_names = read_class_names(args.class_names) if args.class_names else None
+    if args.train_csv:
+        if class_names is None:
+            raise ValueError("--train_csv needs --class_names (a file with one class name per line)")
+        samples = read_video_csv(args.train_csv, class_names, video_root=args.video_root)
+    else:
+        if args.train_dir:
+            samples, found_names = scan_video_folder(args.train_dir)
+        else:
+            import datasets
+
+            with accelerator.main_process_first():  # download / prepare once
+                dataset = datasets.load_dataset(
+                    args.dataset_name, args.dataset_config_name, data_dir=args.dataset_data_dir, split=args.split
+                )
+            samples, found_names = samples_from_hf_dataset(dataset, args.video_column, args.label_column)
+        if class_names is None:
+            if found_names is None:
+                raise ValueError(f"column {args.label_column!r} has no class names: pass --class_names")
+            class_names = found_names
+        elif found_names is not None and len(found_names) != len(class_names):
+            raise ValueError(f"--class_names lists {len(class_names)} classes, the data has {len(found_names)}")
+    transform = TrainAugmentation(crop_size, args.min_short_side, args.max_short_side)
+    return VideoClassificationDataset(
+        samples,
+        class_names,
+        transform,
+        num_frames=args.num_frames,
+        frame_stride=args.frame_stride,
+        target_fps=args.target_fps,
+        seed=args.seed,
+    )
+
+
+def save_state(accelerator: Accelerator, output_dir: Path, completed_steps: int, total_limit: int | None):
+    """`accelerator.save_state` into `output_dir/step_N`, atomically: every process writes into a staging folder,
+    which is renamed once complete. Keeps the `total_limit` newest states."""
+    path = output_dir / f"step_{completed_steps}"
+    staging = staging_directory(path)
+    if accelerator.is_main_process and staging.exists():
+        shutil.rmtree(staging)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        commit_directory(staging, path)
+        if total_limit:
+            for old in list(numbered_folders(output_dir, "step_").values())[:-total_limit]:
+                shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def save_epoch_checkpoint(accelerator: Accelerator, model, path: Path):
+    """A `save_pretrained` folder of the current weights (the SWA input), written atomically."""
+    state_dict = accelerator.get_state_dict(model)  # gathers sharded weights (a collective under FSDP / ZeRO-3)
+    if accelerator.is_main_process:
+        staging = staging_directory(path)
+        shutil.rmtree(staging, ignore_errors=True)
+        accelerator.unwrap_model(model).save_pretrained(staging, state_dict=state_dict)
+        commit_directory(staging, path)
+    accelerator.wait_for_everyone()
+
+
+def resume_path(args, output_dir: Path) -> Path | None:
+    if not args.resume_from_checkpoint:
+        return None
+    if args.resume_from_checkpoint == "latest":
+        states = numbered_folders(output_dir, "step_")
+        return list(states.values())[-1] if states else None
+    return Path(args.resume_from_checkpoint)
+
+
+def swa_range(args, epochs_run: int) -> tuple[int, int]:
+    """Epochs averaged by SWA: by default from the end of warm-up to the last epoch (the official 2..22 for 22
+    epochs with 2 warm-up epochs); explicit values are clamped to the epochs actually run."""
+    start = args.swa_start if args.swa_start is not None else math.ceil(args.warmup_epochs)
+    end = args.swa_end if args.swa_end is not None else epochs_run
+    end = min(max(end, 1), epochs_run)
+    return min(max(start, 1), end), end
+
+
+def push_to_hub(args, folder: Path):
+    from huggingface_hub import create_repo, upload_folder
+
+    repo_id = args.hub_model_id or Path(args.output_dir).absolute().name
+    repo_id = create_repo(repo_id, exist_ok=True, private=args.hub_private, token=args.hub_token).repo_id
+    upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Open-VCLIP fine-tuned", token=args.hub_token)
+    return repo_id
+
+
+def training_function(args):
+    # Initialize accelerator: the data order depends only on (seed, epoch), so a resumed run sees the same batches
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        cpu=args.cpu,
+        log_with=args.report_to if args.with_tracking else None,
+        project_dir=args.output_dir,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
+        step_scheduler_with_optimizer=False,  # the schedule is in optimizer steps; stepped below
+    )
+    output_dir = Path(args.output_dir)
+    if args.iwo_weight > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        raise SystemExit(
+            f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type} "
+            "(it swaps whole parameters in place, which sharded parameters are not). Use DDP (`accelerate launch "
+            "--multi_gpu`), or train without the regularizer: --iwo_weight 0."
+        )
+    set_seed(args.seed)
+
+    model, processor = load_model_and_processor(args)
+    train_dataset = get_dataset(args, accelerator, model.config.vision_config.image_size)
+    class_names = train_dataset.class_names
+    accelerator.print(f"{len(train_dataset)} training videos, {len(class_names)} classes")
+
+    # The class embeddings are computed once, with the frozen text tower: 28 templates, normalise, mean, normalise
+    model.to(accelerator.device)
+    class_embeds = build_class_embeddings(model, processor, class_names).detach()
+    freeze_text_tower(model)
+    if args.gradient_checkpointing == "yes" or (
+        args.gradient_checkpointing == "auto" and model.config.vision_config.num_hidden_layers >= 24
+    ):  # the official ViT-L/14 run uses MODEL.USE_CHECKPOINT, B/16 and B/32 do not
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    # θ_CLIP of the regularizer: --clip_anchor, or the starting weights (copied before training changes them)
+    if args.clip_anchor:
+        anchor = clip_anchor_state_dict(args.clip_anchor)
+    else:
+        anchor = {name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad}
+
+    train_dataloader = DataLoader(
+        train_dataset,
+        batch_size=args.per_device_train_batch_size,
+        shuffle=True,
+        drop_last=True,  # as PySlowFast's training loader
+        collate_fn=collate_videos,
+        num_workers=args.num_workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-8
+    )
+    model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
+    if len(train_dataloader) == 0:
+        raise ValueError("fewer training videos than one global batch: lower --per_device_train_batch_size")
+
+    updates_per_epoch = math.ceil(len(train_dataloader) / args.gradient_accumulation_steps)
+    max_train_steps = args.max_train_steps or args.num_train_epochs * updates_per_epoch
+    num_epochs = math.ceil(max_train_steps / updates_per_epoch)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        official_lr_lambda(
+            warmup_steps=args.warmup_epochs * updates_per_epoch,
+            total_steps=max_train_steps,
+            base_lr=args.learning_rate,
+            warmup_start_lr=args.warmup_start_lr,
+            end_lr=args.end_lr,
+        ),
+    )
+    lr_scheduler = accelerator.prepare(lr_scheduler)
+
+    # One r ~ U(low, high) per batch and process (like the official code, each rank draws its own unless
+    # --iwo_share_ratio), from a generator re-seeded with (seed, process, epoch, batch): reproducible on resume
+    iwo_generator = random.Random()
+    regularizer = None
+    if args.iwo_weight > 0:
+        regularizer = InterpolatedWeightRegularizer(
+            model,
+            anchor,
+            low=args.iwo_low,
+            high=args.iwo_high,
+            weight=args.iwo_weight,
+            generator=iwo_generator,
+            anchor_device="cpu" if args.iwo_anchor_on_cpu else None,
+        )
+    del anchor
+
+    # Where training stands is saved with the state, so that `--resume_from_checkpoint` continues mid-epoch
+    progress = TrainingProgress()
+    accelerator.register_for_checkpointing(progress)
+    checkpoint = resume_path(args, output_dir)
+    if checkpoint is not None:
+        accelerator.print(f"Resumed from checkpoint: {checkpoint}")
+        accelerator.load_state(str(checkpoint))
+    elif args.resume_from_checkpoint == "latest":
+        accelerator.print(f"No checkpoint in {output_dir} yet: starting from the beginning")
+
+    if args.with_tracking:
+        hyperparameters = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in vars(args).items()}
+        accelerator.init_trackers("open_vclip", config=hyperparameters)
+
+    total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+    accelerator.print(
+        f"{num_epochs} epochs x {updates_per_epoch} steps of {total_batch_size} videos = {max_train_steps} steps; "
+        f"regularizer {'off' if regularizer is None else f'r ~ U({args.iwo_low}, {args.iwo_high}), weight {args.iwo_weight}'}"
+    )
+    progress_bar = tqdm(
+        total=max_train_steps, initial=progress.completed_steps, disable=not accelerator.is_local_main_process
+    )
+    sums = torch.zeros(3, device=accelerator.device)  # plain loss, interpolated loss, micro-steps since last log
+
+    for epoch in range(progress.epoch, num_epochs):
+        model.train()
+        train_dataset.set_epoch(epoch)  # temporal positions and augmentations of this epoch
+        train_dataloader.set_epoch(epoch)  # data order of this epoch
+        loader = train_dataloader
+        if progress.batches_done:  # resuming mid-epoch: skip the batches already trained on (without decoding)
+            loader = accelerator.skip_first_batches(train_dataloader, progress.batches_done)
+        for batch_index, batch in enumerate(loader, start=progress.batches_done):
+            with accelerator.accumulate(model):
+
+                def loss_fn(module):
+                    return module(pixel_values=batch["pixel_values"], text_embeds=class_embeds, labels=batch["labels"]).loss
+
+                if regularizer is not None:
+                    rank = 0 if args.iwo_share_ratio else accelerator.process_index
+                    iwo_generator.seed(f"iwo/{args.seed}/{rank}/{epoch}/{batch_index}")
+                    sums[1] += regularizer.backward(loss_fn, accelerator).loss  # pass 1 at θ_r, not all-reduced
+                loss = loss_fn(model)
+                accelerator.backward(loss)  # pass 2 at θ: adds ∇L(θ) and all-reduces the sum
+                sums[0] += loss.detach()
+                sums[2] += 1
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+
+            if accelerator.sync_gradients:
+                lr_scheduler.step()
+                progress.completed_steps += 1
+                progress.batches_done = batch_index + 1
+                progress_bar.update(1)
+                if progress.completed_steps % args.logging_steps == 0 or progress.completed_steps == max_train_steps:
+                    totals = accelerator.reduce(sums, reduction="sum")
+                    logs = {"train/loss": (totals[0] / totals[2]).item(), "lr": lr_scheduler.get_last_lr()[0]}
+                    if regularizer is not None:
+                        logs["train/loss_interpolated"] = (totals[1] / totals[2]).item()
+                    progress_bar.set_postfix(loss=f"{logs['train/loss']:.4f}", epoch=epoch + 1)
+                    if args.with_tracking:
+                        accelerator.log(logs, step=progress.completed_steps)
+                    sums.zero_()
+                if args.checkpointing_steps.isdigit() and progress.completed_steps % int(args.checkpointing_steps) == 0:
+                    save_state(accelerator, output_dir, progress.completed_steps, args.checkpoints_total_limit)
+                if progress.completed_steps >= max_train_steps:
+                    break
+
+        # End of the epoch (or of training, mid-epoch): the epoch checkpoint that SWA averages, named `epoch_N`
+        save_epoch_checkpoint(accelerator, model, output_dir / f"epoch_{epoch + 1}")
+        progress.epoch, progress.batches_done = epoch + 1, 0
+        if args.checkpointing_steps == "epoch":
+            save_state(accelerator, output_dir, progress.completed_steps, args.checkpoints_total_limit)
+        if progress.completed_steps >= max_train_steps:
+            break
+    progress_bar.close()
+
+    # SWA over the epoch checkpoints, then interpolation with CLIP: the model to use
+    if accelerator.is_main_process:
+        start, end = swa_range(args, progress.epoch)
+        epochs = select_epoch_checkpoints(list(numbered_folders(output_dir, "epoch_").values()), start, end)
+        write_swa_model(epochs, output_dir / "swa", processor=processor, overwrite=True)
+        final = output_dir / "final"
+        write_patched_model(
+            output_dir / "swa", args.clip_anchor or args.model_name_or_path, args.patch_ratio, final, overwrite=True
+        )
+        accelerator.print(
+            f"SWA of epochs {start}..{end} -> {output_dir / 'swa'}; patched with r={args.patch_ratio} -> {final}\n"
+            f"Use it: pipeline('zero-shot-video-classification', model='{final}')"
+        )
+        if args.push_to_hub:
+            accelerator.print(f"Pushed to https://huggingface.co/{push_to_hub(args, final)}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return accelerator.unwrap_model(model)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Fine-tune Open-VCLIP (ICML 2023) on your videos with accelerate.")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name_or_path", default="openai/clip-vit-base-patch16",
+                       help="CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP .pt file (default: %(default)s)")
+    model.add_argument("--clip_anchor", help="θ_CLIP of the regularizer and of the final patching (an OpenAI .pt file, "
+                       "a CLIP folder or Hub id); default: --model_name_or_path")
+    model.add_argument("--gradient_checkpointing", choices=["auto", "yes", "no"], default="auto",
+                       help="'auto': on for 24+ vision layers (ViT-L/14, as the official run), off otherwise")
+
+    data = parser.add_argument_group("data (one of --train_csv, --train_dir, --dataset_name)")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--train_csv", help="CSV of 'path,label' rows (label: class name or index)")
+    source.add_argument("--train_dir", help="folder tree root/<class name>/<video>")
+    source.add_argument("--dataset_name", help="🤗 datasets name or Hub id, e.g. 'videofolder'")
+    data.add_argument("--class_names", help="class names, one per line (or JSON); required with --train_csv; with "
+                      "--train_dir / --dataset_name the texts of the classes in label order")
+    data.add_argument("--video_root", help="base folder of relative paths in --train_csv (default: the CSV's folder)")
+    data.add_argument("--dataset_config_name")
+    data.add_argument("--dataset_data_dir", help="data_dir of load_dataset, e.g. the root of a videofolder")
+    data.add_argument("--split", default="train")
+    data.add_argument("--video_column", default="video")
+    data.add_argument("--label_column", default="label")
+    data.add_argument("--num_frames", type=int, default=8)
+    data.add_argument("--frame_stride", type=int, default=16, help="frames between two sampled frames at --target_fps")
+    data.add_argument("--target_fps", type=float, default=30)
+    data.add_argument("--min_short_side", type=int, help="default: the model's image size (224)")
+    data.add_argument("--max_short_side", type=int, help="default: image size x 256/224 (256)")
+    data.add_argument("--num_workers", type=int, default=4, help="DataLoader processes decoding videos")
+
+    optim = parser.add_argument_group("optimisation (defaults: the official recipe, method doc section 4)")
+    optim.add_argument("--per_device_train_batch_size", type=int, default=8, help="official: 8 x 8 GPUs = 64")
+    optim.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    optim.add_argument("--learning_rate", type=float, default=3.33e-6)
+    optim.add_argument("--warmup_start_lr", type=float, default=3.33e-8)
+    optim.add_argument("--end_lr", type=float, default=3.33e-8, help="learning rate at the end of the cosine")
+    optim.add_argument("--warmup_epochs", type=float, default=2.0)
+    optim.add_argument("--weight_decay", type=float, default=0.01)
+    optim.add_argument("--max_grad_norm", type=float, default=1.0)
+    optim.add_argument("--num_train_epochs", type=int, default=22)
+    optim.add_argument("--max_train_steps", type=int, help="stop after this many optimizer steps (overrides epochs)")
+    optim.add_argument("--seed", type=int, default=42)
+    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
+                       help="default: accelerate's config; the official recipe is fp16")
+    optim.add_argument("--cpu", action="store_true", help="train on the CPU")
+
+    iwo = parser.add_argument_group("Interpolated Weight Optimization, SWA, patching (method doc section 3)")
+    iwo.add_argument("--iwo_weight", type=float, default=0.5, help="β, weight of the interpolated loss (0: off)")
+    iwo.add_argument("--iwo_low", type=float, default=0.0)
+    iwo.add_argument("--iwo_high", type=float, default=0.6)
+    iwo.add_argument("--iwo_share_ratio", action="store_true", help="one r for all processes (official: one each)")
+    iwo.add_argument("--iwo_anchor_on_cpu", action="store_true", help="keep θ_CLIP in host memory")
+    iwo.add_argument("--swa_start", type=int, help="first averaged epoch (default: --warmup_epochs, i.e. 2)")
+    iwo.add_argument("--swa_end", type=int, help="last averaged epoch (default: the last epoch)")
+    iwo.add_argument("--patch_ratio", type=float, default=0.5, help="weight on CLIP of the final model (L/14: 0.6)")
+
+    out = parser.add_argument_group("checkpoints and logging")
+    out.add_argument("--output_dir", required=True)
+    out.add_argument("--checkpointing_steps", default="epoch",
+                     help="save the training state every N steps, or 'epoch' (default)")
+    out.add_argument("--checkpoints_total_limit", type=int, default=2, help="training states kept (0: all)")
+    out.add_argument("--resume_from_checkpoint", help="a step_N folder, or 'latest' in --output_dir")
+    out.add_argument("--with_tracking", action="store_true", help="log with the trackers of --report_to")
+    out.add_argument("--report_to", default="all", help="'all', 'tensorboard', 'wandb', ... (accelerate trackers)")
+    out.add_argument("--logging_steps", type=int, default=10)
+    out.add_argument("--push_to_hub", action="store_true", help="upload OUTPUT_DIR/final to the Hub")
+    out.add_argument("--hub_model_id", help="repository id (default: the name of --output_dir)")
+    out.add_argument("--hub_token")
+    out.add_argument("--hub_private", action="store_true")
+    args = parser.parse_args(argv)
+    if not (args.checkpointing_steps == "epoch" or args.checkpointing_steps.isdigit()):
+        parser.error(f"--checkpointing_steps must be a number or 'epoch', got {args.checkpointing_steps!r}")
+    return args
+
+
+def main():
+    training_function(parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

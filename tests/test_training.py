@@ -1,0 +1,353 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Tests of fine-tuning: `open_vclip_hf.training`, `examples/train_openvclip.py` (single process, 2-process
+`accelerate launch`, kill and resume) and the `open-vclip average` / `open-vclip patch` commands.
+
+Expectations are independent of the code under test: PySlowFast's learning-rate formula written out here, means and
+interpolations computed by hand, frame indices painted into the videos, an uninterrupted run as the reference of a
+killed and resumed one, and the per-frame-model floor ln 2 on a dataset whose two classes have the same frames.
+"""
+
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+
+from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor
+from open_vclip_hf.cli import main as cli_main
+from open_vclip_hf.training import (
+    TrainAugmentation,
+    VideoClassificationDataset,
+    VideoSample,
+    collate_videos,
+    freeze_text_tower,
+    official_lr_lambda,
+    parameter_groups,
+    read_class_names,
+    read_video_csv,
+    samples_from_hf_dataset,
+    scan_video_folder,
+)
+from open_vclip_hf.video_decoding import load_video
+
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "examples" / "train_openvclip.py"
+SIZE = 32  # frame side of the synthetic videos and image size of the tiny model
+FRAMES = 8
+CLASSES = ("a light switching", "a flickering light")
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Fixtures: a tiny model folder and a synthetic temporal dataset encoded with PyAV
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def encode_video(path, frames: np.ndarray, fps: int = 30) -> str:
+    with av.open(str(path), mode="w") as output:
+        stream = output.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        output.mux(stream.encode())
+    return str(path)
+
+
+def tiny_config(**kwargs) -> OpenVCLIPConfig:
+    return OpenVCLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=SIZE,
+            patch_size=8,
+        ),
+        projection_dim=16,
+        **kwargs,
+    )
+
+
+def tiny_processor() -> OpenVCLIPProcessor:
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
+    return OpenVCLIPProcessor(image_processor=image_processor)
+
+
+def save_tiny_model(folder: Path, seed: int, with_processor: bool = True) -> Path:
+    torch.manual_seed(seed)
+    OpenVCLIPModel(tiny_config()).save_pretrained(folder)
+    if with_processor:
+        tiny_processor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The starting point of training (its weights are also θ_CLIP): a tiny random Open-VCLIP with a 32-px
+    processor."""
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "init", seed=0)
+
+
+@pytest.fixture(scope="session")
+def temporal_dataset(tmp_path_factory) -> Path:
+    """16 videos of 8 frames: "a light switching" (4 frames at one level, then 4 at another) and "a flickering
+    light" (the same two levels alternating). Each switching video has a flickering twin made of exactly the same
+    frames, so a model that looks at frames one at a time (CLIP, mean-pooled) gives both the same logits and cannot
+    get below ln 2 on a pair; Open-VCLIP's neighbour-frame attention can. (Left- vs right-moving bars would not do:
+    the neighbour attention sees frames t-1 and t+1 as one unordered set, so Open-VCLIP is time-reversal invariant.)
+    """
+    root = tmp_path_factory.mktemp("temporal")
+    generator = np.random.default_rng(0)
+    rows = ["path,label"]
+    for index in range(8):
+        low, high = int(generator.integers(0, 60)), int(generator.integers(190, 256))
+        first, second = (low, high) if index % 2 else (high, low)
+        for name, levels, label in (
+            ("switch", [first] * 4 + [second] * 4, CLASSES[0]),
+            ("flicker", [first, second] * 4, CLASSES[1]),
+        ):
+            frames = np.stack([np.full((SIZE, SIZE, 3), level, np.uint8) for level in levels])
+            encode_video(root / f"{name}_{index}.mp4", frames)
+            rows.append(f"{name}_{index}.mp4,{label}")
+    (root / "train.csv").write_text("\n".join(rows) + "\n")
+    (root / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    return root
+
+
+def state_dict_of(folder) -> dict[str, torch.Tensor]:
+    return load_file(Path(folder) / "model.safetensors")
+
+
+def assert_state_dicts_equal(first, second):
+    assert first.keys() == second.keys()
+    different = [key for key in first if not torch.equal(first[key], second[key])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Spatial augmentation
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def normalised(frames: np.ndarray) -> torch.Tensor:
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    return (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std
+
+
+def test_augmentation_is_a_random_crop_or_its_mirror_with_clip_normalisation():
+    """Without resizing (short side fixed at the frame height), the output must be one of the 9 crops of a 32 x 40
+    frame, or its mirror image, normalised with CLIP's mean/std; all crops and both orientations occur."""
+    generator = np.random.default_rng(0)
+    frames = generator.integers(0, 256, (3, 32, 40, 3), dtype=np.uint8)
+    augmentation = TrainAugmentation(crop_size=32, min_short_side=32, max_short_side=32)
+    reference = normalised(frames)
+    seen = set()
+    for seed in range(120):
+        output = augmentation(frames, np.random.default_rng(seed))
+        assert output.shape == (3, 3, 32, 32) and output.dtype == torch.float32
+        matches = [
+            (left, flip)
+            for left in range(9)
+            for flip in (False, True)
+            if torch.allclose(output, reference[..., left : left + 32].flip(-1) if flip else reference[..., left : left + 32])
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert seen == {(left, flip) for left in range(9) for flip in (False, True)}
+
+
+def test_augmentation_applies_one_geometry_to_every_frame_and_jitters_the_short_side():
+    generator = np.random.default_rng(1)
+    frame = generator.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    frames = np.stack([frame] * 4)
+    augmentation = TrainAugmentation(crop_size=32)  # short side U[32, round(32 * 256 / 224)] = U[32, 37]
+    assert (augmentation.min_short_side, augmentation.max_short_side) == (32, 37)
+    short_sides = set()
+    for seed in range(60):
+        output = augmentation(frames, np.random.default_rng(seed))
+        assert output.shape == (4, 3, 32, 32)
+        for other in output[1:]:  # identical frames in, identical frames out: one draw for the whole clip
+            assert torch.equal(other, output[0])
+        params = augmentation.sample_params(48, 64, np.random.default_rng(seed))
+        assert 32 <= params.short_side <= 37 and params.height == params.short_side
+        assert params.width == math.floor(64 / 48 * params.short_side)
+        assert 0 <= params.top <= params.height - 32 and 0 <= params.left <= params.width - 32
+        short_sides.add(params.short_side)
+    assert short_sides == set(range(32, 38))
+    assert TrainAugmentation().min_short_side == 224 and TrainAugmentation().max_short_side == 256
+
+
+def test_augmentation_of_a_uniform_colour_is_the_normalised_colour():
+    frames = np.empty((2, 50, 70, 3), np.uint8)
+    frames[...] = (200, 100, 30)
+    output = TrainAugmentation(crop_size=32)(frames, np.random.default_rng(3))
+    expected = normalised(frames[:, :32, :32])
+    torch.testing.assert_close(output, expected, rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Class names, sample lists, the dataset
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_read_class_names_text_and_json_forms(tmp_path):
+    (tmp_path / "a.txt").write_text("# Kinetics\nabseiling\n\nair drumming\n")
+    (tmp_path / "b.json").write_text(json.dumps({"1": "air drumming", "0": "abseiling"}))
+    (tmp_path / "c.json").write_text(json.dumps({"air drumming": 1, "abseiling": 0}))
+    (tmp_path / "d.json").write_text(json.dumps(["abseiling", "air drumming"]))
+    for name in ("a.txt", "b.json", "c.json", "d.json"):
+        assert read_class_names(tmp_path / name) == ["abseiling", "air drumming"]
+    (tmp_path / "dup.txt").write_text("a\nb\na\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        read_class_names(tmp_path / "dup.txt")
+    (tmp_path / "gap.json").write_text(json.dumps({"0": "a", "2": "b"}))
+    with pytest.raises(ValueError, match="indices"):
+        read_class_names(tmp_path / "gap.json")
+
+
+def test_read_video_csv_resolves_paths_and_labels(tmp_path):
+    names = ["archery", "playing guitar"]
+    (tmp_path / "train.csv").write_text("path,label\nclips/a.mp4,playing guitar\n/abs/b.mp4,0\n\"c,d.mp4\",1\n")
+    assert read_video_csv(tmp_path / "train.csv", names) == [
+        VideoSample(str(tmp_path / "clips/a.mp4"), 1),
+        VideoSample("/abs/b.mp4", 0),
+        VideoSample(str(tmp_path / "c,d.mp4"), 1),
+    ]
+    (tmp_path / "slowfast.csv").write_text("x/a.mp4 1\nx/b.mp4 0\n")  # PySlowFast's space-separated lists
+    assert read_video_csv(tmp_path / "slowfast.csv", names, video_root="/data") == [
+        VideoSample("/data/x/a.mp4", 1), VideoSample("/data/x/b.mp4", 0)
+    ]
+    (tmp_path / "bad.csv").write_text("a.mp4,archery\nb.mp4,cooking\n")
+    with pytest.raises(ValueError, match=r"bad.csv:2.*'cooking'"):
+        read_video_csv(tmp_path / "bad.csv", names)
+    (tmp_path / "range.csv").write_text("a.mp4,2\n")
+    with pytest.raises(ValueError, match="outside 0..1"):
+        read_video_csv(tmp_path / "range.csv", names)
+
+
+def test_folder_tree_and_datasets_videofolder_give_the_same_samples(tmp_path, temporal_dataset):
+    import datasets
+
+    root = tmp_path / "videos"
+    for class_folder, source in (("playing_guitar", "flicker_0.mp4"), ("archery", "switch_0.mp4")):
+        (root / class_folder).mkdir(parents=True)
+        for index in range(2):
+            (root / class_folder / f"{index}.mp4").write_bytes((temporal_dataset / source).read_bytes())
+    (root / "archery" / "notes.txt").write_text("not a video")
+
+    samples, names = scan_video_folder(root)
+    assert names == ["archery", "playing guitar"]
+    assert samples == [
+        VideoSample(str(root / "archery/0.mp4"), 0), VideoSample(str(root / "archery/1.mp4"), 0),
+        VideoSample(str(root / "playing_guitar/0.mp4"), 1), VideoSample(str(root / "playing_guitar/1.mp4"), 1),
+    ]
+    dataset = datasets.load_dataset("videofolder", data_dir=str(root), split="train", cache_dir=str(tmp_path / "c"))
+    hf_samples, hf_names = samples_from_hf_dataset(dataset)
+    assert hf_names == names
+    assert sorted(hf_samples, key=lambda s: s.video) == samples
+
+
+def identity_transform(frames, generator):
+    return torch.from_numpy(frames.copy())
+
+
+def test_dataset_samples_dense_clips_at_random_positions_reproducibly(painted_mp4, painted_index):
+    """8 frames over a 128-frame span (8 x 16 at 30 fps, method doc 4), starting anywhere in the 300-frame video; a
+    function of (seed, epoch, index) only."""
+    samples = [VideoSample(painted_mp4, 0), VideoSample(painted_mp4, 1)]
+
+    def indices(dataset, index):
+        return [painted_index(frame) for frame in dataset[index]["pixel_values"].numpy()]
+
+    dataset = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=7)
+    starts = set()
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        for index in range(2):
+            clip = indices(dataset, index)
+            # PySlowFast spreads the 8 frames over the 8 x 16 = 128-frame span: linspace(0, 127, 8), floored
+            assert clip == [clip[0] + math.floor(k * 127 / 7) for k in range(8)] and 0 <= clip[0] <= 300 - 128
+            starts.add(clip[0])
+            assert dataset[index]["labels"] == index
+    assert len(starts) > 4  # positions vary with epoch and index
+    again = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=7)
+    again.set_epoch(3)
+    dataset.set_epoch(3)
+    assert indices(again, 1) == indices(dataset, 1)  # a fresh copy (another DataLoader worker) draws the same
+    other_seed = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=8)
+    other_seed.set_epoch(3)
+    assert indices(other_seed, 1) != indices(dataset, 1)
+
+
+def test_dataset_replaces_an_unreadable_video_and_says_so(tmp_path, temporal_dataset, caplog):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 1000)
+    samples = [VideoSample(str(broken), 0), VideoSample(str(temporal_dataset / "flicker_0.mp4"), 1)]
+    dataset = VideoClassificationDataset(samples, ["a", "b"], TrainAugmentation(SIZE), frame_stride=1)
+    with caplog.at_level(logging.WARNING):
+        example = dataset[0]
+    assert example["labels"] == 1 and example["pixel_values"].shape == (FRAMES, 3, SIZE, SIZE)
+    assert "broken.mp4" in caplog.text
+    batch = collate_videos([example, example])
+    assert batch["pixel_values"].shape == (2, FRAMES, 3, SIZE, SIZE) and batch["labels"].tolist() == [1, 1]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Optimisation
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def pyslowfast_lr(cur_epoch, base=3.33e-6, start=3.33e-8, end=3.33e-8, warmup=2.0, max_epoch=22):
+    """`slowfast/utils/lr_policy.py` `get_lr_at_epoch` with the cosine policy and COSINE_AFTER_WARMUP."""
+
+    def cosine(epoch):
+        return end + (base - end) * (math.cos(math.pi * (epoch - warmup) / (max_epoch - warmup)) + 1.0) * 0.5
+
+    if cur_epoch < warmup:
+        return cur_epoch * (cosine(warmup) - start) / warmup + start
+    return cosine(cur_epoch)
+
+
+def test_learning_rate_schedule_is_pyslowfasts_per_iteration():
+    iterations = 7  # per epoch
+    multiplier = official_lr_lambda(2 * iterations, 22 * iterations, 3.33e-6, 3.33e-8, 3.33e-8)
+    for step in range(22 * iterations + 1):
+        assert 3.33e-6 * multiplier(step) == pytest.approx(pyslowfast_lr(step / iterations), rel=1e-12, abs=1e-20)
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=3.33e-6)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    used = []
+    for _ in range(5):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert used == pytest.approx([pyslowfast_lr(step / iterations) for step in range(5)], rel=1e-12)
+
+
+def test_parameter_groups_freeze_the_text_tower_and_skip_decay_for_1d_parameters():
+    model = OpenVCLIPModel(tiny_config())
+    freeze_text_tower(model)
+    groups = parameter_groups(model, 0.01)
+    names = {id(param): name for name, param in model.named_parameters()}
+    decayed = {names[id(p)] for p in groups[0]["params"]}
+    not_decayed = {names[id(p)] for p in groups[1]["params"]}
+    assert (groups[0]["weight_decay"], groups[1]["weight_decay"]) == (0.01, 0.0)
+    trainable = {name for name in names.values() if name.startswith(("vision_model.", "visual_projection."))}
+    assert decayed | not_decayed == trainable | {"logit_scale"} and not decayed & not_decayed
+    assert "logit_scale" in decayed  # 0-dim: decayed, as in the official optimizer
+    assert "vision_model.embeddings.class_embedding" in not_decayed  # 1-D
+    assert "vision_model.encoder.layers.0.self_attn.q_proj.bias" in not_decayed
+    assert "vision_model.encoder.layers.0.layer_norm1.weight" in not_decayed
+    assert "vision_model.encoder.layers.0.self_attn.q_proj.weight" in decayed
+    assert "visual_projection.weight" in decayed
+    assert not any(p.requires_grad for p in [*model.text_model.parameters(), *model.text_projection.parameters()])
