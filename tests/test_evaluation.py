@@ -27,6 +27,7 @@ from open_vclip_hf.evaluation import (
     kinetics_class_names,
     load_topk_accuracy,
     make_runs,
+    markdown_report,
     read_custom_csv,
     read_hmdb51,
     read_k400,
@@ -34,6 +35,7 @@ from open_vclip_hf.evaluation import (
     read_protocol,
     read_ucf101,
     read_video_folder,
+    summarize,
     ucf101_class_name,
 )
 from open_vclip_hf.evaluation.protocols import DATA_DIR
@@ -473,3 +475,15 @@ def test_cli_user_errors_are_messages(ucf_tree, model_dirs, capsys):
     assert "[0, 1]" in capsys.readouterr().err
     assert main([*base, "--split", "7"]) == 1
     assert "splits 1, 2, 3, full" in capsys.readouterr().err
+
+
+def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
+    root = ucf_tree / "UCF-101"
+    split = EvalSplit("1", [str(root / BROKEN), str(root / MISSING)], [0, 1], ["a", "b"])
+    result = evaluate_splits(random_demo_model(), OpenVCLIPProcessor(), [split], num_workers=0, progress=False)
+    summary = summarize(result, "custom", "random")
+    entry = summary["runs"][0]["splits"]["1"]
+    assert entry == {"num_evaluated": 0, "top1": None, "top5": None, "top1_failures_as_wrong": 0.0, "top5_failures_as_wrong": 0.0}
+    assert summary["runs"][0]["mean"] == {"top1": None, "top5": None}
+    assert [item["video"] for item in summary["splits"][0]["failed"]] == [str(root / BROKEN), str(root / MISSING)]
+    assert "| – / – |" in markdown_report(summary)

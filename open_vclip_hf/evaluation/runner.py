@@ -295,7 +295,10 @@ def evaluate_splits(
             num_classes = len(split.class_names)
             logits = torch.cat(chunks[run.name]).numpy() if chunks[run.name] else np.zeros((0, num_classes), np.float32)
             result.logits[run.name] = logits
-            scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K))
+            if len(labels):
+                scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K))
+            else:  # every video failed: no accuracy, the failures are in the report
+                scores = {f"top{k}": math.nan for k in TOP_K}
             total = len(split.videos)
             entry = {"num_evaluated": len(labels)}
             for k in TOP_K:
