@@ -61,7 +61,8 @@ def publish(
         if done:
             print(f"reusing {folder}")
             continue
-        convert_checkpoint(swa, clip_anchor=clip_anchor if ratio else None, ratio=ratio, output_dir=folder, overwrite=True)
+        anchor = clip_anchor if ratio else None
+        convert_checkpoint(swa, clip_anchor=anchor, ratio=ratio, output_dir=folder, overwrite=True)
         print(f"converted -> {folder} (r={ratio})")
     for folder in conversions:
         if match_official_checkpoint(OpenVCLIPConfig.from_pretrained(folder)) is not official:

@@ -10,8 +10,8 @@ A pushed repository works in two ways:
   (`REMOTE_CODE_FILES`).
 
 Layout of a repository: the default branch (or `revision`) holds the weights patched toward CLIP
-(θ = r·θ_CLIP + (1−r)·θ_SWA, r = 0.5 for B/16, 0.6 for L/14), config, processor and tokenizer files, the remote code
-and a model card rendered from `model_card.md`. Optionally the branch `raw-swa` holds the SWA weights before
+(θ = r·θ_CLIP + (1−r)·θ_SWA, r = 0.5 for B/16, 0.6 for L/14), config, processor and tokenizer files, the remote
+code and a model card rendered from `model_card.md`. Optionally the branch `raw-swa` holds the SWA weights before
 interpolation (same files, its own card), so that users can choose r themselves: `from_pretrained(repo_id,
 revision="raw-swa")`, then `interpolation.patch_model_`.
 """
@@ -171,7 +171,8 @@ def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: Open
 
 
 def _check_staged(folder: Path) -> None:
-    missing = [name for name in ("config.json", "processor_config.json", *REMOTE_CODE_FILES) if not (folder / name).is_file()]
+    required = ("config.json", "processor_config.json", *REMOTE_CODE_FILES)
+    missing = [name for name in required if not (folder / name).is_file()]
     if not weight_checksums(folder):
         missing.append("*.safetensors")
     if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.json")):
@@ -180,7 +181,8 @@ def _check_staged(folder: Path) -> None:
         raise RuntimeError(f"staging for the Hub in {folder} is incomplete, missing: {', '.join(missing)}")
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     processor = json.loads((folder / "processor_config.json").read_text(encoding="utf-8"))
-    if set(config.get("auto_map", {})) < {"AutoConfig", "AutoModel"} or "AutoProcessor" not in processor.get("auto_map", {}):
+    model_classes = {"AutoConfig", "AutoModel"} <= set(config.get("auto_map", {}))
+    if not model_classes or "AutoProcessor" not in processor.get("auto_map", {}):
         raise RuntimeError(f"staging for the Hub in {folder}: config.json / processor_config.json lack `auto_map`")
 
 
@@ -247,12 +249,14 @@ def _results_section(official: OfficialCheckpoint | None, ratio: float | None, r
             f"r = {official.patch_ratio:g} (the official evaluation scripts for {official.backbone}).\n"
         )
     lines += [
-        f"Zero-shot (UCF101, HMDB51, Kinetics-600) and closed-set (Kinetics-400) accuracy published for the official "
-        f"Open-VCLIP {official.backbone} checkpoint (`{official.official_file}`), evaluated by the official PySlowFast "
-        "code with 8 frames per view and 3 temporal views x 1 crop unless stated (method doc 5). These weights "
-        "reproduce them only if converted from that file; the `pipeline` defaults to one uniform view, pass "
-        '`num_clips=3, sampling="dense"` for the paper\'s views. Only numbers with a source a reader can check are '
-        "listed.\n",
+        (
+            "Zero-shot (UCF101, HMDB51, Kinetics-600) and closed-set (Kinetics-400) accuracy published for the "
+            f"official Open-VCLIP {official.backbone} checkpoint (`{official.official_file}`), evaluated by the "
+            "official PySlowFast code with 8 frames per view and 3 temporal views x 1 crop unless stated. These "
+            "weights reproduce them only if converted from that file; the `pipeline` defaults to one uniform view, "
+            'pass `num_clips=3, sampling="dense"` for the paper\'s views. Only numbers with a source a reader can '
+            "check are listed.\n"
+        ),
         "| dataset | protocol | metric | value (%) | source |",
         "|---|---|---|---:|---|",
     ]
