@@ -49,7 +49,7 @@ LABELS = ["people riding bicycles", "a cartoon rabbit", "a man on the phone", "a
 MAX_UPLOAD_MB = 2  # above the largest sample clip (bigbuckbunny.mp4, 1.0 MB)
 CHROMIUM_FLAGS = (
     "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
-    "--disable-component-update --disable-sync --disable-dev-shm-usage --window-size=1280,1000"
+    "--disable-component-update --disable-sync --disable-dev-shm-usage --window-size=1280,1150"
 ).split()
 TIMEOUT = 60  # seconds a page may take to show a result: generous, never asserted on
 
@@ -233,6 +233,7 @@ class Page:
 
     def screenshot(self, path):
         """A PNG of the page, quantised to 256 colours (the README's copy stays small)."""
+        self.driver.execute_script("window.scrollTo(0, 0); document.activeElement.blur();")
         image = Image.open(io.BytesIO(self.driver.get_screenshot_as_png())).convert("RGB")
         image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
 
