@@ -172,6 +172,25 @@ def _push(args: argparse.Namespace) -> None:
             print(f"    {path}  sha256 {digest}")
 
 
+def _average(args: argparse.Namespace) -> None:
+    from .training import write_swa_model
+
+    averaged = write_swa_model(args.checkpoints, args.out, start=args.start, end=args.end, overwrite=args.overwrite)
+    print(f"averaged {len(averaged)} checkpoints -> {args.out}")
+    for path in averaged:
+        print(f"  {path}")
+
+
+def _patch(args: argparse.Namespace) -> None:
+    from .training import write_patched_model
+
+    model = write_patched_model(args.model, args.clip, args.ratio, args.out, overwrite=args.overwrite)
+    print(
+        f"patched {args.model} toward {args.clip} with r={args.ratio} -> {args.out}\n"
+        f"  config.patch_ratio = {model.config.patch_ratio:g} (total weight on CLIP)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="open-vclip",
@@ -290,6 +309,34 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--license", help="Hub license id for the card (default: other; the official code has none)")
     push.add_argument("--commit-message", help="title of the commit on --revision")
     push.set_defaults(func=_push)
+
+    average = commands.add_parser(
+        "average",
+        help="SWA: average checkpoints (e.g. the epoch folders of a training run) into one model",
+        description="Uniform mean of checkpoints, Open-VCLIP's SWA (the official weight_average_tool.py averages "
+        "epochs 2..22). CKPT: save_pretrained folders (-> a model folder, config and processor from the last one) "
+        "or state-dict files such as checkpoint_epoch_00005.pyth (-> --out ending in .pth or .safetensors).",
+    )
+    average.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint folders or files")
+    average.add_argument("--out", required=True, help="output folder, or a .pth / .safetensors file (atomic)")
+    average.add_argument("--start", type=int, help="first epoch to average (the last number in each name)")
+    average.add_argument("--end", type=int, help="last epoch to average")
+    average.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    average.set_defaults(func=_average)
+
+    patch = commands.add_parser(
+        "patch",
+        help="interpolate a model's weights with CLIP's: θ = r·θ_CLIP + (1−r)·θ",
+        description="Test-time interpolation of a fine-tuned Open-VCLIP model with the original CLIP weights "
+        "(r = 0.5 for B/16 and B/32, 0.6 for L/14), over the whole state dict; the processor and other files of "
+        "MODEL are copied and the total weight on CLIP is recorded in config.patch_ratio.",
+    )
+    patch.add_argument("model", metavar="MODEL", help="save_pretrained folder or Hub id of the fine-tuned model")
+    patch.add_argument("--clip", required=True, help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
+    patch.add_argument("--ratio", type=float, required=True, help="weight r of CLIP, in [0, 1]")
+    patch.add_argument("--out", required=True, help="output folder (written atomically)")
+    patch.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    patch.set_defaults(func=_patch)
     return parser
 
 
