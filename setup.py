@@ -29,7 +29,14 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["open_vclip_hf", "open_vclip_hf.*"]),
-    package_data={"open_vclip_hf": ["assets/*", "assets/clip_tokenizer/*", "assets/**/*"]},
+    package_data={
+        "open_vclip_hf": [
+            "assets/*",
+            "assets/clip_tokenizer/*",
+            "evaluation/data/*",
+            "evaluation/metrics/*/*",
+        ]
+    },
     include_package_data=True,
     install_requires=[
         # An open range on purpose: GPU users keep their CUDA build. The Makefile pins the CPU wheel.
