@@ -26,7 +26,7 @@ setup(
     description="Open-VCLIP (ICML 2023) as a Hugging Face transformers model: zero-shot video classification",
     long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
     long_description_content_type="text/markdown",
-    license="MIT",
+    license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["open_vclip_hf", "open_vclip_hf.*"]),
     package_data={
