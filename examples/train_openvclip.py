@@ -166,13 +166,21 @@ def swa_range(args, epochs_run: int) -> tuple[int, int]:
     return min(max(start, 1), end), end
 
 
-def push_to_hub(args, folder: Path):
-    from huggingface_hub import create_repo, upload_folder
+def push_to_hub(args, output_dir: Path):
+    """Publish `final` (patched) on the main branch and `swa` (raw SWA, for sweeping the patch ratio) on the
+    `raw-swa` branch, with remote code and a model card, in atomic commits (`open_vclip_hf.hub.push_to_hub`)."""
+    from open_vclip_hf.hub import push_to_hub as push
 
-    repo_id = args.hub_model_id or Path(args.output_dir).absolute().name
-    repo_id = create_repo(repo_id, exist_ok=True, private=args.hub_private, token=args.hub_token).repo_id
-    upload_folder(repo_id=repo_id, folder_path=folder, commit_message="Open-VCLIP fine-tuned", token=args.hub_token)
-    return repo_id
+    result = push(
+        output_dir / "final",
+        args.hub_model_id,
+        private=args.hub_private,
+        raw_swa_dir=output_dir / "swa",
+        checkpoint=None,  # a new fine-tuning: the card must not quote the official checkpoints' numbers
+        commit_message="Open-VCLIP fine-tuned with examples/train_openvclip.py",
+        token=args.hub_token,
+    )
+    return result.url
 
 
 def training_function(args):
@@ -353,7 +361,7 @@ def training_function(args):
             f"Use it: pipeline('zero-shot-video-classification', model='{final}')"
         )
         if args.push_to_hub:
-            accelerator.print(f"Pushed to https://huggingface.co/{push_to_hub(args, final)}")
+            accelerator.print(f"Pushed to {push_to_hub(args, output_dir)}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return accelerator.unwrap_model(model)
@@ -424,11 +432,18 @@ def parse_args(argv=None):
     out.add_argument("--with_tracking", action="store_true", help="log with the trackers of --report_to")
     out.add_argument("--report_to", default="all", help="'all', 'tensorboard', 'wandb', ... (accelerate trackers)")
     out.add_argument("--logging_steps", type=int, default=10)
-    out.add_argument("--push_to_hub", action="store_true", help="upload OUTPUT_DIR/final to the Hub")
-    out.add_argument("--hub_model_id", help="repository id (default: the name of --output_dir)")
+    out.add_argument("--push_to_hub", action="store_true",
+                     help="publish OUTPUT_DIR/final (main branch) and OUTPUT_DIR/swa (raw-swa branch) on the Hub")
+    out.add_argument("--hub_model_id", help="ORG/NAME of the Hub repository (required with --push_to_hub)")
     out.add_argument("--hub_token")
     out.add_argument("--hub_private", action="store_true")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.patch_ratio <= 1.0:
+        parser.error(f"--patch_ratio must lie in [0, 1], got {args.patch_ratio}")
+    if not 0.0 <= args.iwo_low <= args.iwo_high <= 1.0:
+        parser.error(f"need 0 <= --iwo_low <= --iwo_high <= 1, got {args.iwo_low}, {args.iwo_high}")
+    if args.push_to_hub and not args.hub_model_id:
+        parser.error("--push_to_hub needs --hub_model_id ORG/NAME")
     if not (args.checkpointing_steps == "epoch" or args.checkpointing_steps.isdigit()):
         parser.error(f"--checkpointing_steps must be a number or 'epoch', got {args.checkpointing_steps!r}")
     return args

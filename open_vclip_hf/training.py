@@ -587,6 +587,8 @@ def write_patched_model(
     from .convert import clip_anchor_state_dict
     from .modeling_open_vclip import OpenVCLIPModel
 
+    if not 0.0 <= ratio <= 1.0:  # checked before anything is loaded
+        raise ValueError(f"ratio must lie in [0, 1] (it is the weight on CLIP), got {ratio}")
     output_dir = Path(output_dir).absolute()
     if output_dir.exists() and not overwrite:
         raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")

@@ -351,3 +351,256 @@ def test_parameter_groups_freeze_the_text_tower_and_skip_decay_for_1d_parameters
     assert "vision_model.encoder.layers.0.self_attn.q_proj.weight" in decayed
     assert "visual_projection.weight" in decayed
     assert not any(p.requires_grad for p in [*model.text_model.parameters(), *model.text_projection.parameters()])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# open-vclip average / open-vclip patch
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_cli_average_equals_the_hand_computed_mean(tmp_path, capsys):
+    folders = [save_tiny_model(tmp_path / f"epoch_{epoch}", seed=epoch, with_processor=epoch == 3) for epoch in (1, 2, 3)]
+    states = [state_dict_of(folder) for folder in folders]
+
+    assert cli_main(["average", *map(str, folders), "--out", str(tmp_path / "swa")]) == 0
+    assert "averaged 3 checkpoints" in capsys.readouterr().out
+    averaged = state_dict_of(tmp_path / "swa")
+    for key in states[0]:
+        expected = (states[0][key].double() + states[1][key].double() + states[2][key].double()) / 3
+        assert torch.equal(averaged[key], expected.float()), key
+    OpenVCLIPProcessor.from_pretrained(tmp_path / "swa")  # processor files of the last checkpoint came along
+    assert OpenVCLIPModel.from_pretrained(tmp_path / "swa").config.vision_config.image_size == SIZE
+
+    # epochs 2..3 only, written as an official-style {'model_state': ...} file
+    assert cli_main(["average", *map(str, folders), "--start", "2", "--out", str(tmp_path / "swa_2_3.pth")]) == 0
+    wrapped = torch.load(tmp_path / "swa_2_3.pth", weights_only=True)["model_state"]
+    for key in states[0]:
+        assert torch.equal(wrapped[key], ((states[1][key].double() + states[2][key].double()) / 2).float()), key
+
+    assert cli_main(["average", *map(str, folders), "--out", str(tmp_path / "swa")]) == 1  # exists
+    assert "already exists" in capsys.readouterr().err
+    assert cli_main(["average", *map(str, folders), "--start", "2", "--end", "5", "--out", str(tmp_path / "x")]) == 1
+    assert "no checkpoint for epochs [4, 5]" in capsys.readouterr().err
+
+
+def test_cli_patch_ratio_0_and_1_give_the_two_ends(tmp_path, capsys):
+    model_dir = save_tiny_model(tmp_path / "finetuned", seed=1)
+    torch.manual_seed(2)  # θ_CLIP as a plain transformers CLIP folder
+    clip = CLIPModel(CLIPConfig.from_dict(OpenVCLIPModel(tiny_config()).config.to_dict()))
+    clip.save_pretrained(tmp_path / "clip")
+    theta, anchor = state_dict_of(model_dir), clip.state_dict()
+
+    for ratio, expected in ((0.0, theta), (1.0, anchor)):
+        out = tmp_path / f"patched_{ratio}"
+        assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", str(ratio),
+                         "--out", str(out)]) == 0
+        patched = state_dict_of(out)
+        for key, tensor in patched.items():
+            assert torch.equal(tensor, expected[key]), key
+        assert OpenVCLIPModel.from_pretrained(out).config.patch_ratio == ratio
+        OpenVCLIPProcessor.from_pretrained(out)  # the model folder's processor was copied
+
+    assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", "0.25",
+                     "--out", str(tmp_path / "quarter")]) == 0
+    assert "patch_ratio = 0.25" in capsys.readouterr().out
+    for key, tensor in state_dict_of(tmp_path / "quarter").items():
+        torch.testing.assert_close(tensor, 0.25 * anchor[key] + 0.75 * theta[key], rtol=0, atol=1e-6)
+    # Patching a patched model: the recorded ratio is the total weight on CLIP, 1 - 0.75 * 0.5
+    assert cli_main(["patch", str(tmp_path / "quarter"), "--clip", str(tmp_path / "clip"), "--ratio", "0.5",
+                     "--out", str(tmp_path / "twice")]) == 0
+    assert OpenVCLIPModel.from_pretrained(tmp_path / "twice").config.patch_ratio == pytest.approx(0.625)
+
+    assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", "1.5",
+                     "--out", str(tmp_path / "bad")]) == 1
+    assert "ratio must lie in [0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# examples/train_openvclip.py end to end (subprocesses)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def training_args(model_dir: Path, data: Path) -> list[str]:
+    """Shared by the reference run and the killed / resumed run: 16 videos, 2 classes, 4 videos x 2 accumulation
+    steps = 2 optimizer steps per epoch, 10 epochs; a training state after every step. The learning rate is the
+    recipe's x 1000 so that a tiny random model learns in 20 steps."""
+    return [
+        "--model_name_or_path", str(model_dir), "--train_csv", str(data / "train.csv"),
+        "--class_names", str(data / "classes.txt"), "--cpu", "--num_workers", "1",
+        "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2", "--num_train_epochs", "10",
+        "--learning_rate", "3e-3", "--warmup_epochs", "0.5", "--warmup_start_lr", "3e-5", "--end_lr", "3e-4",
+        "--frame_stride", "1", "--checkpointing_steps", "1", "--seed", "1",
+    ]  # fmt: skip
+
+
+def script_env(**extra) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_script(args: list[str], env: dict | None = None, launcher: list[str] | None = None, timeout: int = 300):
+    command = [*(launcher or [sys.executable]), *([] if launcher else [str(SCRIPT)]), *args]
+    result = subprocess.run(command, env=env or script_env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{command}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-6000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def fake_hub(tmp_path_factory):
+    from hub_server import FakeHub
+
+    with FakeHub(tmp_path_factory.mktemp("hub") / "server") as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, tiny_model_dir, temporal_dataset, fake_hub) -> Path:
+    """One uninterrupted run, with tensorboard tracking and --push_to_hub to a fake Hub."""
+    output_dir = tmp_path_factory.mktemp("reference") / "run"
+    home = output_dir.parent / "hf_home"
+    env = script_env(
+        HF_ENDPOINT=fake_hub.endpoint, HF_HOME=str(home), HF_HUB_CACHE=str(home / "hub"), HF_TOKEN="hf_fake_token",
+        HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost",
+    )
+    del env["HF_HUB_OFFLINE"]
+    run_script([*training_args(tiny_model_dir, temporal_dataset), "--output_dir", str(output_dir),
+                "--with_tracking", "--report_to", "tensorboard", "--push_to_hub", "--hub_model_id", "user/tiny-ft"],
+               env=env)  # fmt: skip
+    return output_dir
+
+
+def evaluation_batch(data: Path):
+    """All 8 frames of every training video, no augmentation, CLIP-normalised; and their labels."""
+    samples = read_video_csv(data / "train.csv", list(CLASSES))
+    no_augmentation = TrainAugmentation(SIZE, SIZE, SIZE, flip_prob=0.0)
+    pixel_values = torch.stack([
+        no_augmentation(load_video(sample.video, num_frames=FRAMES)[0], np.random.default_rng(0)) for sample in samples
+    ])  # fmt: skip
+    return pixel_values, torch.tensor([sample.label for sample in samples])
+
+
+@torch.no_grad()
+def mean_loss(model_dir, pixel_values, labels, **config_overrides):
+    model = OpenVCLIPModel.from_pretrained(model_dir, **config_overrides).eval()
+    class_embeds = model.get_class_embeddings(list(CLASSES), tiny_processor())
+    output = model(pixel_values=pixel_values, text_embeds=class_embeds, labels=labels)
+    return output.loss.item(), output.logits_per_video
+
+
+def test_training_learns_what_frame_by_frame_clip_cannot(reference_run, tiny_model_dir, temporal_dataset):
+    pixel_values, labels = evaluation_batch(temporal_dataset)
+    initial_loss, _ = mean_loss(tiny_model_dir, pixel_values, labels)
+    trained_loss, _ = mean_loss(reference_run / "epoch_10", pixel_values, labels)
+    # Frame by frame (the same weights without neighbour attention), twins get identical logits: mean loss >= ln 2.
+    per_frame_loss, logits = mean_loss(reference_run / "epoch_10", pixel_values, labels, temporal_attention="none")
+    torch.testing.assert_close(logits[0::2], logits[1::2], rtol=0, atol=1e-5)
+    assert per_frame_loss >= math.log(2) - 1e-6
+    assert trained_loss < math.log(2) - 0.05 < initial_loss, (initial_loss, trained_loss)
+
+
+def test_training_ends_with_swa_of_the_epochs_patched_toward_clip(reference_run, tiny_model_dir, temporal_dataset):
+    epochs = [state_dict_of(reference_run / f"epoch_{epoch}") for epoch in range(1, 11)]
+    clip, swa, final = state_dict_of(tiny_model_dir), state_dict_of(reference_run / "swa"), state_dict_of(
+        reference_run / "final")
+    assert epochs[0].keys() == clip.keys() == swa.keys() == final.keys()
+    for key in clip:
+        total = epochs[0][key].double()
+        for state in epochs[1:]:
+            total = total + state[key].double()
+        torch.testing.assert_close(swa[key], (total / 10).float(), rtol=0, atol=1e-7)  # default SWA: epochs 1..10
+        torch.testing.assert_close(final[key], 0.5 * clip[key] + 0.5 * swa[key], rtol=0, atol=1e-6)
+        if key.startswith(("text_model.", "text_projection.")):  # frozen: never changed
+            assert torch.equal(final[key], clip[key]) and torch.equal(epochs[-1][key], clip[key]), key
+    assert not torch.equal(epochs[-1]["visual_projection.weight"], clip["visual_projection.weight"])
+    assert OpenVCLIPModel.from_pretrained(reference_run / "final").config.patch_ratio == 0.5
+
+    from transformers import pipeline
+
+    classifier = pipeline("zero-shot-video-classification", model=str(reference_run / "final"))
+    predictions = classifier(str(temporal_dataset / "flicker_0.mp4"), candidate_labels=list(CLASSES))
+    assert sorted(p["label"] for p in predictions) == sorted(CLASSES)
+    assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_training_logs_to_tensorboard_and_pushes_final_and_raw_swa(reference_run, fake_hub):
+    assert list(reference_run.glob("open_vclip/**/events.out.tfevents.*"))
+    assert {"main", "raw-swa"} <= set(fake_hub.branches("user/tiny-ft"))
+    from safetensors.torch import load as load_safetensors_bytes
+
+    for revision, folder in (("main", "final"), ("raw-swa", "swa")):
+        files = fake_hub.list_files("user/tiny-ft", revision=revision)
+        assert {"config.json", "model.safetensors", "processor_config.json", "README.md"} <= set(files)
+        uploaded = load_safetensors_bytes(fake_hub.read_file("user/tiny-ft", "model.safetensors", revision=revision))
+        assert_state_dicts_equal(uploaded, state_dict_of(reference_run / folder))
+
+
+def test_killed_run_resumes_bit_identically(reference_run, tiny_model_dir, temporal_dataset, tmp_path):
+    """SIGKILL the whole process group once the 5th training state (mid-epoch 3 of 10) is on disk, resume with
+    `--resume_from_checkpoint latest`: every epoch checkpoint, the SWA and the final model equal the uninterrupted
+    run's, bit for bit."""
+    output_dir = tmp_path / "run"
+    args = [*training_args(tiny_model_dir, temporal_dataset), "--output_dir", str(output_dir)]
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args], env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (output_dir / "step_5").is_dir() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)
+    stderr = process.communicate()[1]
+    assert process.returncode == -signal.SIGKILL, stderr.decode()[-3000:]
+    assert not (output_dir / "final").exists() and not (output_dir / "epoch_10").exists()  # really interrupted
+    for state in output_dir.glob("step_*"):  # complete states only: staging folders start with a dot
+        assert {"model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl"} <= {p.name for p in state.iterdir()}
+
+    result = run_script([*args, "--resume_from_checkpoint", "latest"])
+    assert "Resumed from checkpoint" in result.stdout + result.stderr
+    for folder in [f"epoch_{epoch}" for epoch in range(1, 11)] + ["swa", "final"]:
+        assert_state_dicts_equal(state_dict_of(output_dir / folder), state_dict_of(reference_run / folder))
+
+
+WRAPPER = """
+import importlib.util, sys
+from pathlib import Path
+from accelerate import PartialState
+from safetensors.torch import save_file
+
+spec = importlib.util.spec_from_file_location("train_openvclip", sys.argv[1])
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+args = train.parse_args(sys.argv[2:])
+model = train.training_function(args)
+rank = PartialState().process_index
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(args.output_dir) / f"rank{rank}.safetensors"))
+"""
+
+
+def test_two_process_accelerate_launch_keeps_the_replicas_identical(tiny_model_dir, temporal_dataset, tmp_path):
+    """`accelerate launch` with 2 CPU processes (gloo DDP): each process draws its own patch ratio, yet after the
+    all-reduced updates both hold the same weights, which are the saved epoch checkpoint."""
+    (tmp_path / "wrapper.py").write_text(WRAPPER)
+    with __import__("socket").socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launcher = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        str(tmp_path / "wrapper.py"), str(SCRIPT),
+    ]  # fmt: skip
+    output_dir = tmp_path / "run"
+    result = run_script(
+        ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_csv", str(temporal_dataset / "train.csv"),
+         "--class_names", str(temporal_dataset / "classes.txt"), "--num_workers", "0", "--frame_stride", "1",
+         "--per_device_train_batch_size", "2", "--num_train_epochs", "2", "--learning_rate", "3e-3",
+         "--max_train_steps", "3", "--output_dir", str(output_dir)],
+        env=script_env(OMP_NUM_THREADS="1"), launcher=launcher,
+    )  # fmt: skip
+    assert "steps of 4 videos" in result.stdout  # 2 processes x 2 videos
+    rank0 = load_file(output_dir / "rank0.safetensors")
+    rank1 = load_file(output_dir / "rank1.safetensors")
+    assert_state_dicts_equal(rank0, rank1)
+    assert_state_dicts_equal(rank0, state_dict_of(output_dir / "epoch_1"))
+    initial = state_dict_of(tiny_model_dir)
+    assert not torch.equal(rank0["visual_projection.weight"], initial["visual_projection.weight"])
