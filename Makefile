@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean chromium
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ DEMO_LABELS = a cartoon rabbit in a meadow,people riding bicycles in the street,
 demo: $(STAMP)
 	$(BIN)/open-vclip classify $(EXAMPLES) --labels "$(DEMO_LABELS)" $(if $(MODEL),--model $(MODEL))
 
-test: $(STAMP)
+# Headless Chromium for tests/test_web_demo.py (its browser tests skip, saying why, where it cannot be installed).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { command -v apt-get >/dev/null && SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n) && \
+	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver; } || \
+	  echo "chromium + chromedriver not installed: the browser tests in tests/test_web_demo.py will be skipped"
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q tests
 
 clean:

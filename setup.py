@@ -12,12 +12,15 @@ extras = {
     # `open-vclip evaluate` (method doc sections 5 and 7)
     "eval": ["evaluate>=0.4", "matplotlib", "pandas"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
-    "demo": ["gradio>=5"],
+    "demo": ["gradio>=6,<7"],
 }
 extras["dev"] = sorted(
     # open_clip_torch (for the tokenizer cross-check) is installed by the Makefile with --no-deps: its
     # dependencies include torchvision, which does not import beside the CPU torch pinned there.
-    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex"} | set(extras["train"]) | set(extras["eval"])
+    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20"}
+    | set(extras["train"])
+    | set(extras["eval"])
+    | set(extras["demo"])
 )
 
 setup(
