@@ -31,6 +31,7 @@
 
 import argparse
 import math
+import os
 import random
 import shutil
 import sys
@@ -184,6 +185,8 @@ def push_to_hub(args, output_dir: Path):
 
 
 def training_function(args):
+    # The tokenizer runs once, for the class embeddings, before the DataLoader workers fork: no parallelism warning
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Initialize accelerator: the data order depends only on (seed, epoch), so a resumed run sees the same batches
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -197,7 +200,7 @@ def training_function(args):
     output_dir = Path(args.output_dir)
     if args.iwo_weight > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         raise SystemExit(
-            f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type} "
+            f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type.value} "
             "(it swaps whole parameters in place, which sharded parameters are not). Use DDP (`accelerate launch "
             "--multi_gpu`), or train without the regularizer: --iwo_weight 0."
         )
@@ -284,9 +287,10 @@ def training_function(args):
         accelerator.init_trackers("open_vclip", config=hyperparameters)
 
     total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
+    iwo = f"r ~ U({args.iwo_low}, {args.iwo_high}), weight {args.iwo_weight}" if regularizer is not None else "off"
     accelerator.print(
         f"{num_epochs} epochs x {updates_per_epoch} steps of {total_batch_size} videos = {max_train_steps} steps; "
-        f"regularizer {'off' if regularizer is None else f'r ~ U({args.iwo_low}, {args.iwo_high}), weight {args.iwo_weight}'}"
+        f"regularizer {iwo}"
     )
     progress_bar = tqdm(
         total=max_train_steps, initial=progress.completed_steps, disable=not accelerator.is_local_main_process
@@ -303,8 +307,9 @@ def training_function(args):
         for batch_index, batch in enumerate(loader, start=progress.batches_done):
             with accelerator.accumulate(model):
 
-                def loss_fn(module):
-                    return module(pixel_values=batch["pixel_values"], text_embeds=class_embeds, labels=batch["labels"]).loss
+                def loss_fn(module, batch=batch):  # the paper's loss: cross-entropy over the frozen class embeddings
+                    inputs = {"pixel_values": batch["pixel_values"], "labels": batch["labels"]}
+                    return module(**inputs, text_embeds=class_embeds).loss
 
                 if regularizer is not None:
                     rank = 0 if args.iwo_share_ratio else accelerator.process_index
@@ -372,8 +377,8 @@ def parse_args(argv=None):
     model = parser.add_argument_group("model")
     model.add_argument("--model_name_or_path", default="openai/clip-vit-base-patch16",
                        help="CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP .pt file (default: %(default)s)")
-    model.add_argument("--clip_anchor", help="θ_CLIP of the regularizer and of the final patching (an OpenAI .pt file, "
-                       "a CLIP folder or Hub id); default: --model_name_or_path")
+    model.add_argument("--clip_anchor", help="θ_CLIP of the regularizer and of the final patching (an OpenAI .pt "
+                       "file, a CLIP folder or Hub id); default: --model_name_or_path")
     model.add_argument("--gradient_checkpointing", choices=["auto", "yes", "no"], default="auto",
                        help="'auto': on for 24+ vision layers (ViT-L/14, as the official run), off otherwise")
 

@@ -158,11 +158,10 @@ def read_class_names(path: str | Path) -> list[str]:
     if path.suffix == ".json":
         data = json.loads(text)
         if isinstance(data, dict):
-            keys, values = list(data.keys()), list(data.values())
-            if all(isinstance(value, int) for value in values):  # name -> index
+            if all(isinstance(value, int) for value in data.values()):  # name -> index
                 pairs = {index: name for name, index in data.items()}
             else:  # index -> name
-                pairs = {int(key): str(value) for key, value in zip(keys, values)}
+                pairs = {int(key): str(value) for key, value in data.items()}
             if sorted(pairs) != list(range(len(pairs))):
                 raise ValueError(f"{path}: class indices must be 0..{len(pairs) - 1}, got {sorted(pairs)[:10]}...")
             names = [pairs[index] for index in range(len(pairs))]

@@ -154,12 +154,9 @@ def test_augmentation_is_a_random_crop_or_its_mirror_with_clip_normalisation():
     for seed in range(120):
         output = augmentation(frames, np.random.default_rng(seed))
         assert output.shape == (3, 3, 32, 32) and output.dtype == torch.float32
-        matches = [
-            (left, flip)
-            for left in range(9)
-            for flip in (False, True)
-            if torch.allclose(output, reference[..., left : left + 32].flip(-1) if flip else reference[..., left : left + 32])
-        ]
+        crops = {(left, False): reference[..., left : left + 32] for left in range(9)}
+        crops.update({(left, True): crop.flip(-1) for (left, _), crop in list(crops.items())})
+        matches = [key for key, crop in crops.items() if torch.allclose(output, crop)]
         assert len(matches) == 1
         seen.add(matches[0])
     assert seen == {(left, flip) for left in range(9) for flip in (False, True)}
@@ -359,7 +356,7 @@ def test_parameter_groups_freeze_the_text_tower_and_skip_decay_for_1d_parameters
 
 
 def test_cli_average_equals_the_hand_computed_mean(tmp_path, capsys):
-    folders = [save_tiny_model(tmp_path / f"epoch_{epoch}", seed=epoch, with_processor=epoch == 3) for epoch in (1, 2, 3)]
+    folders = [save_tiny_model(tmp_path / f"epoch_{e}", seed=e, with_processor=e == 3) for e in (1, 2, 3)]
     states = [state_dict_of(folder) for folder in folders]
 
     assert cli_main(["average", *map(str, folders), "--out", str(tmp_path / "swa")]) == 0
@@ -441,7 +438,9 @@ def script_env(**extra) -> dict[str, str]:
 
 def run_script(args: list[str], env: dict | None = None, launcher: list[str] | None = None, timeout: int = 300):
     command = [*(launcher or [sys.executable]), *([] if launcher else [str(SCRIPT)]), *args]
-    result = subprocess.run(command, env=env or script_env(), capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        command, env=env or script_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert result.returncode == 0, f"{command}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-6000:]}"
     return result
 
@@ -573,7 +572,8 @@ spec.loader.exec_module(train)
 args = train.parse_args(sys.argv[2:])
 model = train.training_function(args)
 rank = PartialState().process_index
-save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(args.output_dir) / f"rank{rank}.safetensors"))
+weights = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+save_file(weights, str(Path(args.output_dir) / f"rank{rank}.safetensors"))
 """
 
 
@@ -604,3 +604,25 @@ def test_two_process_accelerate_launch_keeps_the_replicas_identical(tiny_model_d
     assert_state_dicts_equal(rank0, state_dict_of(output_dir / "epoch_1"))
     initial = state_dict_of(tiny_model_dir)
     assert not torch.equal(rank0["visual_projection.weight"], initial["visual_projection.weight"])
+
+
+def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(monkeypatch, tiny_model_dir, temporal_dataset, tmp_path):
+    """The regularizer swaps whole parameters: the script stops with a message before loading anything."""
+    import importlib.util
+
+    from accelerate import Accelerator, DistributedType
+    from accelerate.state import AcceleratorState, GradientState
+
+    spec = importlib.util.spec_from_file_location("train_openvclip", SCRIPT)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    args = train.parse_args(["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path),
+                             "--output_dir", str(tmp_path / "run")])  # fmt: skip
+    try:
+        for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+            monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self, kind=kind: kind))
+            with pytest.raises(SystemExit, match=rf"does not support {kind.value} .*--iwo_weight 0"):
+                train.training_function(args)
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()

@@ -1,0 +1,197 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Cost of the Interpolated Weight Optimization regularizer: time and peak memory of one training step with it
+(pass at θ_r, then the plain pass) against a plain fine-tuning step, on the same model and batch.
+
+    python benchmarks/bench_training_step.py                 # CPU, the default "small" model
+    python benchmarks/bench_training_step.py --device cuda   # GPU: peak = torch.cuda.max_memory_allocated
+
+Targets (issue): regularized / plain step time <= 2.05 (it is 2 forward + 2 backward passes by construction) and
+peak memory <= plain + one copy of the trainable weights.
+
+Method. Each (variant, round) runs in a fresh Python process, rounds alternate plain / regularized so that both see
+the same machine state; each process builds the model, the AdamW optimizer (states initialised by one untimed step),
+and for the regularized variant the θ_CLIP anchor, then times `--steps` steps after `--warmup` untimed ones and
+reports the medians of wall time and of process CPU time (all threads; the steadier of the two on a shared machine).
+Memory: the step peak is the high-water mark of the process (CPU: `VmHWM`, reset through
+`/proc/self/clear_refs` after set-up; GPU: `max_memory_allocated`, reset likewise) minus the memory in use before
+the steps, so it counts what a step allocates on top of the weights, optimizer states and (regularized) the anchor;
+the anchor, held for the whole run, is reported separately.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+MODELS = {
+    # ViT width 512, 6 layers, patch 32 at 224 px (50 tokens per frame): ~19M trainable vision parameters.
+    "small": dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=6, num_attention_heads=8, patch_size=32),
+    # OpenAI ViT-B/16 sizes (86M trainable vision parameters, 197 tokens per frame): for GPUs.
+    "b16": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, patch_size=16),
+}
+
+
+def _rss_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_cpu_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # resets VmHWM to the current RSS
+
+
+def worker(args) -> dict:
+    """One variant in this process: set up, warm up, time `args.steps` steps, measure the step peak."""
+    import torch
+
+    from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
+    from open_vclip_hf.interpolation import InterpolatedWeightRegularizer
+    from open_vclip_hf.training import freeze_text_tower, parameter_groups
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    config = OpenVCLIPConfig(
+        text_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=MODELS[args.model],
+        projection_dim=256,
+    )
+    model = OpenVCLIPModel(config).to(device).train()
+    freeze_text_tower(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    weight_bytes = sum(p.numel() * p.element_size() for p in trainable)
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=3.33e-6)
+    pixel_values = torch.randn(args.batch_size, args.frames, 3, 224, 224, device=device)
+    labels = torch.arange(args.batch_size, device=device) % args.classes
+    class_embeds = torch.nn.functional.normalize(torch.randn(args.classes, 256, device=device), dim=-1)
+
+    def loss_fn(module):
+        return module(pixel_values=pixel_values, text_embeds=class_embeds, labels=labels).loss
+
+    regularizer = None
+    if args.variant == "regularized":
+        anchor = {name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad}
+        regularizer = InterpolatedWeightRegularizer(model, anchor, generator=__import__("random").Random(0))
+        del anchor
+
+    def step():
+        if regularizer is not None:
+            regularizer.backward(loss_fn)
+        loss_fn(model).backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    step()  # AdamW states are created here: part of the set-up, not of a step's peak
+    synchronize()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+    else:
+        _reset_cpu_peak()
+        baseline = _rss_bytes("VmRSS")
+    for _ in range(args.warmup):
+        step()
+    synchronize()
+    wall, cpu = [], []
+    for _ in range(args.steps):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        step()
+        synchronize()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _rss_bytes("VmHWM")
+    return {
+        "variant": args.variant,
+        "wall": statistics.median(wall),
+        "cpu": statistics.median(cpu),
+        "step_peak_bytes": peak - baseline,
+        "process_peak_bytes": peak,
+        "weight_bytes": weight_bytes,
+        "anchor_bytes": regularizer.anchor_num_bytes if regularizer is not None else 0,
+        "trainable_parameters": sum(p.numel() for p in trainable),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="small")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch_size", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--classes", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per process")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process after set-up")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per variant, alternating")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: on a shared machine OpenMP spin-waits blur the timings)")
+    parser.add_argument("--variant", choices=["plain", "regularized"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:  # a worker process
+        print(json.dumps(worker(args)))
+        return
+
+    import torch
+
+    passthrough = [
+        f"--{name}={getattr(args, name)}"
+        for name in ("model", "device", "batch_size", "frames", "classes", "steps", "warmup", "threads")
+    ]
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])),
+        "OMP_NUM_THREADS": str(args.threads),
+        # Every allocation of 64 KB or more is its own mmap, unmapped when freed: the resident set size then follows
+        # the live tensors instead of glibc's retained heap, which makes VmHWM a usable CPU peak-memory probe.
+        "MALLOC_MMAP_THRESHOLD_": "65536",
+    }
+    results = {"plain": [], "regularized": []}
+    for _ in range(args.rounds):
+        for variant in results:
+            output = subprocess.run(
+                [sys.executable, __file__, *passthrough, f"--variant={variant}"], env=env, check=True,
+                capture_output=True, text=True,
+            ).stdout
+            results[variant].append(json.loads(output.strip().splitlines()[-1]))
+
+    def median(variant, key):
+        return statistics.median(run[key] for run in results[variant])
+
+    plain, regularized = results["plain"][0], results["regularized"][0]
+    copies = (median("regularized", "step_peak_bytes") - median("plain", "step_peak_bytes")) / plain["weight_bytes"]
+    mb = 2**20
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+          f"({args.threads} thread{'s' if args.threads > 1 else ''}), device {args.device}")
+    print(f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
+          f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
+          f"median of {args.steps} steps x {args.rounds} processes per variant")
+    for variant in results:
+        print(f"  {variant:<11} wall {median(variant, 'wall') * 1e3:8.1f} ms"
+              f"   cpu {median(variant, 'cpu') * 1e3:8.1f} ms"
+              f"   step peak +{median(variant, 'step_peak_bytes') / mb:7.1f} MB"
+              f"   process peak {median(variant, 'process_peak_bytes') / mb:7.1f} MB")
+    print(f"time ratio regularized / plain: wall {median('regularized', 'wall') / median('plain', 'wall'):.3f}, "
+          f"cpu {median('regularized', 'cpu') / median('plain', 'cpu'):.3f}   (target <= 2.05)")
+    print(f"step peak, regularized - plain: {copies:+.2f} copies of the trainable weights   (target <= 1)")
+    anchor = regularized["anchor_bytes"]
+    print(f"held for the whole run by the regularizer: the θ_CLIP anchor, {anchor / mb:.0f} MB "
+          f"= {anchor / plain['weight_bytes']:.2f} copies (anchor_device='cpu' keeps it off a GPU)")
+
+
+if __name__ == "__main__":
+    main()
