@@ -42,6 +42,7 @@ from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from transformers import CLIPImageProcessorPil
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
 from open_vclip_hf.convert import clip_anchor_state_dict, convert_checkpoint
@@ -68,7 +69,8 @@ from open_vclip_hf.training import (
 
 def load_model_and_processor(args):
     """The model to fine-tune (a transformers CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP `.pt` file) and
-    its processor (the folder's, else the default `OpenVCLIPProcessor()` with OpenAI's CLIP vocabulary)."""
+    its processor: the folder's `OpenVCLIPProcessor` if it has one, else the default one (OpenAI's CLIP vocabulary,
+    CLIP's image processing at the model's image size). It is saved with the final model."""
     source = Path(args.model_name_or_path)
     if source.is_file():
         model = convert_checkpoint(source)
@@ -79,7 +81,9 @@ def load_model_and_processor(args):
     if (source / "processor_config.json").is_file():
         processor = OpenVCLIPProcessor.from_pretrained(source)
     else:
-        processor = OpenVCLIPProcessor()
+        size = model.config.vision_config.image_size
+        image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        processor = OpenVCLIPProcessor(image_processor=image_processor)
     processor.num_frames = args.num_frames
     return model, processor
 

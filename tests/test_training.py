@@ -431,7 +431,8 @@ def training_args(model_dir: Path, data: Path) -> list[str]:
 
 
 def script_env(**extra) -> dict[str, str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **extra}
+    # One thread per process: on a shared 2-core machine OpenMP spin-waits make tiny models several times slower.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1", **extra}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
@@ -595,7 +596,7 @@ def test_two_process_accelerate_launch_keeps_the_replicas_identical(tiny_model_d
          "--class_names", str(temporal_dataset / "classes.txt"), "--num_workers", "0", "--frame_stride", "1",
          "--per_device_train_batch_size", "2", "--num_train_epochs", "2", "--learning_rate", "3e-3",
          "--max_train_steps", "3", "--output_dir", str(output_dir)],
-        env=script_env(OMP_NUM_THREADS="1"), launcher=launcher,
+        env=script_env(), launcher=launcher,
     )  # fmt: skip
     assert "steps of 4 videos" in result.stdout  # 2 processes x 2 videos
     rank0 = load_file(output_dir / "rank0.safetensors")
