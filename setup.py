@@ -21,6 +21,7 @@ extras["dev"] = sorted(
     | set(extras["train"])
     | set(extras["eval"])
     | set(extras["demo"])
+    | set(extras["onnx"])
 )
 
 setup(
