@@ -45,14 +45,20 @@ from tqdm.auto import tqdm
 from transformers import CLIPImageProcessorPil
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
-from open_vclip_hf.convert import clip_anchor_state_dict, convert_checkpoint
-from open_vclip_hf.interpolation import InterpolatedWeightRegularizer, select_epoch_checkpoints
+from open_vclip_hf.convert import (
+    clip_anchor_state_dict,
+    commit_directory,
+    convert_checkpoint,
+)
+from open_vclip_hf.interpolation import (
+    InterpolatedWeightRegularizer,
+    select_epoch_checkpoints,
+)
 from open_vclip_hf.training import (
     TrainAugmentation,
     TrainingProgress,
     VideoClassificationDataset,
     collate_videos,
-    commit_directory,
     freeze_text_tower,
     numbered_folders,
     official_lr_lambda,

@@ -26,9 +26,12 @@ import torch
 from torch import nn
 
 from .configuration_open_vclip import OpenVCLIPConfig
-from .interpolation import CheckpointError, interpolate_weights, load_checkpoint_state_dict
+from .interpolation import (
+    CheckpointError,
+    interpolate_weights,
+    load_checkpoint_state_dict,
+)
 from .modeling_open_vclip import OpenVCLIPModel
-
 
 # OpenAI's ViTs use 64-dimensional attention heads in both towers (`clip/model.py: build_model`).
 OPENAI_HEAD_DIM = 64
@@ -266,8 +269,8 @@ def convert_checkpoint(
 
 
 def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_savables) -> Path:
-    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, then rename it to
-    `output_dir`, replacing an existing folder only once the new one is complete."""
+    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, then [`commit_directory`]
+    it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
@@ -275,21 +278,29 @@ def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_
         model.save_pretrained(staging)
         for savable in extra_savables:
             savable.save_pretrained(staging)
-        if output_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
-            os.replace(output_dir, retired / output_dir.name)
-            os.replace(staging, output_dir)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, output_dir)
+        return commit_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return output_dir
+
+
+def commit_directory(staging: str | Path, path: str | Path) -> Path:
+    """Rename the complete folder `staging` (a sibling of `path`) to `path`, replacing an existing `path` only now
+    (the old one is moved aside first, then deleted): `path` is never half-written."""
+    staging, path = Path(staging), Path(path).absolute()
+    if path.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        os.replace(path, retired / path.name)
+        os.replace(staging, path)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, path)
+    return path
 
 
 __all__ = [
     "ConversionError",
+    "commit_directory",
     "clip_anchor_state_dict",
     "config_from_openai_state_dict",
     "convert_checkpoint",

@@ -32,6 +32,7 @@ __all__ = [
     "InterpolatedLoss",
     "InterpolatedWeightRegularizer",
     "average_checkpoints",
+    "epoch_of_checkpoint",
     "interpolate_weights",
     "interpolated_parameters",
     "load_checkpoint_state_dict",
@@ -303,8 +304,9 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def _epoch_of(path: Path) -> int:
+def epoch_of_checkpoint(path: str | Path) -> int:
     """The epoch number of a checkpoint: the last number in its name (`checkpoint_epoch_00005.pyth` -> 5)."""
+    path = Path(path)
     name = path.stem if path.suffix in (*_TORCH_SUFFIXES, ".safetensors") else path.name
     numbers = re.findall(r"\d+", name)
     if not numbers:
@@ -326,7 +328,7 @@ def select_epoch_checkpoints(paths: Sequence[str | Path], start: int = 2, end: i
         raise ValueError(f"start ({start}) must not exceed end ({end})")
     by_epoch: dict[int, Path] = {}
     for path in map(Path, paths):
-        epoch = _epoch_of(path)
+        epoch = epoch_of_checkpoint(path)
         if epoch in by_epoch:
             raise ValueError(f"two checkpoints for epoch {epoch}: {by_epoch[epoch]} and {path}")
         by_epoch[epoch] = path

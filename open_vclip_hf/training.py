@@ -8,7 +8,7 @@
   All randomness of an example is a function of `(seed, epoch, index)`, so a resumed run sees the same clips.
 * Optimisation: [`parameter_groups`] (weight decay 0 for 1-D parameters and biases), [`official_lr_lambda`] (linear
   warm-up then cosine, PySlowFast's `lr_policy.py`), [`freeze_text_tower`].
-* Checkpoints: [`TrainingProgress`] (where a resumed run continues), [`commit_directory`] (atomic folders),
+* Checkpoints: [`TrainingProgress`] (where a resumed run continues), [`commit_directory`] (atomic folders, from `convert`),
   [`write_swa_model`] and [`write_patched_model`] (SWA over epoch checkpoints and patching toward CLIP, also used by
   `open-vclip average` / `open-vclip patch`).
 
@@ -32,9 +32,9 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from .interpolation import average_checkpoints, patch_model_, select_epoch_checkpoints
+from .convert import commit_directory
+from .interpolation import average_checkpoints, epoch_of_checkpoint, patch_model_, select_epoch_checkpoints
 from .video_decoding import VideoDecodingError, load_video
-
 
 logger = logging.getLogger(__name__)
 
@@ -441,20 +441,6 @@ def staging_directory(path: str | Path) -> Path:
     return path.parent / f".{path.name}.partial"
 
 
-def commit_directory(staging: str | Path, path: str | Path) -> Path:
-    """Rename the complete folder `staging` to `path`, replacing an existing `path` only now (the old one is moved
-    aside first, then deleted): `path` is never half-written."""
-    staging, path = Path(staging), Path(path).absolute()
-    if path.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-        os.replace(path, retired / path.name)
-        os.replace(staging, path)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, path)
-    return path
-
-
 def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
     """`{N: parent/<prefix>N}` for the complete folders `<prefix><integer>` in `parent` (staging folders, which
     start with a dot, are ignored)."""
@@ -539,9 +525,7 @@ def write_swa_model(
     """
     checkpoints = [Path(path) for path in checkpoints]
     if start is not None or end is not None:
-        from .interpolation import _epoch_of  # the epoch-number rule of `select_epoch_checkpoints`
-
-        epochs = [_epoch_of(path) for path in checkpoints]
+        epochs = [epoch_of_checkpoint(path) for path in checkpoints]
         checkpoints = select_epoch_checkpoints(
             checkpoints, min(epochs) if start is None else start, max(epochs) if end is None else end
         )
@@ -608,7 +592,6 @@ __all__ = [
     "VideoClassificationDataset",
     "VideoSample",
     "collate_videos",
-    "commit_directory",
     "folder_name_to_class_name",
     "freeze_text_tower",
     "numbered_folders",
