@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import openai_checkpoints
 import pytest
 import torch
 from torch import nn
@@ -16,34 +17,7 @@ WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  #
 
 
 def random_openai_state_dict(seed: int) -> dict[str, torch.Tensor]:
-    """A ViT CLIP in OpenAI's layout (`clip/model.py`), random values."""
-    g = torch.Generator().manual_seed(seed)
-    r = lambda *shape, std=0.05: torch.randn(*shape, generator=g) * std  # noqa: E731
-    sd = {
-        "visual.conv1.weight": r(WIDTH, 3, PATCH, PATCH),
-        "visual.class_embedding": r(WIDTH),
-        "visual.positional_embedding": r(GRID * GRID + 1, WIDTH),
-        "visual.ln_pre.weight": 1 + r(WIDTH), "visual.ln_pre.bias": r(WIDTH),
-        "visual.ln_post.weight": 1 + r(WIDTH), "visual.ln_post.bias": r(WIDTH),
-        "visual.proj": r(WIDTH, EMBED),
-        "token_embedding.weight": r(VOCAB, WIDTH),
-        "positional_embedding": r(CONTEXT, WIDTH),
-        "ln_final.weight": 1 + r(WIDTH), "ln_final.bias": r(WIDTH),
-        "text_projection": r(WIDTH, EMBED),
-        "logit_scale": torch.tensor(4.6052),
-    }
-    for tower in ("visual.transformer", "transformer"):
-        for i in range(LAYERS):
-            p = f"{tower}.resblocks.{i}."
-            sd |= {
-                p + "attn.in_proj_weight": r(3 * WIDTH, WIDTH), p + "attn.in_proj_bias": r(3 * WIDTH),
-                p + "attn.out_proj.weight": r(WIDTH, WIDTH), p + "attn.out_proj.bias": r(WIDTH),
-                p + "ln_1.weight": 1 + r(WIDTH), p + "ln_1.bias": r(WIDTH),
-                p + "ln_2.weight": 1 + r(WIDTH), p + "ln_2.bias": r(WIDTH),
-                p + "mlp.c_fc.weight": r(4 * WIDTH, WIDTH), p + "mlp.c_fc.bias": r(4 * WIDTH),
-                p + "mlp.c_proj.weight": r(WIDTH, 4 * WIDTH), p + "mlp.c_proj.bias": r(WIDTH),
-            }
-    return sd
+    return openai_checkpoints.random_openai_state_dict(seed, WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT)
 
 
 def openai_resblocks(sd, prefix, x, mask=None):
@@ -87,10 +61,7 @@ def tokens():
     return t
 
 
-def official_pth(path, sd):
-    """The released `swa_2_22.pth` layout: {'model_state': {'model.' + OpenAI key}} (method doc 6)."""
-    torch.save({"model_state": {"model." + k: v for k, v in sd.items()}}, path)
-    return path
+official_pth = openai_checkpoints.save_official_pth
 
 
 def test_official_checkpoint_converts_to_the_same_clip(tmp_path):

@@ -24,6 +24,7 @@ import yaml
 from huggingface_hub import HfApi, ModelCard, hf_hub_download
 
 from hub_server import FakeHub, configure_hf_clients, no_retry_sleep
+from openai_checkpoints import random_openai_state_dict, save_official_pth
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import convert_checkpoint
@@ -48,33 +49,7 @@ WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 64, 1, 32, 7, 32, 49408, 77
 
 
 def openai_state_dict(seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    r = lambda *shape, std=0.05: torch.randn(*shape, generator=g) * std  # noqa: E731
-    sd = {
-        "visual.conv1.weight": r(WIDTH, 3, PATCH, PATCH),
-        "visual.class_embedding": r(WIDTH),
-        "visual.positional_embedding": r(GRID * GRID + 1, WIDTH),
-        "visual.ln_pre.weight": 1 + r(WIDTH), "visual.ln_pre.bias": r(WIDTH),
-        "visual.ln_post.weight": 1 + r(WIDTH), "visual.ln_post.bias": r(WIDTH),
-        "visual.proj": r(WIDTH, EMBED),
-        "token_embedding.weight": r(VOCAB, WIDTH),
-        "positional_embedding": r(CONTEXT, WIDTH),
-        "ln_final.weight": 1 + r(WIDTH), "ln_final.bias": r(WIDTH),
-        "text_projection": r(WIDTH, EMBED),
-        "logit_scale": torch.tensor(4.6052),
-    }  # fmt: skip
-    for tower in ("visual.transformer", "transformer"):
-        for i in range(LAYERS):
-            p = f"{tower}.resblocks.{i}."
-            sd |= {
-                p + "attn.in_proj_weight": r(3 * WIDTH, WIDTH), p + "attn.in_proj_bias": r(3 * WIDTH),
-                p + "attn.out_proj.weight": r(WIDTH, WIDTH), p + "attn.out_proj.bias": r(WIDTH),
-                p + "ln_1.weight": 1 + r(WIDTH), p + "ln_1.bias": r(WIDTH),
-                p + "ln_2.weight": 1 + r(WIDTH), p + "ln_2.bias": r(WIDTH),
-                p + "mlp.c_fc.weight": r(4 * WIDTH, WIDTH), p + "mlp.c_fc.bias": r(4 * WIDTH),
-                p + "mlp.c_proj.weight": r(WIDTH, 4 * WIDTH), p + "mlp.c_proj.bias": r(WIDTH),
-            }  # fmt: skip
-    return sd
+    return random_openai_state_dict(seed, WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +57,7 @@ def converted(tmp_path_factory):
     """{"swa", "anchor", "patched" (r=0.5), "patched_03" (r=0.3), "raw" (r=0)}: official-format files and folders."""
     root = tmp_path_factory.mktemp("checkpoints")
     swa, anchor = root / "swa_2_22.pth", root / "clip.pt"
-    torch.save({"model_state": {"model." + key: value for key, value in openai_state_dict(0).items()}}, swa)
+    save_official_pth(swa, openai_state_dict(0))
     torch.save(openai_state_dict(1), anchor)
     folders = {"swa": swa, "anchor": anchor}
     for name, ratio in (("patched", 0.5), ("patched_03", 0.3), ("raw", 0.0)):
