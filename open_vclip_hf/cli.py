@@ -191,6 +191,11 @@ def _patch(args: argparse.Namespace) -> None:
     )
 
 
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
+    parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="open-vclip",
@@ -229,8 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--num-frames", type=int, help="frames per view (default: the model's, 8)")
     classify.add_argument("--num-clips", type=int, help="temporal views whose logits are summed (default 1)")
     classify.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
-    classify.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
-    classify.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    _add_runtime_options(classify)
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.set_defaults(func=_classify)
 
@@ -246,8 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
-    serve.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
-    serve.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    _add_runtime_options(serve)
     serve.set_defaults(func=_serve)
 
     evaluate = commands.add_parser(
@@ -282,8 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (default 8)")
     evaluate.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
-    evaluate.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
-    evaluate.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    _add_runtime_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     push = commands.add_parser(
