@@ -45,23 +45,36 @@ def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Te
     """Keys (or values) of every frame followed by those of its next and previous frame.
 
     Args:
-        states: `(batch_size * num_frames, num_heads, seq_len, head_dim)`, frame-major inside each video
-            (row `b * num_frames + t`), as the official code flattens clips (method doc section 1.2).
+        states: `(batch_size * num_frames, seq_len, embed_dim)`, projected keys (or values) before the split into
+            heads, frame-major inside each video (row `b * num_frames + t`), as the official code flattens clips
+            (method doc section 1.2).
         num_frames: frames per video.
 
     Returns:
-        `(batch_size * num_frames, num_heads, 3 * seq_len, head_dim)`: for frame `t` the blocks
+        `(batch_size * num_frames, 3 * seq_len, embed_dim)`: for frame `t` the blocks
         `[next frame t+1 ; previous frame t-1 ; own frame t]` (the official `expand_temporal_view` order,
         `functional.py:608-622`; the order does not change the result). Frames outside the video are all-zero
         blocks *after* the key/value projection (no bias, no mask): they receive softmax mass `exp(0)/Z` and add
         nothing, exactly like the released checkpoints were trained. Videos never see each other's frames.
+
+    Eager and `torch.compile`: one allocation, each block written once in place, no padded intermediate (fewer and
+    smaller fresh buffers per layer, see `benchmarks/README.md`). Under `torch.export` / ONNX export: pad + concatenate
+    instead, two plain graph ops; in-place writes would export as a chain of scatters that onnxruntime runs 2x slower.
     """
-    frames, num_heads, seq_len, head_dim = states.shape
-    per_video = states.view(-1, num_frames, num_heads, seq_len, head_dim)
-    # One zero frame before and after every video: index t of `padded` is frame t-1, index t+2 is frame t+1.
-    padded = nn.functional.pad(per_video, (0, 0, 0, 0, 0, 0, 1, 1))
-    neighbors = torch.cat([padded[:, 2:], padded[:, :-2], per_video], dim=3)
-    return neighbors.view(frames, num_heads, 3 * seq_len, head_dim)
+    frames, seq_len, dim = states.shape
+    per_video = states.view(-1, num_frames, seq_len, dim)
+    if torch.onnx.is_in_onnx_export() or getattr(torch.compiler, "is_exporting", lambda: False)():
+        # One zero frame before and after every video: index t of `padded` is frame t-1, index t+2 is frame t+1.
+        padded = nn.functional.pad(per_video, (0, 0, 0, 0, 1, 1))
+        neighbors = torch.cat([padded[:, 2:], padded[:, :-2], per_video], dim=2)
+    else:
+        neighbors = states.new_empty(per_video.shape[0], num_frames, 3, seq_len, dim)
+        neighbors[:, :-1, 0] = per_video[:, 1:]  # next frame
+        neighbors[:, -1, 0] = 0
+        neighbors[:, 1:, 1] = per_video[:, :-1]  # previous frame
+        neighbors[:, 0, 1] = 0
+        neighbors[:, :, 2] = per_video  # own frame
+    return neighbors.view(frames, 3 * seq_len, dim)
 
 
 class OpenVCLIPNeighborFrameAttention(CLIPAttention):
@@ -91,11 +104,12 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        keys = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-        values = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
-
-        keys = expand_to_neighbor_frames(keys, num_frames)
-        values = expand_to_neighbor_frames(values, num_frames)
+        # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
+        keys = expand_to_neighbor_frames(self.k_proj(hidden_states), num_frames)
+        values = expand_to_neighbor_frames(self.v_proj(hidden_states), num_frames)
+        neighbor_shape = (*input_shape[:-1], -1, self.num_heads, self.head_dim)
+        keys = keys.view(neighbor_shape).transpose(1, 2)
+        values = values.view(neighbor_shape).transpose(1, 2)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
