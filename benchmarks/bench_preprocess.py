@@ -1,0 +1,82 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Decoding + preprocessing time per clip vs model time per clip, on a real 720p H.264 mp4.
+
+`OpenVCLIPProcessor` (PyAV decoding with seeking, CLIP's PIL image processor on every sampled frame) against the
+B/16 video tower on the frames it returns. Two settings: the pipeline default (8 frames spread over the video, one
+view) and the paper's evaluation (8 frames 16 apart at 30 fps, 3 views). The video (10 s, 1280x720, 30 fps, GOP 2 s)
+is encoded with PyAV into `benchmarks/.cache/` on first use. Target: preprocessing <= 20 % of model time on the CPU.
+
+    .venv/bin/python benchmarks/bench_preprocess.py [--video PATH] [--repeats 5] [--device cpu]
+"""
+
+import argparse
+
+import torch
+
+from _common import (
+    add_common_arguments,
+    apply_common_arguments,
+    load_average,
+    DEFAULT_VIDEO,
+    b16_open_vclip_and_clip,
+    devices_to_run,
+    encode_test_video,
+    interleaved_timings,
+    peak_memory,
+    print_header,
+)
+
+
+SETTINGS = {
+    "uniform, 8 frames x 1 view": dict(num_frames=8, sampling="uniform", num_clips=1),
+    "dense 8x16, 3 views (paper eval)": dict(num_frames=8, sampling="dense", num_clips=3),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", help="a video file (default: a 720p test video encoded on first use)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", help="cpu or cuda (default: cpu, and cuda where present)")
+    add_common_arguments(parser)
+    args = parser.parse_args()
+    apply_common_arguments(args)
+
+    from open_vclip_hf import OpenVCLIPProcessor, load_video
+
+    video = str(args.video or encode_test_video(DEFAULT_VIDEO))
+    processor = OpenVCLIPProcessor()
+
+    for device in devices_to_run(args.device):
+        model, clip = b16_open_vclip_and_clip()
+        del clip
+        model = model.to(device)
+        print_header("decode + preprocess vs model, per clip (8 frames)", device)
+        print(f"   video: {video}")
+        for setting, kwargs in SETTINGS.items():
+            views = kwargs["num_clips"]
+            pixel_values = processor(videos=video, return_tensors="pt", **kwargs)["pixel_values"]
+            pixel_values = pixel_values.reshape(-1, *pixel_values.shape[-4:]).to(device)  # (views, 8, 3, 224, 224)
+            cases = {
+                "decode (load_video)": lambda: load_video(video, **kwargs),
+                "decode + preprocess (processor)": lambda: processor(videos=video, return_tensors="pt", **kwargs),
+                "model (get_video_features)": lambda: model.get_video_features(pixel_values),
+            }
+            timings = interleaved_timings(cases, repeats=args.repeats, warmup=args.warmup, device=device)
+            print(f"   -- {setting}")
+            for name, timing in timings.items():
+                per_clip = timing.wall_median / views
+                print(f"   {name:<34} {timing}   {per_clip * 1e3:8.1f} ms per clip (wall)")
+            pre, run = timings["decode + preprocess (processor)"], timings["model (get_video_features)"]
+            print(
+                f"   preprocessing / model: {pre.wall_median / run.wall_median:.1%} wall, "
+                f"{pre.cpu_median / run.cpu_median:.1%} cpu   (target <= 20%)"
+            )
+            for name, call in list(cases.items())[1:]:
+                print(f"   memory {name:<34} {peak_memory(call, device)}")
+        print(f"   load average at end {load_average()}\n")
+
+
+if __name__ == "__main__":
+    main()
