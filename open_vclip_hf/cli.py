@@ -47,6 +47,16 @@ def _classifier(args: argparse.Namespace):
     from . import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 
     dtype = getattr(torch, args.dtype) if args.dtype else None
+    if getattr(args, "backend", "pytorch") == "onnx":
+        from .onnx import OpenVCLIPOnnxModel
+
+        if not args.model:
+            raise ValueError("--backend onnx needs --model: a folder written by `open-vclip export-onnx`")
+        return ZeroShotVideoClassificationPipeline(
+            model=OpenVCLIPOnnxModel.from_pretrained(args.model),
+            processor=OpenVCLIPProcessor.from_pretrained(args.model),
+            device="cpu",
+        )
     if args.model:
         # pipeline_class: repositories pushed by `open-vclip push` name their remote-code pipeline in config.json
         # (`custom_pipelines`), which transformers would refuse without trust_remote_code; use the package's class.
@@ -107,6 +117,15 @@ def _classify(args: argparse.Namespace) -> None:
         print(RANDOM_MODEL_WARNING, file=sys.stderr)
     if failed:
         raise ValueError(f"{failed} of {len(args.videos)} videos could not be classified (see above)")
+
+
+def _export_onnx(args: argparse.Namespace) -> None:
+    from .onnx import export_onnx
+
+    differences = export_onnx(args.model, args.out, text=not args.no_text, verify=not args.no_verify)
+    print(f"exported {args.model} -> {args.out}")
+    for name, difference in differences.items():
+        print(f"  {name}: max |onnxruntime - PyTorch| = {difference:.2e}")
 
 
 def _backbone_name(vision_config) -> str:
@@ -235,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--num-clips", type=int, help="temporal views whose logits are summed (default 1)")
     classify.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
     _add_runtime_options(classify)
+    classify.add_argument(
+        "--backend", choices=["pytorch", "onnx"], default="pytorch", help="onnx: --model is an export-onnx folder"
+    )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.set_defaults(func=_classify)
 
@@ -339,6 +361,20 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument("--out", required=True, help="output folder (written atomically)")
     patch.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     patch.set_defaults(func=_patch)
+
+    export = commands.add_parser(
+        "export-onnx",
+        help="export the video and text towers to ONNX (dynamic batch and frame count)",
+        description="Export an Open-VCLIP model to ONNX: vision_model.onnx (pixel_values (videos, frames, 3, H, W) "
+        "-> video and frame embeddings, dynamic videos and frames) and text_model.onnx, plus config and processor "
+        "files; the outputs are checked against PyTorch in onnxruntime. Classify with "
+        "`open-vclip classify VIDEO --model DIR --backend onnx`.",
+    )
+    export.add_argument("model", metavar="MODEL", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    export.add_argument("--out", required=True, help="output folder")
+    export.add_argument("--no-text", action="store_true", help="skip the text tower (fixed class embeddings only)")
+    export.add_argument("--no-verify", action="store_true", help="do not compare onnxruntime with PyTorch")
+    export.set_defaults(func=_export_onnx)
     return parser
 
 
