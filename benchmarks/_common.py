@@ -273,4 +273,4 @@ def encode_test_video(path: str | Path, seconds: float = 10.0, fps: int = 30, wi
     return path
 
 
-DEFAULT_VIDEO = Path(__file__).parent / ".cache" / "test_720p_10s.mp4"
+CACHE = Path(__file__).parent / ".cache"
