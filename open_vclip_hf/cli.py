@@ -382,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except ImportError as error:  # an optional extra is not installed
+        extras = "pip install 'open_vclip_hf[train,eval,onnx,demo]'"
+        print(f"open-vclip {args.command}: error: {error} (optional dependencies: {extras})", file=sys.stderr)
+        return 1
     except (OSError, ValueError, RuntimeError) as error:  # user errors: a message, not a traceback
         print(f"open-vclip {args.command}: error: {error}", file=sys.stderr)
         return 1
