@@ -211,7 +211,8 @@ def training_function(args):
     if args.iwo_weight > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         raise SystemExit(
             f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type.value} "
-            "(it swaps whole parameters in place, which sharded parameters are not). Use DDP (`accelerate launch "
+            "(it recognises each parameter in the operations that use it, and sharding replaces them by gathered "
+            "copies at run time). Use DDP (`accelerate launch "
             "--multi_gpu`), or train without the regularizer: --iwo_weight 0."
         )
     set_seed(args.seed)

@@ -16,6 +16,7 @@ import json
 import math
 import random
 import re
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack  # as torch.utils.checkpoint does
 
 
 __all__ = [
@@ -391,6 +394,152 @@ def average_checkpoints(
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class _StraightThroughInterpolation(torch.autograd.Function):
+    """θ_r = ratio·anchor + (1 − ratio)·θ forward, identity backward: θ receives ∇_{θ_r}L as is, without the
+    `(1 − r)` factor of the exact derivative (the official code's straight-through gradient, method doc 3.1)."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> torch.Tensor:
+        return _interpolate(weight, anchor, ratio)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None, None
+
+
+@dataclass(frozen=True)
+class _RecomputedWeight:
+    """What the autograd graph keeps of a saved θ_r (or of a view of it): enough to rebuild it in the backward."""
+
+    parameter: nn.Parameter
+    anchor: torch.Tensor
+    size: torch.Size
+    stride: tuple[int, ...]
+    storage_offset: int
+
+
+class _InterpolatedWeightsMode(TorchFunctionMode):
+    """Inside this mode every torch operation that receives one of the given parameters receives
+    `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` in its place, computed for that operation (under autograd through
+    `_StraightThroughInterpolation`); θ itself is never modified. Property reads (`.shape`, `.dtype`, `.data`,
+    `.grad`, ...) see θ, except the ones computed from the values (`.T`, `.mT`, ...). The mode is also a pair of saved-tensor hooks (`pack`, `unpack`, for
+    `torch.autograd.graph.saved_tensors_hooks`) that keep no θ_r for the backward: a saved θ_r (e.g. the weight of
+    a linear layer, needed for the input gradient) is stored as a reference to (θ, θ_CLIP) and recomputed, bit for
+    bit, when the backward needs it.
+
+    Why not swap the parameters in place like `interpolated_parameters`: θ_r cannot be inverted exactly in floating
+    point, so a swap needs a backup of θ, one more copy of the weights for the whole pass. Here the weights exist as
+    θ (the parameters), θ_CLIP (the anchor) and, transiently, the θ_r of the operation at hand.
+
+    Scope: parameters used by torch operations in Python (every module of transformers, `nn.Linear`, ...). Sharded
+    parameters (FSDP, DeepSpeed ZeRO-3) are replaced by gathered copies at run time, which this mode cannot
+    recognise: the regularizer refuses them.
+    """
+
+    _PROPERTY_ACCESS = frozenset({"__get__", "__set__", "__delete__"})
+    _VALUE_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})  # properties that compute from the values
+
+    def __init__(self, pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float):
+        super().__init__()
+        self._anchors = {id(param): (param, anchor) for param, anchor in pairs}
+        self._ratio = ratio
+        # Storage address of every θ_r alive -> its (θ, θ_CLIP). An entry is removed when its θ_r is garbage
+        # collected; the storage outlives the Python tensor, so an address cannot be re-used while it is listed.
+        self._live: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) not in self._PROPERTY_ACCESS or self._reads_values(func):
+            args, kwargs = self._substitute(args), self._substitute(kwargs)
+        return func(*args, **kwargs)  # the mode is off while its handler runs: no recursion
+
+    def _reads_values(self, func) -> bool:
+        """`param.T` (a property computing from the values) sees θ_r; `param.shape`, `.data`, `.grad` see θ."""
+        return func.__name__ == "__get__" and getattr(func.__self__, "__name__", None) in self._VALUE_PROPERTIES
+
+    def _substitute(self, value):
+        if isinstance(value, nn.Parameter):
+            entry = self._anchors.get(id(value))
+            return value if entry is None or entry[0] is not value else self._interpolated(*entry)
+        if type(value) in (tuple, list):  # e.g. torch.cat([class_embedding, patches])
+            return type(value)(self._substitute(item) for item in value)
+        if type(value) is dict:
+            return {key: self._substitute(item) for key, item in value.items()}
+        return value
+
+    def _interpolated(self, param: nn.Parameter, anchor: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and param.requires_grad:
+            weight = _StraightThroughInterpolation.apply(param, anchor, self._ratio)
+        else:
+            weight = _interpolate(param.detach(), anchor, self._ratio)
+        if weight.numel():
+            address = weight.untyped_storage().data_ptr()
+            self._live[address] = (param, anchor)
+            weakref.finalize(weight, self._live.pop, address, None)
+        return weight
+
+    def pack(self, tensor: torch.Tensor):
+        """Saved-tensor hook: a θ_r (or a view of one) becomes a `_RecomputedWeight`; anything else is kept."""
+        if type(tensor) is not torch.Tensor or not tensor.numel() or not self._live:
+            return tensor
+        entry = self._live.get(tensor.untyped_storage().data_ptr())
+        if entry is None or tensor.dtype != entry[0].dtype:
+            return tensor
+        return _RecomputedWeight(*entry, tensor.size(), tensor.stride(), tensor.storage_offset())
+
+    def unpack(self, packed):
+        """Saved-tensor hook: rebuild a θ_r packed by `pack` from θ and θ_CLIP (θ has not changed since: the
+        optimizer steps after the backward)."""
+        if not isinstance(packed, _RecomputedWeight):
+            return packed
+        with torch.no_grad():
+            # `.data` is a property read, which the mode passes through: the interpolation starts from θ, not θ_r.
+            weight = _interpolate(packed.parameter.data, packed.anchor, self._ratio)
+        return weight.as_strided(packed.size, packed.stride, packed.storage_offset)
+
+
+@contextmanager
+def _weights_interpolated_per_operation(
+    pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float
+) -> Iterator[None]:
+    """Inside the block, forward *and* backward: every use of a parameter of `pairs` sees θ_r (see
+    `_InterpolatedWeightsMode`); θ is not touched and no copy of the weights is made.
+
+    The autograd engine runs the backward without the caller's torch-function modes, so a forward that the backward
+    runs again (gradient checkpointing, reentrant or not) would see θ. Global module hooks therefore re-enter the
+    mode for every module call made while it is off, and leave it when that call returns (also on an exception).
+    """
+    mode = _InterpolatedWeightsMode(pairs, ratio)
+    entered: list[bool] = []  # per module call in progress: did its pre-hook enter the mode?
+
+    def enter_if_off(module, args):
+        off = not any(active is mode for active in _get_current_function_mode_stack())
+        if off:
+            mode.__enter__()
+        entered.append(off)
+
+    def leave_if_entered(module, args, output):
+        if entered.pop():
+            mode.__exit__(None, None, None)
+
+    hooks = (
+        register_module_forward_pre_hook(enter_if_off),
+        register_module_forward_hook(leave_if_entered, always_call=True),
+    )
+    try:
+        with mode, torch.autograd.graph.saved_tensors_hooks(mode.pack, mode.unpack):
+            yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _is_sharded(param: nn.Parameter) -> bool:
+    """FSDP2 / tensor-parallel parameters are DTensors (a `device_mesh`); DeepSpeed ZeRO-3 empties `param.data`
+    (its shape check against the anchor fails first)."""
+    return hasattr(param, "device_mesh") or hasattr(param, "ds_id")
+
+
 @dataclass(frozen=True)
 class InterpolatedLoss:
     """What `InterpolatedWeightRegularizer.backward` did: `loss` = L(θ_r) (detached, before the weight β) at
@@ -411,10 +560,12 @@ class InterpolatedWeightRegularizer:
 
         g = ∇L(θ) + β · ∇_{θ'} L(θ')|_{θ'=θ_r},        β = 0.5, r ~ U(0, 0.6) in all released runs.
 
-    Implementation: the trainable parameters are swapped in place to θ_r, the weighted loss is back-propagated (its
-    gradient accumulates into `.grad` as is, which is the straight-through gradient), and θ is restored bit-exactly;
-    the training step then back-propagates the plain loss into the same `.grad`. Only one autograd graph is alive at
-    a time, and the model can be wrapped (DDP, torch.compile) and use gradient checkpointing.
+    Implementation: θ is never modified. While the weighted loss is computed and back-propagated, every torch
+    operation that uses a trainable parameter receives θ_r instead, computed for that operation, and its gradient
+    flows to θ unchanged (the straight-through gradient, accumulated into `.grad`); the autograd graph stores no θ_r
+    but recomputes the ones the backward needs (`_InterpolatedWeightsMode`). The training step then back-propagates
+    the plain loss into the same `.grad`. Only one autograd graph is alive at a time, and the model can be wrapped
+    (DDP) and use gradient checkpointing (the recomputed forward sees θ_r again).
 
     Use, once per micro-batch, before the plain backward::
 
@@ -444,13 +595,12 @@ class InterpolatedWeightRegularizer:
     Memory (N = number of trainable parameters found in the anchor): the θ_CLIP anchor is copied once at
     construction, float32, only for those parameters (4N bytes: ≈0.35 GB for the ViT-B/16 vision tower, ≈1.2 GB for
     ViT-L/14's), on each parameter's device or on `anchor_device` (e.g. "cpu": the anchor then crosses to the
-    accelerator tensor by tensor at every call). During pass 1 a backup of θ is alive (N × parameter itemsize
-    bytes), because θ_r cannot be inverted exactly in floating point; it is freed before the plain pass.
-    Interpolation temporaries exist one tensor at a time. So the peak is a plain step + one copy of the trainable
-    weights (the backup), with the anchor held on top permanently, or on the host with `anchor_device="cpu"`.
-    Measured (CPU, RSS, 4 × Linear(4096, 4096) = 256 MB float32): a plain step peaks 266 MB above its starting
-    point (the gradients), a regularized step 522 MB (gradients + backup), the anchor being 256 MB of the baseline.
-    Compute: 2 forward + 2 backward passes per step.
+    accelerator tensor by tensor when it is used). That is the only copy of the weights the regularizer adds: no
+    backup of θ, no θ_r kept for the backward; the transient θ_r of the layer at hand is the only other weight
+    memory. Under mixed precision, the low-precision casts of θ_r that the layers save for the backward are kept
+    (half a copy in float16/bfloat16, like the autocast weight cache of the plain pass). Compute: 2 forward + 2
+    backward passes per step, plus one interpolation of each weight in the forward and one in the backward.
+    `benchmarks/bench_training_step.py` measures both (README, "Fine-tune on your videos").
 
     Differences from the official code, by design: only trainable parameters are swapped (the official code swaps
     the whole state dict, but frozen tensors such as the Open-VCLIP text tower equal θ_CLIP, where θ_r = θ), and
@@ -499,6 +649,12 @@ class InterpolatedWeightRegularizer:
         matched, skipped = _matched_parameters(model, anchor_state_dict, trainable_only=True)
         self.interpolated_names = tuple(name for name, _, _ in matched)
         self.skipped_names = tuple(skipped)
+        sharded = [name for name, param, _ in matched if _is_sharded(param)]
+        if sharded:
+            raise ValueError(
+                "the Interpolated Weight Optimization regularizer needs whole (unsharded) parameters; these are "
+                f"sharded (FSDP / DTensor): {_listed(sharded)}. Train with DDP, or without the regularizer."
+            )
         self._pairs = [
             (param, anchor.detach().to(device=anchor_device or param.device, dtype=torch.float32, copy=True))
             for _, param, anchor in matched
@@ -526,9 +682,10 @@ class InterpolatedWeightRegularizer:
         return ratio
 
     def interpolated_parameters(self, ratio: float) -> Iterator[None]:
-        """Context manager: the trainable parameters hold θ_r = ratio·θ_CLIP + (1 − ratio)·θ inside the block and
-        θ again, bit-exactly, after it (also on an exception)."""
-        return _parameters_at_ratio(self._pairs, _check_ratio(ratio))
+        """Context manager: inside the block every use of a trainable parameter in a torch operation (forward and
+        backward) sees θ_r = ratio·θ_CLIP + (1 − ratio)·θ, with the straight-through gradient; θ itself is never
+        modified, also on an exception. See `_InterpolatedWeightsMode`."""
+        return _weights_interpolated_per_operation(self._pairs, _check_ratio(ratio))
 
     def _no_sync(self, accelerator: Any):
         """Disable the gradient all-reduce for pass 1. On a non-final accumulation micro-step accelerate has already

@@ -40,9 +40,9 @@ from open_vclip_hf.interpolation import (
 
 
 class TinyVideoCLIP(nn.Module):
-    def __init__(self, seed: int, gradient_checkpointing: bool = False):
+    def __init__(self, seed: int, gradient_checkpointing: bool = False, use_reentrant: bool = False):
         super().__init__()
-        self.gradient_checkpointing = gradient_checkpointing
+        self.gradient_checkpointing, self.use_reentrant = gradient_checkpointing, use_reentrant
         generator = torch.Generator().manual_seed(seed)
         self.visual = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Linear(8, 4))
         self.text = nn.Linear(5, 4)
@@ -55,7 +55,7 @@ class TinyVideoCLIP(nn.Module):
 
     def forward(self, videos: torch.Tensor, class_texts: torch.Tensor) -> torch.Tensor:
         if self.gradient_checkpointing:  # the visual tower is recomputed during backward
-            video_embeds = F.normalize(checkpoint(self.visual, videos, use_reentrant=False), dim=-1)
+            video_embeds = F.normalize(checkpoint(self.visual, videos, use_reentrant=self.use_reentrant), dim=-1)
         else:
             video_embeds = F.normalize(self.visual(videos), dim=-1)
         text_embeds = F.normalize(self.text(class_texts), dim=-1)
@@ -157,8 +157,12 @@ def test_regularized_gradient_equals_two_explicit_passes_at_fixed_ratio(anchor_d
     assert not torch.allclose(result.loss, hand_loss)
 
 
-def test_gradient_checkpointing_recomputes_at_the_interpolated_weights():
-    model, anchor, batch = TinyVideoCLIP(seed=0, gradient_checkpointing=True), clip_anchor(), make_batch(0)
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_gradient_checkpointing_recomputes_at_the_interpolated_weights(use_reentrant):
+    """The backward runs the checkpointed forward again, outside the caller's torch-function modes: it must see θ_r."""
+    model, anchor = TinyVideoCLIP(seed=0, gradient_checkpointing=True, use_reentrant=use_reentrant), clip_anchor()
+    batch = make_batch(0)
+    batch.videos.requires_grad_(use_reentrant)  # reentrant checkpointing needs an input that requires grad
     regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.45)
     regularized_step(model, regularizer, batch)
     model.gradient_checkpointing = False
@@ -236,6 +240,76 @@ def test_weights_are_restored_bit_exactly_after_an_exception_in_the_loss():
     with pytest.raises(RuntimeError, match="hiccup"), regularizer.interpolated_parameters(0.2):
         raise RuntimeError("data loader hiccup")
     assert_bit_exact(model, saved)
+
+
+def test_theta_is_never_modified_and_no_interpolated_weight_is_kept_for_the_backward(monkeypatch):
+    """Memory: the pass keeps no backup of θ (θ is not even written) and the autograd graph holds no θ_r: every
+    θ_r made in the forward is garbage by the time the forward ends (the backward recomputes the ones it needs)."""
+    import open_vclip_hf.interpolation as interpolation
+
+    model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
+    saved = snapshot(model)
+    versions = {name: param._version for name, param in model.named_parameters()}
+    made = []
+    original = interpolation._interpolate
+
+    def recording_interpolate(weight, anchor_tensor, ratio):
+        result = original(weight, anchor_tensor, ratio)
+        made.append(weakref.ref(result))
+        return result
+
+    monkeypatch.setattr(interpolation, "_interpolate", recording_interpolate)
+    alive_after_forward = []
+
+    def loss_fn(m):
+        loss = batch_loss(m, batch)
+        for name, param in m.named_parameters():
+            assert torch.equal(param.data, saved[name]), name  # θ itself, untouched, while θ_r is in use
+        alive_after_forward.append(sum(ref() is not None for ref in made))
+        return loss
+
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.3)
+    regularizer.backward(loss_fn)
+    assert len(made) >= 3  # the two visual weights (saved by the linear layers) and the logit scale at least
+    assert alive_after_forward == [0]
+    assert {name: param._version for name, param in model.named_parameters()} == versions
+    assert_bit_exact(model, saved)
+    assert_gradients(model, {n: 0.5 * g for n, g in gradients_at(model, hand_interpolated_state(model, anchor, 0.3), batch).items()})
+
+
+class ParentUsesChildWeight(nn.Module):
+    """A parameter read outside its own module's forward (like CLIP's `interpolate_pos_encoding` reading
+    `position_embedding.weight`), through a property (`.T`): it must see θ_r too."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Linear(4, 4)
+        self.scale = nn.Parameter(torch.tensor(0.7))
+
+    def forward(self, x):
+        return ((x @ self.inner.weight.T) * self.scale).sum()
+
+
+def test_parameters_read_outside_their_module_see_the_interpolated_weights():
+    torch.manual_seed(0)
+    model, x = ParentUsesChildWeight(), torch.randn(3, 4)
+    anchor = {k: torch.randn_like(v) for k, v in model.state_dict().items()}
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.4, weight=1.0)
+    result = regularizer.backward(lambda m: m(x))
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(hand_interpolated_state(model, anchor, 0.4))
+    expected_loss = twin(x)
+    expected_loss.backward()
+    torch.testing.assert_close(result.loss, expected_loss.detach(), atol=1e-6, rtol=0)
+    for (name, param), twin_param in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(param.grad, twin_param.grad, atol=1e-6, rtol=0, msg=name)
+
+
+def test_regularizer_refuses_sharded_parameters():
+    model, anchor = TinyVideoCLIP(seed=0), clip_anchor()
+    model.visual[0].weight.device_mesh = object()  # what an FSDP2 / DTensor parameter carries
+    with pytest.raises(ValueError, match="sharded.*visual.0.weight"):
+        InterpolatedWeightRegularizer(model, anchor)
 
 
 def test_frozen_parameters_get_no_gradient_and_are_not_kept_in_the_anchor():
@@ -342,8 +416,10 @@ def test_regularizer_reads_the_anchor_from_a_checkpoint_file(tmp_path):
     assert_gradients(model, expected_gradients(model, anchor, 0.25, 0.5, batch))
 
 
-def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched():
-    """On the real model: every trainable weight has a CLIP anchor entry under its transformers name."""
+@pytest.mark.parametrize("gradient_checkpointing", [False, True])
+def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched(gradient_checkpointing):
+    """On the real model: every trainable weight has a CLIP anchor entry under its transformers name; with
+    transformers' gradient checkpointing the recomputed layers see θ_r as well."""
     from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
 
     tower = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4)
@@ -357,6 +433,10 @@ def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched():
     model, anchor = OpenVCLIPModel(config), OpenVCLIPModel(config).state_dict()
     model.text_model.requires_grad_(False)
     model.text_projection.requires_grad_(False)
+    if gradient_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+        assert model.vision_model.encoder.gradient_checkpointing
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(2, 97, (4, 7), generator=generator)
     input_ids[:, 0], input_ids[:, -1] = 97, 98
