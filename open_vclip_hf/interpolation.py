@@ -26,9 +26,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file as load_safetensors
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack  # as torch.utils.checkpoint does
-
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+from torch.overrides import (  # as torch.utils.checkpoint does
+    TorchFunctionMode,
+    _get_current_function_mode_stack,
+)
 
 __all__ = [
     "CheckpointError",

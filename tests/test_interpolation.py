@@ -169,6 +169,19 @@ def test_gradient_checkpointing_recomputes_at_the_interpolated_weights(use_reent
     assert_gradients(model, expected_gradients(model, anchor, 0.45, 0.5, batch))
 
 
+def test_mixed_precision_gradient_equals_two_explicit_autocast_passes():
+    """Under autocast the layers cast θ_r to bfloat16 themselves; the result must be the two passes of the recipe."""
+
+    def amp_loss(m, batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return batch_loss(m, batch)
+
+    model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.35)
+    regularized_step(model, regularizer, batch, amp_loss)
+    assert_gradients(model, expected_gradients(model, anchor, 0.35, 0.5, batch, amp_loss))
+
+
 def test_gradient_is_straight_through_not_the_exact_derivative():
     """The official code drops the (1 − r) factor of ∂θ_r/∂θ (method doc 3.1)."""
     model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
@@ -245,7 +258,7 @@ def test_weights_are_restored_bit_exactly_after_an_exception_in_the_loss():
 def test_theta_is_never_modified_and_no_interpolated_weight_is_kept_for_the_backward(monkeypatch):
     """Memory: the pass keeps no backup of θ (θ is not even written) and the autograd graph holds no θ_r: every
     θ_r made in the forward is garbage by the time the forward ends (the backward recomputes the ones it needs)."""
-    import open_vclip_hf.interpolation as interpolation
+    from open_vclip_hf import interpolation
 
     model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
     saved = snapshot(model)
