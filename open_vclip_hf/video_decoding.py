@@ -11,8 +11,10 @@ Two entry points:
   indices and decode just those frames, as `uint8` RGB of shape `(num_clips, num_frames, height, width, 3)`.
 """
 
+import collections
 import http.client
 import io
+import itertools
 import math
 import os
 import urllib.request
@@ -199,16 +201,24 @@ def load_video(
                 num_video_frames = sum(1 for packet in container.demux(stream) if packet.size)
         indices = sample_frame_indices(num_video_frames, fps=video_fps, **sampling_kwargs)
 
-        # Reopened: counting packets reads to the end, and raw streams cannot seek back.
-        with _open(source) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            reader = _FrameReader(container, stream, video_fps, name)
-            decoded = {index: _upright_rgb(reader.read(index)) for index in np.unique(indices).tolist()}
+        try:
+            decoded = _decode_frames(source, np.unique(indices).tolist(), video_fps, name, fast=True)
+        except _NotProven:
+            decoded = _decode_frames(source, np.unique(indices).tolist(), video_fps, name, fast=False)
     except av.FFmpegError as error:
         raise VideoDecodingError(f"Could not decode {name}: {error}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
+
+
+def _decode_frames(source, indices: list[int], fps: float, name: str, fast: bool) -> dict[int, np.ndarray]:
+    """Upright RGB frames at the ascending `indices`, by a [`_FrameReader`] on a fresh container (counting packets read
+    to the end, and raw streams cannot seek back)."""
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        reader = _FrameReader(container, stream, fps, name, fast=fast)
+        return {index: _upright_rgb(reader.read(index)) for index in indices}
 
 
 def _as_frame_array(video) -> np.ndarray | None:
@@ -304,6 +314,69 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
     return None, fps
 
 
+class _NotProven(Exception):
+    """The fast path of [`_FrameReader`] met a stream it cannot prove it decodes exactly; decode again, every frame."""
+
+
+# H.264 NAL unit types that a packet may hold and still be left undecoded or jumped over: coded slices of a non-IDR (1)
+# or IDR (5) picture, access unit delimiters (9) and filler (12). Anything else (SEI, parameter sets, end of sequence,
+# data partitions, extensions) may change decoder state that outlives its own picture, so a packet holding it is
+# always decoded.
+_H264_SLICE_TYPES = (1, 5)
+_H264_STATELESS_TYPES = (1, 5, 9, 12)
+_REORDER_WINDOW = 32
+
+
+def _h264_nal_length_size(stream) -> int | None:
+    """Size of the NAL length prefixes of an H.264 stream stored as in MP4 / Matroska (`avcC` extradata), else
+    `None` (other codecs, Annex B byte streams): the only streams whose packets [`_FrameReader`] looks into."""
+    extradata = stream.codec_context.extradata
+    if stream.codec_context.name != "h264" or not extradata or len(extradata) < 7 or extradata[0] != 1:
+        return None
+    return (extradata[4] & 3) + 1
+
+
+def _h264_packet_kind(data: bytes, length_size: int) -> tuple[bool, bool, bool]:
+    """
+    `(idr, non_reference, stateless)` of one H.264 access unit with `length_size`-byte NAL length prefixes:
+
+    - `idr`: its first slice belongs to an IDR picture, which empties the decoder's reference buffer: decoding can
+      start here (after a flush) and give the same frames as decoding from the very start.
+    - `non_reference`: it holds only slices with `nal_ref_idc == 0` (plus delimiters / filler). No other picture
+      predicts from it (H.264 7.4.1), so leaving it out changes no other decoded frame; `frame_num` is designed so
+      that its absence is no gap (7.4.3).
+    - `stateless`: only the NAL types of `_H264_STATELESS_TYPES`, so dropping the packet loses no state.
+
+    A packet that cannot be parsed is neither (it is always decoded and never jumped over).
+    """
+    idr, non_reference, stateless, has_slice = False, True, True, False
+    offset, end = 0, len(data)
+    while offset < end:
+        size = int.from_bytes(data[offset : offset + length_size], "big")
+        offset += length_size
+        if size == 0 or offset + size > end:
+            return False, False, False
+        header = data[offset]
+        nal_type, nal_ref_idc = header & 0x1F, header >> 5 & 3
+        if nal_type in _H264_SLICE_TYPES:
+            if not has_slice:
+                idr, has_slice = nal_type == 5, True
+            non_reference = non_reference and nal_ref_idc == 0
+        if nal_type not in _H264_STATELESS_TYPES:
+            stateless = non_reference = False
+        offset += size
+    return idr, non_reference and has_slice, stateless and has_slice
+
+
+class _Packet:
+    __slots__ = ("packet", "pts", "idr", "non_reference", "stateless")
+
+    def __init__(self, packet, length_size):
+        self.packet, self.pts = packet, packet.pts
+        kind = _h264_packet_kind(bytes(packet), length_size) if length_size else (False, False, False)
+        self.idr, self.non_reference, self.stateless = kind
+
+
 class _FrameReader:
     """
     Walks forward through one video stream and returns the frame shown at a given (ascending) frame index, seeking
@@ -313,40 +386,170 @@ class _FrameReader:
     frame whose position is at least `i - 1/2`: frame `i` itself at a constant frame rate, the frame shown at time
     `i / fps` at a variable one. Streams without timestamps (raw elementary streams) count frames instead and never
     seek. Past the end of the stream the last frame is returned again.
+
+    With `fast=True`, H.264 in MP4 / Matroska (length-prefixed NAL units) is decoded packet by packet, and packets
+    that cannot change the answer are never handed to the decoder (see [`_h264_packet_kind`]):
+
+    - a non-reference picture whose position is below `i - 1/2`, while a later frame is known to exist (so it is
+      neither the answer for `i` nor the last frame of the stream);
+    - everything before an IDR picture when all of it lies below `i - 1/2` (the decoder is flushed and restarts at
+      the IDR, as after a seek).
+
+    Both rely on every frame coming out of the decoder in presentation order, once per packet, with its packet's
+    timestamp. That is checked on every frame, and the stream's reordering depth (from the packets' timestamps,
+    skipped ones included) must stay within the decoder's reorder buffer (`has_b_frames`), else [`_NotProven`] is
+    raised and the caller decodes again with `fast=False`, which hands every packet to the decoder.
     """
 
-    def __init__(self, container, stream, fps: float, name: str):
+    def __init__(self, container, stream, fps: float, name: str, fast: bool = True):
         self._container, self._stream, self._fps, self._name = container, stream, fps, name
-        self._frames = container.decode(stream)
-        self.frame = next(self._frames, None)
+        self._codec = stream.codec_context
+        self._length_size = _h264_nal_length_size(stream) if fast else None
+        self._origin, self._reorder_depth = None, self._codec.reorder_depth
+        self._restart(container.demux(stream))
+        self.frame = self._next_frame()
         if self.frame is None:
             raise VideoDecodingError(f"{name} holds no decodable video frame.")
         self._origin = self.frame.pts
+        if self._origin is None:
+            self._length_size = None
         self._position = 0.0
+        self._reorder_depth = self._codec.reorder_depth  # may have grown from the sequence parameter set
+
+    @property
+    def _fast(self) -> bool:
+        return self._length_size is not None
+
+    def _restart(self, packets):
+        """Start over from `packets` (a fresh demuxer, after opening or seeking; the decoder has been flushed)."""
+        self._packets = packets
+        self._lookahead = collections.deque()  # demuxed, not handed to the decoder yet
+        self._decoded = collections.deque()  # out of the decoder, not returned yet
+        self._pending = []  # timestamps of the packets inside the decoder
+        self._recent = collections.deque(maxlen=_REORDER_WINDOW)  # timestamps of the last demuxed packets
+        self._exhausted = self._drained = self._clean = False
 
     def read(self, index: int) -> av.VideoFrame:
         if self._origin is not None and index - self._position > SEEK_THRESHOLD_SECONDS * self._fps:
             self._seek(index)
-        while self._position < index - 0.5:
-            frame = next(self._frames, None)
-            if frame is None:
-                break
-            self.frame = frame
-            self._position = self._position + 1 if frame.pts is None else self._timestamp_position(frame)
+        if self._position < index - 0.5:
+            skip_below = self._jump(index - 0.5) if self._fast else None
+            while self._position < index - 0.5:
+                frame = self._next_frame(skip_below)
+                if frame is None:
+                    break
+                self.frame = frame
+                self._position = self._position + 1 if frame.pts is None else self._timestamp_position(frame.pts)
         return self.frame
 
-    def _timestamp_position(self, frame: av.VideoFrame) -> float:
-        return float((frame.pts - self._origin) * self._stream.time_base) * self._fps
+    def _timestamp_position(self, pts: int) -> float:
+        return float((pts - self._origin) * self._stream.time_base) * self._fps
+
+    # -- packets in, frames out ----------------------------------------------------------------------------------------
+
+    def _demux(self) -> bool:
+        """Move one packet from the demuxer to the lookahead; `False` at the end of the stream."""
+        for packet in self._packets:
+            if packet.size == 0:  # the demuxer's closing empty packet
+                continue
+            if self._fast:
+                self._check_reordering(packet.pts)
+            self._lookahead.append(_Packet(packet, self._length_size))
+            return True
+        self._exhausted = True
+        return False
+
+    def _check_reordering(self, pts):
+        """Raise `_NotProven` unless `pts` is a new timestamp at most `has_b_frames` places out of order."""
+        if pts is None and self._origin is None:  # no timestamps from the start: nothing can be skipped
+            self._length_size = None
+            return
+        if pts is None or pts in self._recent:
+            raise _NotProven(f"packet timestamp {pts}")
+        later = sum(1 for other in self._recent if other > pts)
+        if later > self._reorder_depth or (later and later == len(self._recent) == _REORDER_WINDOW):
+            raise _NotProven(f"reordering by {later} frames")
+        self._recent.append(pts)
+
+    def _next_frame(self, skip_below: float | None = None) -> av.VideoFrame | None:
+        """
+        The next frame in presentation order, or `None` after the last. Non-reference packets whose position is below
+        `skip_below` are dropped unread (only once the decoder started at an IDR picture).
+        """
+        while not self._decoded:
+            if self._drained:
+                return None
+            if not self._lookahead and not self._demux():
+                self._decode(None)
+                self._drained = True
+                continue
+            entry = self._lookahead.popleft()
+            if (
+                skip_below is not None
+                and self._clean
+                and entry.non_reference
+                and self._timestamp_position(entry.pts) < skip_below
+            ):
+                continue
+            self._clean = self._clean or entry.idr
+            self._decode(entry)
+        return self._decoded.popleft()
+
+    def _decode(self, entry: _Packet | None):
+        if entry is not None and self._fast:
+            self._pending.append(entry.pts)
+        for frame in self._codec.decode(None if entry is None else entry.packet):
+            if self._fast:
+                if not self._pending or frame.pts != min(self._pending):
+                    raise _NotProven(f"frame {frame.pts} out of order, expected one of {self._pending}")
+                self._pending.remove(frame.pts)
+                if self._origin is not None and self._codec.reorder_depth != self._reorder_depth:
+                    raise _NotProven("the decoder changed its reorder buffer")
+            self._decoded.append(frame)
+        if entry is None and self._pending:
+            raise _NotProven(f"frames {self._pending} never came out of the decoder")
+
+    def _jump(self, threshold: float) -> float:
+        """
+        Before decoding toward the first frame at a position >= `threshold`: demux until a packet at or past it shows
+        up, restart the decoder at the last IDR picture that only has frames below `threshold` before it, and return
+        the position below which non-reference pictures can be dropped: `threshold`, or at the end of the stream the
+        position of the last frame (which must be decoded).
+        """
+        position = self._timestamp_position
+        while not any(position(entry.pts) >= threshold for entry in self._lookahead) and self._demux():
+            pass
+        if any(position(pts) >= threshold for pts in self._pending) or any(
+            position(frame.pts) >= threshold for frame in self._decoded
+        ):
+            return threshold
+        restart = None
+        for number, entry in enumerate(self._lookahead):
+            # Worth it when a reference picture (which could not be dropped otherwise) lies before the IDR.
+            if entry.idr and any(not other.non_reference for other in itertools.islice(self._lookahead, number)):
+                restart = number
+            if position(entry.pts) >= threshold or not entry.stateless:
+                break  # the packets before a restart are dropped: all below `threshold` and stateless
+        if restart is not None:
+            self._codec.flush_buffers()
+            for _ in range(restart):
+                self._lookahead.popleft()
+            self._decoded.clear()
+            self._pending.clear()
+            self._drained = self._clean = False
+        if self._exhausted and not any(position(entry.pts) >= threshold for entry in self._lookahead):
+            return max((position(entry.pts) for entry in self._lookahead), default=-math.inf)
+        return threshold
 
     def _seek(self, index: int):
         target = self._origin + int(index / self._fps / self._stream.time_base)
         # `seek` lands on the keyframe at or before `target`; should a demuxer land past it, start over from the top.
         for offset in (target, self._origin):
-            self._container.seek(offset, stream=self._stream)
-            self._frames = self._container.decode(self._stream)
-            frame = next(self._frames, None)
-            if frame is not None and frame.pts is not None and self._timestamp_position(frame) <= index + 0.5:
-                self.frame, self._position = frame, self._timestamp_position(frame)
+            self._container.seek(offset, stream=self._stream)  # also flushes the decoder
+            self._restart(self._container.demux(self._stream))
+            frame = self._next_frame()
+            if frame is not None and frame.pts is not None and self._timestamp_position(frame.pts) <= index + 0.5:
+                self.frame, self._position = frame, self._timestamp_position(frame.pts)
                 return
         raise VideoDecodingError(f"Could not seek to frame {index} of {self._name}.")
 
