@@ -427,16 +427,19 @@ class _InterpolatedWeightsMode(TorchFunctionMode):
     """Inside this mode every torch operation that receives one of the given parameters receives
     `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` in its place, computed for that operation (under autograd through
     `_StraightThroughInterpolation`); θ itself is never modified. Property reads (`.shape`, `.dtype`, `.data`,
-    `.grad`, ...) see θ, except the ones computed from the values (`.T`, `.mT`, ...). The mode is also a pair of saved-tensor hooks (`pack`, `unpack`, for
-    `torch.autograd.graph.saved_tensors_hooks`) that keep no θ_r for the backward: a saved θ_r (e.g. the weight of
-    a linear layer, needed for the input gradient) is stored as a reference to (θ, θ_CLIP) and recomputed, bit for
-    bit, when the backward needs it.
+    `.grad`, ...) see θ, except the ones computed from the values (`.T`, `.mT`, ...). The mode is also a pair of
+    saved-tensor hooks (`pack`, `unpack`, for `torch.autograd.graph.saved_tensors_hooks`) that keep no θ_r for the
+    backward: a saved θ_r (e.g. the weight of a linear layer, needed for the input gradient) is stored as a
+    reference to (θ, θ_CLIP) and recomputed, bit for bit, when the backward needs it.
 
     Why not swap the parameters in place like `interpolated_parameters`: θ_r cannot be inverted exactly in floating
     point, so a swap needs a backup of θ, one more copy of the weights for the whole pass. Here the weights exist as
     θ (the parameters), θ_CLIP (the anchor) and, transiently, the θ_r of the operation at hand.
 
-    Scope: parameters used by torch operations in Python (every module of transformers, `nn.Linear`, ...). Sharded
+    Scope: parameters used by torch operations in Python (every module of transformers, `nn.Linear`, ...; also in a
+    `torch.compile`d model). A forward re-run by the backward (gradient checkpointing) sees θ_r when it is a module
+    call, as in transformers (`_weights_interpolated_per_operation`); a checkpointed plain function that reads
+    parameters itself would see θ in its recomputation. Sharded
     parameters (FSDP, DeepSpeed ZeRO-3) are replaced by gathered copies at run time, which this mode cannot
     recognise: the regularizer refuses them.
     """
@@ -603,12 +606,15 @@ class InterpolatedWeightRegularizer:
     accelerator tensor by tensor when it is used). That is the only copy of the weights the regularizer adds: no
     backup of θ, no θ_r kept for the backward; the transient θ_r of the layer at hand is the only other weight
     memory. Under mixed precision, the low-precision casts of θ_r that the layers save for the backward are kept
-    (half a copy in float16/bfloat16, like the autocast weight cache of the plain pass). Compute: 2 forward + 2
-    backward passes per step, plus one interpolation of each weight in the forward and one in the backward.
-    `benchmarks/bench_training_step.py` measures both (README, "Fine-tune on your videos").
+    (half a copy in float16/bfloat16, like the autocast weight cache of the plain pass). What a regularized step
+    does cost over a plain one is inherent to summing two gradients: the gradients of pass 1 are complete while
+    the plain pass holds its activations (exactly as on the second micro-step of gradient accumulation), one copy
+    of the trainable weights at the peak. Compute: 2 forward + 2 backward passes per step, plus one interpolation
+    of each weight in the forward and one in the backward. `benchmarks/bench_training_step.py` measures both
+    (README, "Fine-tune on your videos").
 
-    Differences from the official code, by design: only trainable parameters are swapped (the official code swaps
-    the whole state dict, but frozen tensors such as the Open-VCLIP text tower equal θ_CLIP, where θ_r = θ), and
+    Differences from the official code, by design: only trainable parameters are interpolated (the official code
+    swaps the whole state dict, but frozen tensors such as the Open-VCLIP text tower equal θ_CLIP, where θ_r = θ), and
     trainable parameters absent from the anchor stay at θ (`skipped_names`; Open-VCLIP has none).
 
     Args:
