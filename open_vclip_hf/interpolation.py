@@ -439,9 +439,8 @@ class _InterpolatedWeightsMode(TorchFunctionMode):
     Scope: parameters used by torch operations in Python (every module of transformers, `nn.Linear`, ...; also in a
     `torch.compile`d model). A forward re-run by the backward (gradient checkpointing) sees θ_r when it is a module
     call, as in transformers (`_weights_interpolated_per_operation`); a checkpointed plain function that reads
-    parameters itself would see θ in its recomputation. Sharded
-    parameters (FSDP, DeepSpeed ZeRO-3) are replaced by gathered copies at run time, which this mode cannot
-    recognise: the regularizer refuses them.
+    parameters itself would see θ in its recomputation. Sharded parameters (FSDP, DeepSpeed ZeRO-3) are replaced by
+    gathered copies at run time, which this mode cannot recognise: the regularizer refuses them.
     """
 
     _PROPERTY_ACCESS = frozenset({"__get__", "__set__", "__delete__"})
