@@ -541,6 +541,16 @@ def _weights_interpolated_per_operation(
             hook.remove()
 
 
+def _compact_anchor(anchor: torch.Tensor) -> torch.Tensor:
+    """A private copy of a float32 anchor tensor, stored as float16 when that holds every value exactly.
+
+    OpenAI released CLIP in float16, so a θ_CLIP read from its checkpoints (or from the starting weights of a model
+    converted from them) is float16 in disguise: half the memory, and the same θ_r, since `_interpolate` promotes the
+    anchor to float32 before it multiplies."""
+    half = anchor.to(torch.float16)
+    return half if torch.equal(half.to(torch.float32), anchor) else anchor.clone()
+
+
 def _is_sharded(param: nn.Parameter) -> bool:
     """FSDP2 / tensor-parallel parameters are DTensors (a `device_mesh`); DeepSpeed ZeRO-3 empties `param.data`
     (its shape check against the anchor fails first)."""
@@ -600,8 +610,8 @@ class InterpolatedWeightRegularizer:
     0's r to all ranks (one tiny collective per call), or a fixed `ratio`.
 
     Memory (N = number of trainable parameters found in the anchor): the θ_CLIP anchor is copied once at
-    construction, float32, only for those parameters (4N bytes: ≈0.35 GB for the ViT-B/16 vision tower, ≈1.2 GB for
-    ViT-L/14's), on each parameter's device or on `anchor_device` (e.g. "cpu": the anchor then crosses to the
+    construction, only for those parameters, in float32 (4N bytes: ≈0.35 GB for the ViT-B/16 vision tower, ≈1.2 GB
+    for ViT-L/14's) or, per tensor, in float16 where that is exact (2N bytes for OpenAI's float16 release), on each parameter's device or on `anchor_device` (e.g. "cpu": the anchor then crosses to the
     accelerator tensor by tensor when it is used). That is the only copy of the weights the regularizer adds: no
     backup of θ, no θ_r kept for the backward; the transient θ_r of the layer at hand is the only other weight
     memory. Under mixed precision, the low-precision casts of θ_r that the layers save for the backward are kept
@@ -666,13 +676,13 @@ class InterpolatedWeightRegularizer:
                 f"sharded (FSDP / DTensor): {_listed(sharded)}. Train with DDP, or without the regularizer."
             )
         self._pairs = [
-            (param, anchor.detach().to(device=anchor_device or param.device, dtype=torch.float32, copy=True))
+            (param, _compact_anchor(anchor.detach().to(device=anchor_device or param.device, dtype=torch.float32)))
             for _, param, anchor in matched
         ]
 
     @property
     def anchor_num_bytes(self) -> int:
-        """Bytes held by the θ_CLIP anchor copy (float32, trainable parameters only)."""
+        """Bytes held by the θ_CLIP anchor copy (trainable parameters only; float16 where that is exact)."""
         return sum(anchor.numel() * anchor.element_size() for _, anchor in self._pairs)
 
     def sample_ratio(self) -> float:

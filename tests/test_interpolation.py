@@ -337,6 +337,22 @@ def test_frozen_parameters_get_no_gradient_and_are_not_kept_in_the_anchor():
     assert regularizer.anchor_num_bytes == 4 * trainable_numel
 
 
+def test_a_float16_exact_anchor_is_kept_in_half_the_memory_with_the_same_result():
+    """OpenAI's CLIP weights are float16: such an anchor is stored as float16, θ_r is unchanged to the bit."""
+    model, batch = TinyVideoCLIP(seed=0), make_batch(0)
+    anchor = {key: value.half().float() if value.is_floating_point() else value for key, value in clip_anchor().items()}
+    regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.45)
+    trainable_numel = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert regularizer.anchor_num_bytes == 2 * trainable_numel
+    with regularizer.interpolated_parameters(0.45):
+        seen = {name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad}
+    hand = hand_interpolated_state(model, anchor, 0.45)
+    for name, value in seen.items():
+        assert torch.equal(value, hand[name]), name
+    regularized_step(model, regularizer, batch)
+    assert_gradients(model, expected_gradients(model, anchor, 0.45, 0.5, batch))
+
+
 def test_anchor_is_a_private_copy():
     """Building from the model's own state dict (which shares storage with the parameters) must not alias."""
     model, batch = TinyVideoCLIP(seed=0), make_batch(0)
