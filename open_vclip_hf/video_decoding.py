@@ -404,8 +404,10 @@ class _FrameReader:
     def __init__(self, container, stream, fps: float, name: str, fast: bool = True):
         self._container, self._stream, self._fps, self._name = container, stream, fps, name
         self._codec = stream.codec_context
-        self._length_size = _h264_nal_length_size(stream) if fast else None
-        self._origin, self._reorder_depth = None, self._codec.reorder_depth
+        # `reorder_depth` (FFmpeg's `has_b_frames`) is exposed by recent PyAV (18 here); without it nothing is left out.
+        proven = fast and hasattr(self._codec, "reorder_depth")
+        self._length_size = _h264_nal_length_size(stream) if proven else None
+        self._origin, self._reorder_depth = None, getattr(self._codec, "reorder_depth", 0)
         self._restart(container.demux(stream))
         self.frame = self._next_frame()
         if self.frame is None:
@@ -414,7 +416,7 @@ class _FrameReader:
         if self._origin is None:
             self._length_size = None
         self._position = 0.0
-        self._reorder_depth = self._codec.reorder_depth  # may have grown from the sequence parameter set
+        self._reorder_depth = getattr(self._codec, "reorder_depth", 0)  # may have grown from the sequence parameters
 
     @property
     def _fast(self) -> bool:
