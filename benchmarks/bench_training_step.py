@@ -71,6 +71,9 @@ def worker(args) -> dict:
         projection_dim=256,
     )
     model = OpenVCLIPModel(config).to(device).train()
+    with torch.no_grad():  # fine-tuning starts from OpenAI's CLIP, released in float16: float32 weights, float16 values
+        for param in model.parameters():
+            param.copy_(param.half().float())
     freeze_text_tower(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     weight_bytes = sum(p.numel() * p.element_size() for p in trainable)

@@ -76,7 +76,9 @@ def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> to
     can differ by one float16 rounding of r·θ_CLIP. Here the anchor is always promoted first.)
     """
     compute_dtype = torch.promote_types(weight.dtype, torch.float32)
-    mixed = anchor.to(device=weight.device, dtype=compute_dtype) * ratio
+    promoted = anchor.to(device=weight.device, dtype=compute_dtype)
+    # A converted anchor (float16, another device) is already a fresh tensor: scale it in place, one buffer fewer.
+    mixed = promoted.mul_(ratio) if promoted is not anchor else anchor * ratio
     mixed += weight.to(compute_dtype) * (1.0 - ratio)  # in place: one temporary fewer, same rounding
     return mixed.to(weight.dtype)
 
