@@ -9,12 +9,14 @@ Targets (issue): regularized / plain step time <= 2.05 (it is 2 forward + 2 back
 peak memory <= plain + one copy of the trainable weights. The regularizer keeps no backup of θ and no θ_r for the
 backward (`interpolation._InterpolatedWeightsMode`); a regularized step still peaks one weight copy above a plain
 one, because the gradients of its first pass are complete while the second pass holds its activations (as on the
-second micro-step of gradient accumulation); the θ_CLIP anchor is one more copy, on the device or on the host.
+second micro-step of gradient accumulation); the θ_CLIP anchor is one more copy (half of one when its values are
+float16, as OpenAI's CLIP weights, and as this script's model), on the device or on the host.
 
-Method. Each (variant, round) runs in fresh Python processes, rounds alternate plain / regularized so that both see
-the same machine state; each process builds the model, the AdamW optimizer (states initialised by one untimed step),
-and for the regularized variant the θ_CLIP anchor, then times `--steps` steps after `--warmup` untimed ones and
-reports the medians of wall time and of process CPU time (all threads; the steadier of the two on a shared machine).
+Method. Time: in each of `--rounds` fresh Python processes (model, AdamW optimizer with its states initialised
+by an untimed step, the θ_CLIP anchor), plain and regularized steps alternate on the same weights, `--steps` pairs
+after `--warmup` untimed ones, the order inside a pair alternating too; the ratio is the median of the per-pair
+ratios of wall time and of process CPU time (all threads; the steadier of the two on a shared machine), so that
+both variants of a pair see the same machine state.
 Memory is measured in separate processes (2 steps) whose allocator returns every buffer of 64 KB or more to the
 system when freed: the step peak is the high-water mark of the process (CPU: `VmHWM`, reset through
 `/proc/self/clear_refs` after set-up; GPU: `max_memory_allocated`, reset likewise) minus the memory in use before
@@ -86,13 +88,13 @@ def worker(args) -> dict:
         return module(pixel_values=pixel_values, text_embeds=class_embeds, labels=labels).loss
 
     regularizer = None
-    if args.variant == "regularized":
+    if args.variant in ("regularized", "both"):
         anchor = {name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad}
         regularizer = InterpolatedWeightRegularizer(model, anchor, generator=__import__("random").Random(0))
         del anchor
 
-    def step():
-        if regularizer is not None:
+    def step(regularized: bool):
+        if regularized:
             regularizer.backward(loss_fn)
         loss_fn(model).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -103,7 +105,27 @@ def worker(args) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    step()  # AdamW states are created here: part of the set-up, not of a step's peak
+    def timed(regularized: bool) -> tuple[float, float]:
+        synchronize()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        step(regularized)
+        synchronize()
+        return time.perf_counter() - start_wall, time.process_time() - start_cpu
+
+    if args.variant == "both":  # timing: plain and regularized steps alternate in one process, on the same weights
+        step(True)  # AdamW states, first-call costs
+        for _ in range(args.warmup):
+            step(False)
+            step(True)
+        pairs = []
+        for index in range(args.steps):
+            order = (False, True) if index % 2 == 0 else (True, False)
+            times = dict(zip(order, (timed(regularized) for regularized in order)))
+            pairs.append({"plain": times[False], "regularized": times[True]})
+        return {"pairs": pairs}
+
+    regularized = args.variant == "regularized"
+    step(regularized)  # AdamW states are created here: part of the set-up, not of a step's peak
     synchronize()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -111,21 +133,12 @@ def worker(args) -> dict:
     else:
         _reset_cpu_peak()
         baseline = _rss_bytes("VmRSS")
-    for _ in range(args.warmup):
-        step()
+    for _ in range(args.warmup + args.steps):
+        step(regularized)
     synchronize()
-    wall, cpu = [], []
-    for _ in range(args.steps):
-        start_wall, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        synchronize()
-        wall.append(time.perf_counter() - start_wall)
-        cpu.append(time.process_time() - start_cpu)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _rss_bytes("VmHWM")
     return {
         "variant": args.variant,
-        "wall": statistics.median(wall),
-        "cpu": statistics.median(cpu),
         "step_peak_bytes": peak - baseline,
         "process_peak_bytes": peak,
         "weight_bytes": weight_bytes,
@@ -141,12 +154,12 @@ def main():
     parser.add_argument("--batch_size", type=int, default=2)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--classes", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per process")
+    parser.add_argument("--steps", type=int, default=5, help="timed (plain, regularized) step pairs per timing process")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process after set-up")
-    parser.add_argument("--rounds", type=int, default=3, help="processes per variant, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="timing processes, and memory processes per variant")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared machine OpenMP spin-waits blur the timings)")
-    parser.add_argument("--variant", choices=["plain", "regularized"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=["plain", "regularized", "both"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # a worker process
         print(json.dumps(worker(args)))
@@ -169,7 +182,7 @@ def main():
     # which makes VmHWM a usable CPU peak-memory probe. It also makes every fresh buffer page-fault, which would tax
     # the timings of whichever variant allocates more: time is measured with the default allocator.
     memory_env = {**timing_env, "MALLOC_MMAP_THRESHOLD_": "65536"}
-    timings = {"plain": [], "regularized": []}
+    pairs = []
     memories = {"plain": [], "regularized": []}
 
     def run(variant, env, extra=()):
@@ -180,13 +193,17 @@ def main():
         return json.loads(output.strip().splitlines()[-1])
 
     for _ in range(args.rounds):
-        for variant in timings:
-            timings[variant].append(run(variant, timing_env))
-            memories[variant].append(run(variant, memory_env, ("--steps=2", "--warmup=1")))
+        pairs += run("both", timing_env)["pairs"]
+        for variant in memories:
+            memories[variant].append(run(variant, memory_env, ("--steps=1", "--warmup=1")))
 
     def median(variant, key):
-        results = timings if key in ("wall", "cpu") else memories
-        return statistics.median(run[key] for run in results[variant])
+        if key in ("wall", "cpu"):
+            return statistics.median(pair[variant][key == "cpu"] for pair in pairs)
+        return statistics.median(run[key] for run in memories[variant])
+
+    def ratio(key):
+        return statistics.median(pair["regularized"][key == "cpu"] / pair["plain"][key == "cpu"] for pair in pairs)
 
     plain, regularized = memories["plain"][0], memories["regularized"][0]
     copies = (median("regularized", "step_peak_bytes") - median("plain", "step_peak_bytes")) / plain["weight_bytes"]
@@ -195,14 +212,14 @@ def main():
           f"({args.threads} thread{'s' if args.threads > 1 else ''}), device {args.device}")
     print(f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
           f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
-          f"median of {args.steps} steps x {args.rounds} processes per variant")
-    for variant in timings:
+          f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes (alternating order)")
+    for variant in memories:
         print(f"  {variant:<11} wall {median(variant, 'wall') * 1e3:8.1f} ms"
               f"   cpu {median(variant, 'cpu') * 1e3:8.1f} ms"
               f"   step peak +{median(variant, 'step_peak_bytes') / mb:7.1f} MB"
               f"   process peak {median(variant, 'process_peak_bytes') / mb:7.1f} MB")
-    print(f"time ratio regularized / plain: wall {median('regularized', 'wall') / median('plain', 'wall'):.3f}, "
-          f"cpu {median('regularized', 'cpu') / median('plain', 'cpu'):.3f}   (target <= 2.05)")
+    print(f"time ratio regularized / plain (median of {len(pairs)} adjacent pairs): wall {ratio('wall'):.3f}, "
+          f"cpu {ratio('cpu'):.3f}   (target <= 2.05)")
     anchor = regularized["anchor_bytes"]
     total = (median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")) / plain["weight_bytes"]
     print(f"step peak, regularized - plain: {copies:+.2f} copies of the trainable weights")
