@@ -16,6 +16,7 @@ Self-contained on purpose (imports only torch, transformers and the configuratio
 unchanged into Hub repositories and loaded there with `trust_remote_code=True`.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,11 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
     Same projections and parameters as [`CLIPAttention`]; only the keys/values are widened, then the usual
     `ALL_ATTENTION_FUNCTIONS` interface runs (eager, sdpa, flash...), with `q_len = N` and `kv_len = 3N`. With
     `config.temporal_attention == "none"` or without `num_frames` it is exactly [`CLIPAttention`].
+
+    SDPA on CPU in float32 (the default there) runs a faster exact form of the same attention (see
+    `_sdpa_cpu_neighbor_attention`), measured in `benchmarks/README.md` ("Video tower"). Eager keeps
+    [`expand_to_neighbor_frames`], so that `output_attentions` has the documented `[t+1 ; t-1 ; t]` layout, and so do
+    ONNX export, other devices and dtypes.
     """
 
     def __init__(self, config: OpenVCLIPVisionConfig):
@@ -101,7 +107,23 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         if self.temporal_attention == "none" or num_frames is None:
             return super().forward(hidden_states, attention_mask, **kwargs)
 
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        dropout = 0.0 if not self.training else self.dropout
         input_shape = hidden_states.shape[:-1]
+        if (
+            self.config._attn_implementation == "sdpa"
+            and hidden_states.device.type == "cpu"
+            and hidden_states.dtype == torch.float32
+            and not torch.onnx.is_in_onnx_export()
+            and not getattr(torch.compiler, "is_exporting", lambda: False)()
+        ):
+            attn_output = self._sdpa_cpu_neighbor_attention(
+                hidden_states, num_frames, attention_interface, attention_mask, dropout, **kwargs
+            )
+            return self.out_proj(attn_output), None
+
         hidden_shape = (*input_shape, -1, self.head_dim)
         queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
         # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
@@ -111,21 +133,98 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         keys = keys.view(neighbor_shape).transpose(1, 2)
         values = values.view(neighbor_shape).transpose(1, 2)
 
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
         attn_output, attn_weights = attention_interface(
-            self,
-            queries,
-            keys,
-            values,
-            attention_mask,
-            scaling=self.scale,
-            dropout=0.0 if not self.training else self.dropout,
-            **kwargs,
+            self, queries, keys, values, attention_mask, scaling=self.scale, dropout=dropout, **kwargs
         )
         attn_output = attn_output.reshape(*input_shape, -1).contiguous()
         return self.out_proj(attn_output), attn_weights
+
+    def _sdpa_cpu_neighbor_attention(
+        self,
+        hidden_states: torch.Tensor,
+        num_frames: int,
+        attention_interface: Callable,
+        attention_mask: torch.Tensor | None,
+        dropout: float,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> torch.Tensor:
+        """The neighbour-frame attention without the `3N`-key buffers, for the fused SDPA CPU kernel.
+
+        Same result as [`expand_to_neighbor_frames`] + attention up to float rounding, cheaper on CPU (measured in
+        `benchmarks/README.md`, "Video tower"): the kernel reads strided keys/values in place and costs about its
+        FLOPs, so the two levers are memory written per layer and keys computed.
+
+        * Keys/values are one copy of each video's `T * N` tokens with **one** zero token added before and after
+          (`(batch_size, T * N + 2, embed_dim)`); every key window below is a view of it (`unfold`), with the blocks
+          in the order `[t-1 ; t ; t+1]` (attention does not depend on the order of its keys).
+        * Frames `1..T-2` attend to their `3N` neighbour keys: windows of `3N` tokens, one every `N`.
+        * The first and last frame have one missing neighbour: `N` all-zero keys (zero after the projection) with
+          zero values. Each has score `q . 0 = 0`, so together they add exactly `N * exp(0)` to the softmax
+          denominator and nothing to the numerator; one zero key with an additive bias `log(N)` does the same
+          (`exp(log N) = N`), so these two frames attend to `2N + 1` keys instead of `3N` (a single frame: `N + 2`,
+          both neighbours missing). The bias is the only attention mask, shared by all heads and queries.
+
+        One interface call per video and kind of frame (windows of different videos are not one strided batch).
+        Returns `(batch_size * num_frames, seq_len, embed_dim)`.
+        """
+        frames, seq_len, embed_dim = hidden_states.shape
+        batch_size = frames // num_frames
+        head_shape = (-1, seq_len, self.num_heads, self.head_dim)
+        queries = self.q_proj(hidden_states).view(batch_size, num_frames, *head_shape[1:]).transpose(2, 3)
+
+        def padded(states: torch.Tensor) -> torch.Tensor:
+            # = nn.functional.pad(..., (0, 0, 1, 1)), which would first zero-fill the whole fresh buffer
+            out = states.new_empty(batch_size, num_frames * seq_len + 2, embed_dim)
+            out[:, 1:-1] = states.view(batch_size, num_frames * seq_len, embed_dim)
+            out[:, 0] = out[:, -1] = 0
+            return out
+
+        keys, values = padded(self.k_proj(hidden_states)), padded(self.v_proj(hidden_states))
+
+        def windows(states: torch.Tensor, start: int, stop: int, size: int, step: int) -> torch.Tensor:
+            # (windows, heads, size, head_dim) views of the tokens start..stop-1 of one video
+            windowed = states[start:stop].unfold(0, size, step).transpose(1, 2)
+            return windowed.reshape(-1, size, self.num_heads, self.head_dim).transpose(1, 2)
+
+        log_n = math.log(seq_len)
+        if num_frames == 1:  # [zero ; frame ; zero]
+            border_size, border_step, border_frames = seq_len + 2, 1, slice(0, 1)
+            border_bias = queries.new_zeros(1, 1, 1, border_size)
+            border_bias[..., 0] = border_bias[..., -1] = log_n
+        else:  # frame 0: [zero ; 0 ; 1], frame T-1: [T-2 ; T-1 ; zero]
+            border_size, border_step = 2 * seq_len + 1, (num_frames - 2) * seq_len + 1
+            border_frames = slice(None, None, num_frames - 1)
+            border_bias = queries.new_zeros(2, 1, 1, border_size)
+            border_bias[0, ..., 0] = border_bias[1, ..., -1] = log_n
+        if attention_mask is not None:
+            border_bias = border_bias + attention_mask
+
+        def attend(query, key, value, mask) -> torch.Tensor:  # -> (frames, seq_len, heads, head_dim)
+            output, _ = attention_interface(self, query, key, value, mask, scaling=self.scale, dropout=dropout, **kwargs)
+            return output
+
+        pieces = []
+        for video in range(batch_size):
+            border = attend(
+                queries[video, border_frames],
+                windows(keys[video], 0, None, border_size, border_step),
+                windows(values[video], 0, None, border_size, border_step),
+                border_bias,
+            )
+            pieces.append(border[:1])
+            if num_frames > 2:
+                inner = slice(1, 1 + num_frames * seq_len)
+                pieces.append(
+                    attend(
+                        queries[video, 1:-1],
+                        windows(keys[video], inner.start, inner.stop, 3 * seq_len, seq_len),
+                        windows(values[video], inner.start, inner.stop, 3 * seq_len, seq_len),
+                        attention_mask,
+                    )
+                )
+            if num_frames > 1:
+                pieces.append(border[1:])
+        return torch.cat(pieces).reshape(frames, seq_len, embed_dim)
 
 
 class OpenVCLIPVisionEncoderLayer(CLIPEncoderLayer):
