@@ -59,6 +59,7 @@ from open_vclip_hf.training import (
     TrainingProgress,
     VideoClassificationDataset,
     collate_videos,
+    enable_activation_checkpointing,
     freeze_text_tower,
     numbered_folders,
     official_lr_lambda,
@@ -229,7 +230,7 @@ def training_function(args):
     if args.gradient_checkpointing == "yes" or (
         args.gradient_checkpointing == "auto" and model.config.vision_config.num_hidden_layers >= 24
     ):  # the official ViT-L/14 run uses MODEL.USE_CHECKPOINT, B/16 and B/32 do not
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     # θ_CLIP of the regularizer: --clip_anchor, or the starting weights (copied before training changes them)
     if args.clip_anchor:
         anchor = clip_anchor_state_dict(args.clip_anchor)

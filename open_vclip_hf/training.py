@@ -373,6 +373,18 @@ def freeze_text_tower(model: nn.Module) -> None:
     model.text_projection.requires_grad_(False)
 
 
+def enable_activation_checkpointing(model: nn.Module, use_reentrant: bool = False) -> None:
+    """Recompute every transformer layer in the backward (the official ViT-L/14 run's `MODEL.USE_CHECKPOINT`).
+
+    `activation_checkpointing_enable` is the name in recent transformers 5 releases; 5.0 has only
+    `gradient_checkpointing_enable` (same behaviour), which later releases keep as a deprecated alias."""
+    kwargs = {"use_reentrant": use_reentrant}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups of the trainable parameters: no weight decay for 1-D parameters and biases
     (`SOLVER.ZERO_WD_1D_PARAM`, `slowfast/models/optimizer.py`), `weight_decay` for the rest. Like the official

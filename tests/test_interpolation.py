@@ -32,6 +32,7 @@ from open_vclip_hf.interpolation import (
     patch_model_,
     select_epoch_checkpoints,
 )
+from open_vclip_hf.training import enable_activation_checkpointing
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -464,7 +465,7 @@ def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched(gradi
     model.text_model.requires_grad_(False)
     model.text_projection.requires_grad_(False)
     if gradient_checkpointing:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
         model.train()
         assert model.vision_model.encoder.gradient_checkpointing
     generator = torch.Generator().manual_seed(0)

@@ -16,6 +16,7 @@ from open_vclip_hf import (
     OpenVCLIPVisionModelWithProjection,
 )
 from open_vclip_hf.modeling_open_vclip import OpenVCLIPNeighborFrameAttention
+from open_vclip_hf.training import enable_activation_checkpointing
 
 
 TEXT = dict(
@@ -299,7 +300,7 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     for checkpointing in (False, True):
         model = tiny_model().train()
         if checkpointing:
-            model.gradient_checkpointing_enable()
+            enable_activation_checkpointing(model)
         model(input_ids=text_ids(n=2), pixel_values=pixel_values, labels=labels).loss.backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
