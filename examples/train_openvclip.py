@@ -435,7 +435,8 @@ def parse_args(argv=None):
     iwo.add_argument("--iwo_low", type=float, default=0.0)
     iwo.add_argument("--iwo_high", type=float, default=0.6)
     iwo.add_argument("--iwo_share_ratio", action="store_true", help="one r for all processes (official: one each)")
-    iwo.add_argument("--iwo_anchor_on_cpu", action="store_true", help="keep θ_CLIP in host memory")
+    iwo.add_argument("--iwo_anchor_on_cpu", action="store_true",
+                     help="keep θ_CLIP in host memory (a GPU then holds no copy of it; it crosses per use)")
     iwo.add_argument("--swa_start", type=int, help="first averaged epoch (default: --warmup_epochs, i.e. 2)")
     iwo.add_argument("--swa_end", type=int, help="last averaged epoch (default: the last epoch)")
     iwo.add_argument("--patch_ratio", type=float, default=0.5, help="weight on CLIP of the final model (L/14: 0.6)")
