@@ -241,13 +241,20 @@ class OpenVCLIPVisionEncoder(CLIPEncoder):
         self.layers = nn.ModuleList([OpenVCLIPVisionEncoderLayer(config) for _ in range(config.num_hidden_layers)])
 
 
-def _check_video_pixel_values(pixel_values: torch.Tensor | None) -> tuple[int, int]:
+def _check_video_pixel_values(pixel_values: torch.Tensor | None, num_channels: int) -> tuple[int, int]:
     if pixel_values is None:
         raise ValueError("You have to specify `pixel_values` of shape (batch_size, num_frames, channels, height, width).")
     if pixel_values.dim() != 5:
         raise ValueError(
             "`pixel_values` must have shape (batch_size, num_frames, channels, height, width), got "
             f"{tuple(pixel_values.shape)}. A single image is a video of one frame: use `pixel_values[:, None]`."
+        )
+    if pixel_values.shape[2] != num_channels:
+        raise ValueError(
+            f"`pixel_values` must have shape (batch_size, num_frames, channels, height, width) with {num_channels} "
+            f"channels in dimension 2, got {tuple(pixel_values.shape)}. Channels-last (..., height, width, channels) "
+            "or (batch_size, channels, num_frames, ...) tensors need a permute; `OpenVCLIPProcessor` returns the "
+            "expected layout."
         )
     batch_size, num_frames = pixel_values.shape[:2]
     if batch_size == 0 or num_frames == 0:
@@ -281,7 +288,7 @@ class OpenVCLIPVisionModel(CLIPVisionModel):
         interpolate_pos_encoding: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
-        batch_size, num_frames = _check_video_pixel_values(pixel_values)
+        batch_size, num_frames = _check_video_pixel_values(pixel_values, self.config.num_channels)
         # Frames become independent images for everything but attention, which regroups them by `num_frames`.
         outputs = super().forward(
             pixel_values.flatten(0, 1),

@@ -239,6 +239,10 @@ def test_bad_pixel_values_shape_is_a_clear_error():
         model.get_video_features(torch.randn(2, 3, 32, 32))
     with pytest.raises(ValueError, match="at least one frame"):
         model.get_video_features(torch.randn(1, 0, 3, 32, 32))
+    video = torch.randn(1, 4, 3, 32, 32)
+    for wrong in (video[:, :, :1], video.permute(0, 1, 3, 4, 2), video.permute(0, 2, 1, 3, 4)):  # 1 channel, NTHWC, NCTHW
+        with pytest.raises(ValueError, match="3 channels in dimension 2"):
+            model.get_video_features(wrong)
 
 
 def test_clip_weights_load_without_missing_or_new_keys(tmp_path):
