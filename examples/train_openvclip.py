@@ -42,7 +42,6 @@ from accelerate import Accelerator, DataLoaderConfiguration, DistributedType
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import CLIPImageProcessorPil
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
 from open_vclip_hf.convert import (
@@ -88,9 +87,7 @@ def load_model_and_processor(args):
     if (source / "processor_config.json").is_file():
         processor = OpenVCLIPProcessor.from_pretrained(source)
     else:
-        size = model.config.vision_config.image_size
-        image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
-        processor = OpenVCLIPProcessor(image_processor=image_processor)
+        processor = OpenVCLIPProcessor.for_model(model.config)
     processor.num_frames = args.num_frames
     return model, processor
 

@@ -3,6 +3,7 @@
 so that `open-vclip --help` is instant."""
 
 import argparse
+import os
 import sys
 
 
@@ -34,9 +35,9 @@ def _read_labels(args: argparse.Namespace) -> list[str]:
         labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if not labels:
         raise ValueError("no labels given: use --labels 'a,b,c' or --labels-file FILE (one label per line)")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate labels: {sorted({label for label in labels if labels.count(label) > 1})}")
-    return labels
+    from .prompts import check_labels
+
+    return check_labels(labels, distinct=True)
 
 
 def _classifier(args: argparse.Namespace):
@@ -58,6 +59,12 @@ def _classifier(args: argparse.Namespace):
             device="cpu",
         )
     if args.model:
+        from .onnx import VISION_FILE
+
+        weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+        is_onnx_export = os.path.isfile(os.path.join(args.model, VISION_FILE))
+        if is_onnx_export and not any(os.path.isfile(os.path.join(args.model, name)) for name in weights):
+            raise ValueError(f"{args.model} is an ONNX export ({VISION_FILE}): add --backend onnx")
         # pipeline_class: repositories pushed by `open-vclip push` name their remote-code pipeline in config.json
         # (`custom_pipelines`), which transformers would refuse without trust_remote_code; use the package's class.
         return pipeline(
@@ -74,7 +81,7 @@ def _classifier(args: argparse.Namespace):
     if dtype is not None:
         model = model.to(dtype)
     return ZeroShotVideoClassificationPipeline(
-        model=model, processor=OpenVCLIPProcessor(), device=args.device
+        model=model, processor=OpenVCLIPProcessor.for_model(model.config), device=args.device
     )
 
 
@@ -85,7 +92,11 @@ def _classify(args: argparse.Namespace) -> None:
 
     from .demo import RANDOM_MODEL_WARNING
 
+    from .prompts import check_templates
+
     labels = _read_labels(args)
+    if args.template:
+        check_templates(args.template)  # a bad template is one error, not one per video
     classifier = _classifier(args)
     options = dict(
         candidate_labels=labels,
@@ -100,7 +111,7 @@ def _classify(args: argparse.Namespace) -> None:
     for video in tqdm(args.videos, desc="videos", unit="video", disable=len(args.videos) < 2, file=sys.stderr):
         try:
             results.append({"video": video, "predictions": classifier(video, **options)})
-        except ValueError as error:  # undecodable video: report it, go on with the others
+        except (ValueError, OSError) as error:  # missing or undecodable video: report it, go on with the others
             failed += 1
             results.append({"video": video, "error": str(error)})
     if args.json:
@@ -210,6 +221,30 @@ def _patch(args: argparse.Namespace) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Errors that would otherwise surface deep inside a library: a local `--model` path that does not exist (Hub
+    ids have at most one '/'), a device this PyTorch build does not have."""
+    model = getattr(args, "model", None)
+    if isinstance(model, str) and not os.path.exists(model):
+        if os.path.isabs(model) or model.startswith((".", "~")) or model.endswith(("/", os.sep)) or model.count("/") > 1:
+            raise FileNotFoundError(f"model folder {model} does not exist (a Hub id looks like 'org/name')")
+    device = getattr(args, "device", None)
+    if device:
+        import torch
+
+        kind = device.split(":")[0]
+        available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}.get(kind)
+        if available is not None and not available():
+            raise ValueError(f"--device {device}: this PyTorch ({torch.__version__}) has no usable {kind} device")
+
+
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
@@ -249,9 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'archery,cooking,surfing'")
     labels.add_argument("--labels-file", help="text file with one class name per line")
     classify.add_argument("--template", help="a single prompt such as 'a video of {}.' (default: 28-template ensemble)")
-    classify.add_argument("--top-k", type=int, default=5, help="labels to show per video (default 5)")
-    classify.add_argument("--num-frames", type=int, help="frames per view (default: the model's, 8)")
-    classify.add_argument("--num-clips", type=int, help="temporal views whose logits are summed (default 1)")
+    classify.add_argument("--top-k", type=_positive_int, default=5, help="labels to show per video (default 5)")
+    classify.add_argument("--num-frames", type=_positive_int, help="frames per view (default: the processor's, 8)")
+    classify.add_argument("--num-clips", type=_positive_int, help="temporal views whose logits are summed (default 1)")
     classify.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
     _add_runtime_options(classify)
     classify.add_argument(
@@ -381,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_arguments(args)
         args.func(args)
     except ImportError as error:  # an optional extra is not installed
         extras = "pip install 'open_vclip_hf[train,eval,onnx,demo]'"

@@ -32,6 +32,7 @@ from .interpolation import (
     load_checkpoint_state_dict,
 )
 from .modeling_open_vclip import OpenVCLIPModel
+from .processing_open_vclip import OpenVCLIPProcessor
 
 # OpenAI's ViTs use 64-dimensional attention heads in both towers (`clip/model.py: build_model`).
 OPENAI_HEAD_DIM = 64
@@ -230,8 +231,9 @@ def convert_checkpoint(
             folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`.
         ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
             Recorded in `config.patch_ratio`.
-        output_dir: if given, the model is written there with `save_pretrained` (safetensors). The folder is
-            built next to its destination and renamed into place, so it never exists half-written.
+        output_dir: if given, the model and its processor ([`OpenVCLIPProcessor.for_model`]) are written there with
+            `save_pretrained` (safetensors). The folder is built next to its destination and renamed into place, so
+            it never exists half-written.
         overwrite: replace an existing `output_dir`.
         config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
 
@@ -264,7 +266,9 @@ def convert_checkpoint(
         model.load_state_dict(patched, strict=True)
 
     if output_dir is not None:
-        save_pretrained_atomically(model, output_dir)
+        # With the processor (CLIP's image processing at the model's image size, its tokenizer, config.num_frames),
+        # so the folder is complete for `pipeline(...)`, `open-vclip classify` and `OpenVCLIPProcessor.from_pretrained`.
+        save_pretrained_atomically(model, output_dir, OpenVCLIPProcessor.for_model(config))
     return model.eval()
 
 

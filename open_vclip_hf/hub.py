@@ -156,7 +156,7 @@ def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: Open
         if (model_dir / "processor_config.json").is_file():
             processor = OpenVCLIPProcessor.from_pretrained(model_dir)
         else:
-            processor = OpenVCLIPProcessor(num_frames=model.config.num_frames)
+            processor = OpenVCLIPProcessor.for_model(model.config)
     model.config.custom_pipelines = {PIPELINE_TASK: dict(CUSTOM_PIPELINE)}
     output_dir.mkdir(parents=True, exist_ok=True)
     with _registered_for_auto_classes():

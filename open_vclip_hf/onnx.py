@@ -136,7 +136,7 @@ def export_onnx(
             processor = OpenVCLIPProcessor.from_pretrained(source) if isinstance(source, (str, Path)) else None
         except (OSError, ValueError):
             processor = None
-        processor = processor or OpenVCLIPProcessor()
+        processor = processor or OpenVCLIPProcessor.for_model(model.config)
     if model.device.type != "cpu" or model.dtype != torch.float32:
         model = copy.deepcopy(model).to("cpu", torch.float32)
     model = model.eval()

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from transformers import Pipeline
 
-from .prompts import PROMPT_TEMPLATES, build_class_embeddings
-from .video_decoding import is_video_frame
+from .prompts import PROMPT_TEMPLATES, build_class_embeddings, check_labels, check_templates
+from .video_decoding import check_sampling_args, is_video_frame
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -32,12 +32,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     Call arguments:
         videos: a path, `pathlib.Path`, URL, bytes, file-like object, `(T, H, W, 3)` uint8 array/tensor or list of
-            PIL frames (one video), or a list of those (several videos: a list of results is returned).
-        candidate_labels (`list[str]`): the class names.
+            PIL frames (one video), or a list of those or a `(B, T, H, W, 3)` array/tensor (several videos: a list of
+            results is returned).
+        candidate_labels (`list[str]`): the class names (distinct, non-empty), or one comma-separated string.
         hypothesis_template (`str` or `list[str]`, defaults to the 28 templates of the official code): one template
             with a `{}` for the label, or several whose normalised embeddings are averaged (the prompt ensemble).
         top_k (`int`, *optional*): return only the best `top_k` labels.
-        num_frames (`int`, defaults to `model.config.num_frames`): frames per view.
+        num_frames (`int`, defaults to the processor's, which `open-vclip convert` / `push` set to
+            `model.config.num_frames`): frames per view.
         num_clips (`int`, defaults to the processor's, 1): temporal views; their logits are summed (method doc 5).
         sampling (`"uniform"` or `"dense"`, defaults to the processor's): `"uniform"` spreads the frames over the
             whole video, `"dense"` is the paper's 8 frames with stride 16 at 30 fps.
@@ -54,9 +56,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def __call__(self, videos, candidate_labels: Sequence[str] | None = None, **kwargs: Any):
         if candidate_labels is None:
             raise ValueError("`candidate_labels` is required: the class names to choose from, e.g. ['archery', 'cooking']")
-        if isinstance(videos, (list, tuple)) and videos and all(is_video_frame(frame) for frame in videos):
-            # A list of frames is one video, where the base class would see a batch of inputs.
-            return super().__call__([videos], candidate_labels=candidate_labels, **kwargs)[0]
+        if isinstance(videos, (list, tuple)):
+            if not videos:
+                raise ValueError("`videos` is an empty list: give one video or a list of videos")
+            if all(is_video_frame(frame) for frame in videos):
+                # A list of frames is one video, where the base class would see a batch of inputs.
+                return super().__call__([videos], candidate_labels=candidate_labels, **kwargs)[0]
+        elif getattr(videos, "ndim", None) == 5:  # (B, T, H, W, 3): B videos, as the processor reads it
+            videos = list(videos)
         return super().__call__(videos, candidate_labels=candidate_labels, **kwargs)
 
     def _sanitize_parameters(
@@ -67,29 +74,37 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         num_frames=None,
         num_clips=None,
         sampling=None,
-        **kwargs,
+        **unknown,
     ):
-        preprocess_params, forward_params, postprocess_params = {}, {}, {}
-        for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("sampling", sampling)):
-            if value is not None:
-                preprocess_params[name] = value
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected arguments {sorted(unknown)}; it takes candidate_labels, "
+                "hypothesis_template, top_k, num_frames, num_clips, sampling, batch_size and num_workers"
+            )
+        sampling_params = {"num_frames": num_frames, "num_clips": num_clips, "sampling": sampling}
+        preprocess_params = {name: value for name, value in sampling_params.items() if value is not None}
+        forward_params, postprocess_params = {}, {}
+        if preprocess_params:  # fail once here, not once per video
+            settings = {name: getattr(self.processor, name) for name in (*sampling_params, "frame_stride", "target_fps")}
+            check_sampling_args(**{**settings, **preprocess_params})
         if candidate_labels is not None:
             if isinstance(candidate_labels, str):
                 candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
             if not candidate_labels:
                 raise ValueError("`candidate_labels` is empty: give at least one class name")
-            forward_params["candidate_labels"] = list(candidate_labels)
-            postprocess_params["candidate_labels"] = list(candidate_labels)
+            candidate_labels = check_labels(candidate_labels, distinct=True)
+            forward_params["candidate_labels"] = candidate_labels
+            postprocess_params["candidate_labels"] = candidate_labels
         if hypothesis_template is not None:
-            forward_params["hypothesis_template"] = hypothesis_template
+            forward_params["hypothesis_template"] = check_templates(hypothesis_template)
         if top_k is not None:
-            if top_k < 1:
-                raise ValueError(f"`top_k` must be >= 1, got {top_k}")
+            if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+                raise ValueError(f"`top_k` must be a positive integer, got {top_k!r}")
             postprocess_params["top_k"] = top_k
         return preprocess_params, forward_params, postprocess_params
 
     def preprocess(self, video, num_frames=None, num_clips=None, sampling=None):
-        num_frames = num_frames or self.model.config.num_frames
+        # Unset settings are the processor's (`processor_config.json`), as when calling the processor directly.
         inputs = self.processor(
             videos=video, num_frames=num_frames, num_clips=num_clips, sampling=sampling, return_tensors="pt"
         )

@@ -77,6 +77,18 @@ class OpenVCLIPProcessor(ProcessorMixin):
         self.frame_stride = frame_stride
         self.target_fps = target_fps
 
+    @classmethod
+    def for_model(cls, config, **kwargs) -> "OpenVCLIPProcessor":
+        """
+        The processor of a model that has no processor files (a converted checkpoint, a CLIP folder): CLIP's image
+        processing at the model's image size (`config.vision_config.image_size`: 224, or 336 for ViT-L/14@336), the
+        shipped CLIP tokenizer, and `num_frames=config.num_frames`. `kwargs` override the sampling settings.
+        """
+        size = config.vision_config.image_size
+        image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        kwargs.setdefault("num_frames", getattr(config, "num_frames", 8))
+        return cls(image_processor=image_processor, **kwargs)
+
     def __call__(
         self,
         videos=None,

@@ -41,14 +41,40 @@ def _text_weights_stamp(model: torch.nn.Module) -> tuple:
     return tuple((p.data_ptr(), p._version) for p in params)
 
 
-def _as_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
+def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
+    """`templates` as a tuple of strings, each with exactly one `{}` for the class name; a clear `ValueError` else."""
     templates = (templates,) if isinstance(templates, str) else tuple(templates)
     if not templates:
         raise ValueError("at least one prompt template is needed")
     for template in templates:
-        if "{}" not in template:
+        if not isinstance(template, str):
+            raise ValueError(f"prompt templates must be strings, got {template!r}")
+        try:
+            filled = template.format("\0")
+        except (IndexError, KeyError, ValueError) as error:
+            raise ValueError(
+                f"prompt template {template!r} must hold exactly one '{{}}' for the class name and no other "
+                f"braces (write literal braces as '{{{{' and '}}}}'): {type(error).__name__}: {error}"
+            ) from None
+        if filled.count("\0") != 1:
             raise ValueError(f"prompt template {template!r} has no '{{}}' placeholder for the class name")
     return templates
+
+
+def check_labels(labels: Sequence[str], distinct: bool = False) -> list[str]:
+    """`labels` as a list of non-empty strings; a clear error for a single string, an empty list, a non-string or,
+    with `distinct=True`, a repeated label (a softmax over the labels would split its probability between copies)."""
+    if isinstance(labels, str):
+        raise TypeError("`labels` must be a sequence of class names, not a single string")
+    labels = list(labels)
+    if not labels:
+        raise ValueError("at least one label is needed")
+    for label in labels:
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"labels must be non-empty strings, got {label!r}")
+    if distinct and len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate labels: {sorted({label for label in labels if labels.count(label) > 1})}")
+    return labels
 
 
 @torch.no_grad()
@@ -73,12 +99,9 @@ def build_class_embeddings(
 
     Returns a tensor on the model's device, in the dtype of the text tower.
     """
-    if isinstance(labels, str):
-        raise TypeError("`labels` must be a sequence of class names, not a single string")
-    if not labels:
-        raise ValueError("at least one label is needed")
+    labels = check_labels(labels)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
-    templates = _as_templates(templates)
+    templates = check_templates(templates)
 
     stamp = _text_weights_stamp(model)
     cached_stamp, cache = _CACHE.get(model, (None, {}))
@@ -108,4 +131,4 @@ def build_class_embeddings(
     return torch.stack([cache[(templates, label)] for label in labels])
 
 
-__all__ = ["PROMPT_TEMPLATES", "build_class_embeddings"]
+__all__ = ["PROMPT_TEMPLATES", "build_class_embeddings", "check_labels", "check_templates"]

@@ -6,8 +6,8 @@ classes), choose frames and views; the page shows the ranked labels with their s
 saw and the time taken. Class embeddings come from `build_class_embeddings`' cache, so a second video with the same
 labels does not rerun the text tower.
 
-Each request decodes its video once: [`classify_video`] samples the frames with `load_video` and hands that very
-array to the pipeline, so the thumbnails are exactly the model's input. Gradio is imported only inside
+Each request decodes its video once: [`classify_video`] samples the frames with `load_video` and runs the pipeline's
+steps on that very array, so the thumbnails are exactly the model's input. Gradio is imported only inside
 [`build_demo`] and [`serve`] (`pip install "open_vclip_hf[demo]"`): `open_vclip_hf` imports without it.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .demo import EXAMPLE_LABELS, RANDOM_MODEL_WARNING, example_videos
@@ -82,12 +83,16 @@ def classify_video(
     """Decode `video` once and classify those frames: the same result as
     `classifier(video, candidate_labels, num_frames=..., num_clips=..., sampling=...)`, plus the frames.
 
-    `classifier` is a `ZeroShotVideoClassificationPipeline`; unset sampling settings take the model's and the
-    processor's defaults, as the pipeline does.
+    `classifier` is a `ZeroShotVideoClassificationPipeline`; unset sampling settings take the processor's defaults,
+    as the pipeline does.
     """
     processor = classifier.processor
-    num_frames = num_frames or classifier.model.config.num_frames
+    num_frames = num_frames or processor.num_frames
     num_clips = num_clips or processor.num_clips
+    # Validates the labels and settings as a pipeline call would, before the video is decoded.
+    _, forward_params, postprocess_params = classifier._sanitize_parameters(
+        candidate_labels=candidate_labels, top_k=top_k, num_frames=num_frames, num_clips=num_clips, sampling=sampling
+    )
     start = time.perf_counter()
     frames = load_video(
         video,
@@ -97,17 +102,12 @@ def classify_video(
         frame_stride=processor.frame_stride,
         target_fps=processor.target_fps,
     )
-    # `num_frames` frames sampled uniformly from `num_frames` decoded frames are these frames, in order, so the
-    # pipeline re-samples nothing; a (views, T, H, W, 3) array is one batch whose view logits the pipeline sums,
-    # exactly as for `num_clips` views of an encoded video.
-    ranking = classifier(
-        frames[0] if num_clips == 1 else frames,
-        candidate_labels=candidate_labels,
-        num_frames=num_frames,
-        num_clips=1,
-        sampling="uniform",
-        top_k=top_k,
-    )
+    # The pipeline's steps (preprocess, forward, postprocess) on these frames. `num_frames` frames sampled uniformly
+    # from `num_frames` frames are those frames, so the processor turns the (views, T, H, W, 3) array into the views'
+    # pixel values unchanged in order, and the pipeline's forward sums their logits as for an encoded video's views.
+    pixel_values = processor(videos=frames, num_frames=num_frames, sampling="uniform", num_clips=1, return_tensors="pt")
+    model_inputs = {"pixel_values": pixel_values["pixel_values"], "num_views": torch.tensor([num_clips])}
+    ranking = classifier.postprocess(classifier.forward(model_inputs, **forward_params), **postprocess_params)
     return VideoPrediction(ranking=ranking, frames=frames, seconds=time.perf_counter() - start)
 
 

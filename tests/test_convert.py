@@ -3,10 +3,12 @@
 import subprocess
 import sys
 
+import numpy as np
 import openai_checkpoints
 import pytest
 import torch
 from torch import nn
+from transformers import pipeline
 
 from open_vclip_hf import OpenVCLIPModel
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
@@ -189,6 +191,14 @@ def test_cli_convert(tmp_path):
     assert result.returncode == 0, result.stderr
     model = OpenVCLIPModel.from_pretrained(tmp_path / "out")
     assert model.config.patch_ratio == 0.25
+    # The folder is complete for the pipeline: the processor works at the model's image size and frame count.
+    classifier = pipeline("zero-shot-video-classification", model=str(tmp_path / "out"))
+    size = model.config.vision_config.image_size
+    assert size != 224 and classifier.processor.image_processor.crop_size == {"height": size, "width": size}
+    frames = np.random.default_rng(0).integers(0, 255, (12, 40, 50, 3), dtype=np.uint8)
+    pixel_values = classifier.preprocess(frames)["pixel_values"]
+    assert pixel_values.shape == (1, model.config.num_frames, 3, size, size)
+    assert model.get_video_features(pixel_values).pooler_output.shape == (1, EMBED)
     bad = subprocess.run(
         [sys.executable, "-m", "open_vclip_hf.cli", "convert", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "o2")],
         capture_output=True, text=True,

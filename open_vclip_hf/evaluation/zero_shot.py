@@ -36,7 +36,7 @@ def load_model_and_processor(model: str | os.PathLike, device: str | None = None
     try:
         processor = OpenVCLIPProcessor.from_pretrained(model)
     except (OSError, ValueError, KeyError, TypeError, ImportError):  # e.g. a CLIP folder (frozen-CLIP baseline)
-        processor = OpenVCLIPProcessor()
+        processor = OpenVCLIPProcessor.for_model(loaded.config)
     return loaded.eval(), processor
 
 
@@ -89,7 +89,7 @@ def evaluate_protocol(
     elif processor is None:
         from .. import OpenVCLIPProcessor
 
-        processor = OpenVCLIPProcessor()
+        processor = OpenVCLIPProcessor.for_model(model.config)
 
     warnings = []
     config_ratio = getattr(model.config, "patch_ratio", None)
