@@ -158,8 +158,9 @@ def load_video(
     the duration (stream, then container) times the frame rate, else from counting packets, so `.mkv` / `.webm`
     files whose header has no frame count still work. Only the sampled frames are converted to RGB; when the next
     sampled frame is more than `SEEK_THRESHOLD_SECONDS` ahead the reader seeks to the keyframe before it instead of
-    decoding everything in between. Index `i` stands for time `i / fps` after the first frame, so variable-frame-rate
-    videos are sampled by time. Frames carrying a rotation (display matrix) are rotated upright.
+    decoding everything in between (H.264: only when that keyframe is an IDR picture). Index `i` stands for time
+    `i / fps` after the first frame, so variable-frame-rate videos are sampled by time. Frames carrying a rotation
+    (display matrix) are rotated upright.
 
     Args:
         video:
@@ -218,7 +219,9 @@ def _decode_frames(source, indices: list[int], fps: float, name: str, fast: bool
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         reader = _FrameReader(container, stream, fps, name, fast=fast)
-        return {index: _upright_rgb(reader.read(index)) for index in indices}
+        frames = {index: _upright_rgb(reader.read(index)) for index in indices}
+        reader.finish()
+        return frames
 
 
 def _as_frame_array(video) -> np.ndarray | None:
@@ -368,19 +371,153 @@ def _h264_packet_kind(data: bytes, length_size: int) -> tuple[bool, bool, bool]:
     return idr, non_reference and has_slice, stateless and has_slice
 
 
-class _Packet:
-    __slots__ = ("packet", "pts", "idr", "non_reference", "stateless")
+def _h264_starts_at_idr(data: bytes, length_size: int | None) -> bool:
+    """
+    Whether the first slice of one H.264 access unit belongs to an IDR picture; NAL units with `length_size`-byte
+    length prefixes, or Annex B start codes when it is `None` (MPEG-TS). Only there does decoding after a seek give the
+    frames of decoding from the start: the other keyframes a demuxer can land on (open-GOP I pictures, intra-refresh
+    recovery points) may rely on pictures before them, and FFmpeg's recovery-point heuristics do not make them exact.
+    """
+    if length_size:
+        return _h264_packet_kind(data, length_size)[0]
+    start = data.find(b"\x00\x00\x01")
+    while 0 <= start < len(data) - 3:
+        nal_type = data[start + 3] & 0x1F
+        if nal_type in _H264_SLICE_TYPES:
+            return nal_type == 5
+        start = data.find(b"\x00\x00\x01", start + 3)
+    return False
 
-    def __init__(self, packet, length_size):
+
+class _BitReader:
+    """The bits of (the start of) one H.264 NAL unit after its header, emulation prevention bytes removed."""
+
+    def __init__(self, nal: bytes):
+        rbsp = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
+        self.value, self.size, self.position = int.from_bytes(rbsp, "big"), 8 * len(rbsp), 0
+
+    def bits(self, count: int) -> int:
+        self.position += count
+        if self.position > self.size:
+            raise _NotProven("H.264 header cut short")
+        return self.value >> (self.size - self.position) & ((1 << count) - 1)
+
+    def ue(self) -> int:
+        zeros = 0
+        while not self.bits(1):
+            zeros += 1
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code % 2 else -(code // 2)
+
+
+class _H264FrameNums:
+    """
+    `frame_num` of H.264 access units, from the parameter sets seen so far (`avcC` extradata, then in-band ones).
+
+    FFmpeg takes a `frame_num` that neither repeats nor follows the one of the picture decoded before (reference or
+    not) for lost reference pictures and makes them up. Without losses a non-reference picture shares `frame_num`
+    with the next reference picture, so leaving it out changes nothing; in a stream with a lost reference picture it
+    moves the gap FFmpeg sees, so [`_FrameReader`] gives up on gaps, in demuxing and in decoding order
+    ([`_check_frame_num`]).
+    """
+
+    def __init__(self, extradata: bytes, length_size: int):
+        self.length_size, self.sps, self.pps = length_size, {}, {}
+        offset, count = 6, extradata[5] & 0x1F
+        for _ in range(2):  # sequence, then picture parameter sets
+            for _ in range(count):
+                size = int.from_bytes(extradata[offset : offset + 2], "big")
+                self._parameter_set(extradata[offset + 2 : offset + 2 + size])
+                offset += 2 + size
+            count, offset = (extradata[offset] if offset < len(extradata) else 0), offset + 1
+
+    def _parameter_set(self, nal: bytes):
+        """Take in a sequence or picture parameter set (other NAL units are ignored)."""
+        nal_type = nal[0] & 0x1F if nal else 0
+        if nal_type == 7:
+            bits = _BitReader(nal)
+            profile = bits.bits(24) >> 16  # profile_idc, constraint flags, level_idc
+            sps_id, separate_colour_planes = bits.ue(), 0
+            if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
+                chroma_format = bits.ue()
+                if chroma_format == 3:
+                    separate_colour_planes = bits.bits(1)
+                bits.ue(), bits.ue(), bits.bits(1)  # bit depths, qpprime_y_zero_transform_bypass_flag
+                if bits.bits(1):  # seq_scaling_matrix_present_flag: skip the scaling lists
+                    for index in range(8 if chroma_format != 3 else 12):
+                        if bits.bits(1):
+                            last = next_scale = 8
+                            for _ in range(16 if index < 6 else 64):
+                                if next_scale:
+                                    next_scale = (last + bits.se()) % 256
+                                last = next_scale or last
+            self.sps[sps_id] = (separate_colour_planes, bits.ue() + 4)  # log2_max_frame_num
+        elif nal_type == 8:
+            bits = _BitReader(nal)
+            pps_id = bits.ue()
+            self.pps[pps_id] = bits.ue()
+
+    def __call__(self, data: bytes) -> tuple[int, int] | None:
+        """`(frame_num, MaxFrameNum)` of the slices of one access unit (`None` without slices); parameter sets in it
+        are taken in. Raises `_NotProven` when it cannot tell."""
+        found, offset = set(), 0
+        while offset < len(data):
+            size = int.from_bytes(data[offset : offset + self.length_size], "big")
+            start, offset = offset + self.length_size, offset + self.length_size + size
+            if not size or offset > len(data):
+                raise _NotProven("H.264 packet cut short")
+            nal_type = data[start] & 0x1F
+            if nal_type in (7, 8):
+                self._parameter_set(data[start:offset])
+            elif nal_type in _H264_SLICE_TYPES:
+                bits = _BitReader(data[start : min(offset, start + 32)])
+                bits.ue(), bits.ue()  # first_mb_in_slice, slice_type
+                pps_id = bits.ue()
+                if pps_id not in self.pps or self.pps[pps_id] not in self.sps:
+                    raise _NotProven(f"H.264 slice refers to unknown parameter set {pps_id}")
+                separate_colour_planes, log2_max_frame_num = self.sps[self.pps[pps_id]]
+                bits.bits(2 * separate_colour_planes)  # colour_plane_id
+                found.add((bits.bits(log2_max_frame_num), 1 << log2_max_frame_num))
+        if len(found) > 1:
+            raise _NotProven(f"H.264 access unit with several frame_num {found}")
+        return found.pop() if found else None
+
+
+def _check_frame_num(entry: "_Packet", previous: int | None) -> int | None:
+    """The `frame_num` of `entry` (else `previous`), after checking that it does not leave a gap after `previous`, the
+    one of the picture before in the same order (demuxed, or handed to the decoder). See [`_H264FrameNums`]."""
+    if entry.frame_num is None:
+        return previous
+    frame_num, max_frame_num = entry.frame_num
+    if entry.idr:
+        gap = frame_num != 0
+    else:
+        gap = previous not in (None, frame_num, (frame_num - 1) % max_frame_num)
+    if gap:
+        raise _NotProven(f"frame_num {frame_num} after {previous}")
+    return frame_num
+
+
+class _Packet:
+    __slots__ = ("packet", "pts", "idr", "non_reference", "stateless", "frame_num")
+
+    def __init__(self, packet, length_size, frame_nums=None):
         self.packet, self.pts = packet, packet.pts
-        kind = _h264_packet_kind(bytes(packet), length_size) if length_size else (False, False, False)
+        data = bytes(packet) if length_size else b""
+        kind = _h264_packet_kind(data, length_size) if length_size else (False, False, False)
         self.idr, self.non_reference, self.stateless = kind
+        self.frame_num = frame_nums(data) if frame_nums is not None else None
 
 
 class _FrameReader:
     """
     Walks forward through one video stream and returns the frame shown at a given (ascending) frame index, seeking
-    ahead when the index lies more than `SEEK_THRESHOLD_SECONDS` past the current position.
+    ahead when the index lies more than `SEEK_THRESHOLD_SECONDS` past the current position. A seek that lands on an
+    H.264 keyframe other than an IDR picture (see [`_h264_starts_at_idr`]) starts over from the top instead, and the
+    reader decodes forward from then on.
 
     The position of a frame is `(pts - pts of the first frame) * time_base * fps`, and index `i` returns the first
     frame whose position is at least `i - 1/2`: frame `i` itself at a constant frame rate, the frame shown at time
@@ -390,15 +527,18 @@ class _FrameReader:
     With `fast=True`, H.264 in MP4 / Matroska (length-prefixed NAL units) is decoded packet by packet, and packets
     that cannot change the answer are never handed to the decoder (see [`_h264_packet_kind`]):
 
-    - a non-reference picture whose position is below `i - 1/2`, while a later frame is known to exist (so it is
-      neither the answer for `i` nor the last frame of the stream);
+    - a non-reference picture whose position is below `i - 1/2`, while a frame at or past `i - 1/2` is known to exist
+      (so the answer for `i` is such a frame, not the last one of the stream), once the decoder started at an IDR
+      picture and as long as no `frame_num` is missing (see [`_H264FrameNums`]);
     - everything before an IDR picture when all of it lies below `i - 1/2` (the decoder is flushed and restarts at
       the IDR, as after a seek).
 
     Both rely on every frame coming out of the decoder in presentation order, once per packet, with its packet's
-    timestamp. That is checked on every frame, and the stream's reordering depth (from the packets' timestamps,
-    skipped ones included) must stay within the decoder's reorder buffer (`has_b_frames`), else [`_NotProven`] is
-    raised and the caller decodes again with `fast=False`, which hands every packet to the decoder.
+    timestamp, and on error-free decoding (error concealment looks at whichever pictures were decoded before). That
+    is checked on every frame (after the last `read`, [`finish`] drains the decoder to check the rest), and the
+    stream's reordering depth (from the packets' timestamps, skipped ones included) must stay within the decoder's
+    reorder buffer (`has_b_frames`), else [`_NotProven`] is raised and the caller decodes again with `fast=False`,
+    which hands every packet to the decoder.
     """
 
     def __init__(self, container, stream, fps: float, name: str, fast: bool = True):
@@ -407,6 +547,8 @@ class _FrameReader:
         # `reorder_depth` (FFmpeg's `has_b_frames`) is exposed by recent PyAV (18 here); without it nothing is left out.
         proven = fast and hasattr(self._codec, "reorder_depth")
         self._length_size = _h264_nal_length_size(stream) if proven else None
+        self._may_seek = True  # until a seek lands where decoding cannot restart exactly
+        self._frame_nums = _H264FrameNums(stream.codec_context.extradata, self._length_size) if self._fast else None
         self._origin, self._reorder_depth = None, getattr(self._codec, "reorder_depth", 0)
         self._restart(container.demux(stream))
         self.frame = self._next_frame()
@@ -430,9 +572,11 @@ class _FrameReader:
         self._pending = []  # timestamps of the packets inside the decoder
         self._recent = collections.deque(maxlen=_REORDER_WINDOW)  # timestamps of the last demuxed packets
         self._exhausted = self._drained = self._clean = False
+        self._demuxed_frame_num = self._decoded_frame_num = None  # of the last picture demuxed / handed to the decoder
 
     def read(self, index: int) -> av.VideoFrame:
-        if self._origin is not None and index - self._position > SEEK_THRESHOLD_SECONDS * self._fps:
+        far = index - self._position > SEEK_THRESHOLD_SECONDS * self._fps
+        if far and self._origin is not None and self._may_seek:
             self._seek(index)
         if self._position < index - 0.5:
             skip_below = self._jump(index - 0.5) if self._fast else None
@@ -444,6 +588,13 @@ class _FrameReader:
                 self._position = self._position + 1 if frame.pts is None else self._timestamp_position(frame.pts)
         return self.frame
 
+    def finish(self):
+        """After the last `read`: on the fast path, drain the decoder so that every frame handed to it is checked,
+        including reference pictures that come out after the frames predicted from them."""
+        if self._fast and not self._drained:
+            self._decode(None)
+            self._drained = True
+
     def _timestamp_position(self, pts: int) -> float:
         return float((pts - self._origin) * self._stream.time_base) * self._fps
 
@@ -454,9 +605,13 @@ class _FrameReader:
         for packet in self._packets:
             if packet.size == 0:  # the demuxer's closing empty packet
                 continue
-            if self._fast:
-                self._check_reordering(packet.pts)
-            self._lookahead.append(_Packet(packet, self._length_size))
+            if not self._fast:
+                self._lookahead.append(_Packet(packet, None))
+                return True
+            self._check_reordering(packet.pts)
+            entry = _Packet(packet, self._length_size, self._frame_nums)
+            self._demuxed_frame_num = _check_frame_num(entry, self._demuxed_frame_num)
+            self._lookahead.append(entry)
             return True
         self._exhausted = True
         return False
@@ -500,6 +655,7 @@ class _FrameReader:
     def _decode(self, entry: _Packet | None):
         if entry is not None and self._fast:
             self._pending.append(entry.pts)
+            self._decoded_frame_num = _check_frame_num(entry, self._decoded_frame_num)
         for frame in self._codec.decode(None if entry is None else entry.packet):
             if self._fast:
                 if not self._pending or frame.pts != min(self._pending):
@@ -507,6 +663,8 @@ class _FrameReader:
                 self._pending.remove(frame.pts)
                 if self._origin is not None and self._codec.reorder_depth != self._reorder_depth:
                     raise _NotProven("the decoder changed its reorder buffer")
+                if frame.is_corrupt:  # errors were concealed
+                    raise _NotProven(f"frame {frame.pts} is corrupt")
             self._decoded.append(frame)
         if entry is None and self._pending:
             raise _NotProven(f"frames {self._pending} never came out of the decoder")
@@ -515,8 +673,8 @@ class _FrameReader:
         """
         Before decoding toward the first frame at a position >= `threshold`: demux until a packet at or past it shows
         up, restart the decoder at the last IDR picture that only has frames below `threshold` before it, and return
-        the position below which non-reference pictures can be dropped: `threshold`, or at the end of the stream the
-        position of the last frame (which must be decoded).
+        the position below which non-reference pictures can be dropped: `threshold`, or `-inf` at the end of the
+        stream (nothing is dropped: the last frame to come out of the decoder, the answer, must be decoded).
         """
         position = self._timestamp_position
         while not any(position(entry.pts) >= threshold for entry in self._lookahead) and self._demux():
@@ -539,21 +697,38 @@ class _FrameReader:
             self._decoded.clear()
             self._pending.clear()
             self._drained = self._clean = False
+            self._decoded_frame_num = None
         if self._exhausted and not any(position(entry.pts) >= threshold for entry in self._lookahead):
-            return max((position(entry.pts) for entry in self._lookahead), default=-math.inf)
+            # The answer is the frame that comes out last, which need not be the one with the latest timestamp.
+            return -math.inf
         return threshold
 
     def _seek(self, index: int):
-        target = self._origin + int(index / self._fps / self._stream.time_base)
-        # `seek` lands on the keyframe at or before `target`; should a demuxer land past it, start over from the top.
+        # The answer is the first frame at a position >= `index - 1/2`: land on a keyframe at or before that position
+        # (frames of a variable frame rate can lie closer than 1/2 before `index`). Should a demuxer land past it, or
+        # (H.264) on a keyframe that is no IDR picture, start over from the top and decode forward from then on.
+        target = self._origin + int((index - 0.5) / self._fps / self._stream.time_base)
         for offset in (target, self._origin):
             self._container.seek(offset, stream=self._stream)  # also flushes the decoder
             self._restart(self._container.demux(self._stream))
+            if offset != self._origin and not self._at_exact_restart():
+                self._may_seek = False
+                continue
             frame = self._next_frame()
-            if frame is not None and frame.pts is not None and self._timestamp_position(frame.pts) <= index + 0.5:
+            if frame is not None and frame.pts is not None and self._timestamp_position(frame.pts) <= index - 0.5:
                 self.frame, self._position = frame, self._timestamp_position(frame.pts)
                 return
         raise VideoDecodingError(f"Could not seek to frame {index} of {self._name}.")
+
+    def _at_exact_restart(self) -> bool:
+        """After a seek: whether decoding from the first packet gives the frames of decoding from the start. For H.264
+        only an IDR picture does (see [`_h264_starts_at_idr`]); other codecs are trusted with their keyframes."""
+        if self._codec.name != "h264":
+            return True
+        if not self._lookahead and not self._demux():
+            return False
+        # Length-prefixed NAL units (MP4, Matroska), else Annex B start codes (MPEG-TS).
+        return _h264_starts_at_idr(bytes(self._lookahead[0].packet), _h264_nal_length_size(self._stream))
 
 
 def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -408,12 +408,13 @@ def reference_frames(path, *index_sets):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def fast_frames(path, indices):
-    """The frames at the ascending `indices` from the fast path alone (raises `_NotProven` rather than falling back)."""
+def fast_frames(path, indices, fast=True):
+    """The frames at the ascending `indices` from the fast path alone (raises `_NotProven` rather than falling back),
+    or with `fast=False` from the reader that hands every packet to the decoder."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         _, fps = video_decoding._frame_count_and_rate(container, stream, default_fps=30)
-    decoded = video_decoding._decode_frames(str(path), sorted(set(indices)), fps, str(path), fast=True)
+    decoded = video_decoding._decode_frames(str(path), sorted(set(indices)), fps, str(path), fast=fast)
     return np.stack([decoded[index] for index in indices])
 
 
@@ -572,3 +573,122 @@ def test_fast_path_only_for_length_prefixed_h264(painted_webm, painted_raw_h264,
     for path, expected in [(painted_webm, None), (painted_raw_h264, None), (painted_mp4, 4)]:
         with av.open(path) as container:
             assert video_decoding._h264_nal_length_size(container.streams.video[0]) == expected
+
+
+def noisy_frame(index):
+    """A 160 x 96 frame that differs everywhere from the one before: moving gradients and random 8 x 8 blocks."""
+    rng = np.random.default_rng(index)
+    rows, cols = np.mgrid[0:96, 0:160]
+    frame = np.stack([(3 * cols + 7 * index) % 256, (5 * rows + 11 * index) % 256, (2 * rows + 2 * cols) % 256], -1)
+    blocks = np.kron(rng.integers(0, 256, (12, 20, 3)), np.ones((8, 8, 1), int))
+    return np.where(np.kron(rng.random((12, 20, 1)) < 0.3, np.ones((8, 8, 1))) > 0, blocks, frame).astype(np.uint8)
+
+
+def remux(source, path, edit):
+    """`source` with its video packets (a list in decoding order) replaced by `edit(packets)`."""
+    with av.open(source) as container, av.open(str(path), mode="w") as output:
+        stream = container.streams.video[0]
+        out_stream = output.add_stream_from_template(stream)
+        for packet in edit([packet for packet in container.demux(stream) if packet.size]):
+            packet.stream = out_stream
+            output.mux(packet)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "x264_params",
+    [
+        PYRAMID + ":keyint=10:slices=4",  # four slices per picture
+        PYRAMID + ":keyint=10:open-gop=1",  # keyframes are I-pictures, not IDR; B-frames before them refer across
+        PYRAMID + ":keyint=10:intra-refresh=1",  # one IDR picture, then recovery points (not IDR) every 10 frames
+    ],
+    ids=["slices", "open_gop", "intra_refresh"],
+)
+@pytest.mark.parametrize("threshold", [video_decoding.SEEK_THRESHOLD_SECONDS, 0.0])
+def test_fast_path_matches_a_full_decode_of_other_structures(
+    video_dir, seek_counter, packet_counter, x264_params, threshold
+):
+    path = encode_h264(video_dir / "structure.mp4", 40, x264_params, noisy_frame)
+    seek_counter.threshold(threshold)
+    sets = index_sets(40, 30.0)
+    for indices, expected in zip(sets, reference_frames(path, *sets), strict=True):
+        packet_counter[0] = 0
+        np.testing.assert_array_equal(fast_frames(path, indices), expected, err_msg=str(indices))
+        if indices == sets[0] and threshold:
+            assert packet_counter[0] < 40  # pictures left out
+
+
+@pytest.mark.parametrize(
+    "x264_params,times_ms",
+    [
+        # Every 8th frame is a keyframe (an intra-refresh recovery point) but no IDR picture: FFmpeg decodes from
+        # there frames that differ from a full decode, so the reader must not start there.
+        ("intra-refresh=1:keyint=8:bframes=0:scenecut=0", None),
+        # Every frame an IDR picture, some frames 1 ms apart: frame i - 1/2 can lie just before the keyframe at i.
+        ("keyint=1", [0, 33, 66, 99, 100, 133, 166, 200, 201, 233, 266, 267, 300, 333, 366, 367, 400, 433]),
+    ],
+    ids=["intra_refresh", "close_keyframes"],
+)
+def test_seeks_land_where_decoding_starts_exactly(video_dir, seek_counter, x264_params, times_ms):
+    num_frames = 30 if times_ms is None else len(times_ms)
+    path = encode_h264(video_dir / "seek_target.mp4", num_frames, x264_params, noisy_frame, times_ms=times_ms)
+    seek_counter.threshold(0.0)  # seek before every frame
+    indices = list(range(num_frames + 2))
+    expected = reference_frames(path, indices)
+    for fast in (True, False):
+        np.testing.assert_array_equal(fast_frames(path, indices, fast=fast), expected)
+    assert seek_counter
+
+
+def lose_reference(packets):
+    """Leave out the last P-frame (the latest timestamp), which the B-frames after it refer to: a lost packet."""
+    return [packet for packet in packets if packet.pts != max(p.pts for p in packets)]
+
+
+def truncate_non_reference(packets):
+    """Cut the last non-reference picture short (its NAL length adjusted): decoded with concealed errors."""
+    last = max(k for k, packet in enumerate(packets) if video_decoding._h264_packet_kind(bytes(packet), 4)[1])
+    data = bytes(packets[last])
+    data = (len(data) // 2 - 4).to_bytes(4, "big") + data[4 : len(data) // 2]
+    packet = av.Packet(data)
+    packet.pts, packet.dts, packet.time_base = packets[last].pts, packets[last].dts, packets[last].time_base
+    return packets[:last] + [packet] + packets[last + 1 :]
+
+
+def swap_last_timestamps(packets):
+    """Exchange the timestamps of the last picture (a P-frame) and of the P-frame before it: the frame that comes out
+    of the decoder last no longer has the latest timestamp."""
+    last, before = packets[-1], max(packets[:-1], key=lambda packet: packet.pts)
+    last.pts, before.pts = before.pts, last.pts
+    return packets
+
+
+@pytest.mark.parametrize(
+    "x264_params,num_frames,edit,indices",
+    [
+        (PYRAMID, 13, lose_reference, [9, 10, 11]),
+        (PYRAMID, 31, truncate_non_reference, list(range(20, 31))),
+        ("bframes=1:b-adapt=0:b-pyramid=none:scenecut=0", 10, swap_last_timestamps, [0, 10]),
+    ],
+    ids=["lost_reference", "corrupt_picture", "unreferenced_last_picture"],
+)
+def test_fast_path_gives_up_where_left_out_pictures_matter(
+    video_dir, monkeypatch, x264_params, num_frames, edit, indices
+):
+    source = encode_h264(video_dir / "edited_source.mp4", num_frames, x264_params, noisy_frame)
+    path = remux(source, video_dir / f"{edit.__name__}.mp4", edit)
+    if edit is swap_last_timestamps:
+        # No picture refers to the last P-frame, though x264 marks it as a reference picture: have the reader take it
+        # for a non-reference one (as encoders with non-reference P-frames mark it). It must not be left out.
+        with av.open(path) as container:
+            last = bytes([packet for packet in container.demux(video=0) if packet.size][-1])
+        kind = video_decoding._h264_packet_kind
+
+        def as_non_reference(data, length_size):
+            return (False, True, True) if data == last else kind(data, length_size)
+
+        monkeypatch.setattr(video_decoding, "_h264_packet_kind", as_non_reference)
+    with pytest.raises(video_decoding._NotProven):
+        fast_frames(path, indices)
+    if edit is not truncate_non_reference:  # error concealment differs with the threading (frame / slice) anyway
+        np.testing.assert_array_equal(fast_frames(path, indices, fast=False), reference_frames(path, indices))
