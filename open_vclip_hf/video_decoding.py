@@ -24,6 +24,9 @@ import av
 import numpy as np
 import torch
 from PIL import Image
+from transformers.utils import logging as hf_logging
+
+logger = hf_logging.get_logger(__name__)
 
 
 SAMPLING_MODES = ("uniform", "dense")
@@ -200,16 +203,28 @@ def load_video(
             num_video_frames, video_fps = _frame_count_and_rate(container, stream, default_fps=target_fps)
             if num_video_frames is None:
                 num_video_frames = sum(1 for packet in container.demux(stream) if packet.size)
-        indices = sample_frame_indices(num_video_frames, fps=video_fps, **sampling_kwargs)
-
         try:
-            decoded = _decode_frames(source, np.unique(indices).tolist(), video_fps, name, fast=True)
-        except _NotProven:
-            decoded = _decode_frames(source, np.unique(indices).tolist(), video_fps, name, fast=False)
+            indices, decoded = _sample_and_decode(source, num_video_frames, video_fps, name, sampling_kwargs)
+        except _EndedEarly as ended:
+            logger.warning(
+                "%s: %s, not the %d its container's duration implies; sampling those", name, ended, num_video_frames
+            )
+            indices, decoded = _sample_and_decode(source, ended.frames, video_fps, name, sampling_kwargs)
     except av.FFmpegError as error:
         raise VideoDecodingError(f"Could not decode {name}: {error}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
+
+
+def _sample_and_decode(source, num_video_frames: int, fps: float, name: str, sampling_kwargs: dict):
+    """The frame indices to sample from a video of `num_video_frames` frames, and those frames, decoded on the fast
+    path or, where it cannot prove itself, by decoding every frame."""
+    indices = sample_frame_indices(num_video_frames, fps=fps, **sampling_kwargs)
+    try:
+        decoded = _decode_frames(source, np.unique(indices).tolist(), fps, name, fast=True)
+    except _NotProven:
+        decoded = _decode_frames(source, np.unique(indices).tolist(), fps, name, fast=False)
+    return indices, decoded
 
 
 def _decode_frames(source, indices: list[int], fps: float, name: str, fast: bool) -> dict[int, np.ndarray]:
@@ -301,7 +316,9 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
     """
     `(frame count, frame rate)` from the header. The count is `stream.frames`, else duration x rate, else `None`
     (raw streams: the caller counts packets). When both the count and the duration are known the rate is their
-    ratio, so that frame indices and timestamps lie on the same grid even where `average_rate` is off (GIF).
+    ratio, so that frame indices and timestamps lie on the same grid even where `average_rate` is off (GIF); where
+    the two agree to 1e-4 it is `average_rate` itself, as PySlowFast reads it (`decoder.py`), so that 500 frames in
+    16.666666666666668 s are 30 fps and not 29.999999999999996 (one frame less in a dense clip's span).
     """
     if stream.duration is not None:
         seconds = float(stream.duration * stream.time_base)
@@ -311,7 +328,9 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
         seconds = None
     fps = float(stream.average_rate or stream.guessed_rate or default_fps)
     if stream.frames > 0:
-        return stream.frames, stream.frames / seconds if seconds else fps
+        if seconds and not math.isclose(stream.frames / seconds, fps, rel_tol=1e-4):
+            fps = stream.frames / seconds
+        return stream.frames, fps
     if seconds:
         return max(1, round(seconds * fps)), fps
     return None, fps
@@ -319,6 +338,15 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
 
 class _NotProven(Exception):
     """The fast path of [`_FrameReader`] met a stream it cannot prove it decodes exactly; decode again, every frame."""
+
+
+class _EndedEarly(Exception):
+    """The video track ended frames before the count estimated from the container's duration (no count or duration
+    of its own): sample again from the `frames` there are."""
+
+    def __init__(self, frames: int):
+        super().__init__(f"the video track ends after {frames} frames")
+        self.frames = frames
 
 
 # H.264 NAL unit types that a packet may hold and still be left undecoded or jumped over: coded slices of a non-IDR (1)
@@ -583,6 +611,7 @@ class _FrameReader:
             while self._position < index - 0.5:
                 frame = self._next_frame(skip_below)
                 if frame is None:
+                    self._check_complete(index)
                     break
                 self.frame = frame
                 self._position = self._position + 1 if frame.pts is None else self._timestamp_position(frame.pts)
@@ -594,6 +623,34 @@ class _FrameReader:
         if self._fast and not self._drained:
             self._decode(None)
             self._drained = True
+
+    def _check_complete(self, index: int):
+        """
+        The stream ended before the frame at `index`. Fine when the header's count was a frame or two long, or when
+        the last frame is shown until the end the stream declares (time-based sampling: it is the frame at `index`).
+        Else the file is cut short or damaged: a `VideoDecodingError` when the stream declares its own length, and
+        [`_EndedEarly`] when only the container's duration was known (a video track shorter than the audio, or a cut
+        Matroska file: the caller samples again over the frames there are).
+        """
+        frame, stream, container = self.frame, self._stream, self._container
+        slack = max(2.0, 0.01 * index)  # frames
+        if frame.pts is None or index - self._position <= slack:
+            return
+        if stream.duration is not None:
+            end = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+        elif container.duration is not None:
+            end = ((container.start_time or 0) + container.duration) / av.time_base
+        else:
+            return
+        missing = (end - float((frame.pts + (frame.duration or 0)) * stream.time_base)) * self._fps
+        if missing <= slack:
+            return
+        if stream.duration is None:
+            raise _EndedEarly(math.floor(self._position + 0.5) + 1)
+        raise VideoDecodingError(
+            f"{self._name} is truncated or damaged: its video ends {missing / self._fps:.2f} s ({missing:.0f} "
+            f"frames) before the end its header declares, {end:.2f} s."
+        )
 
     def _timestamp_position(self, pts: int) -> float:
         return float((pts - self._origin) * self._stream.time_base) * self._fps
@@ -677,8 +734,9 @@ class _FrameReader:
         stream (nothing is dropped: the last frame to come out of the decoder, the answer, must be decoded).
         """
         position = self._timestamp_position
-        while not any(position(entry.pts) >= threshold for entry in self._lookahead) and self._demux():
-            pass
+        if not any(position(entry.pts) >= threshold for entry in self._lookahead):
+            while self._demux() and position(self._lookahead[-1].pts) < threshold:
+                pass
         if any(position(pts) >= threshold for pts in self._pending) or any(
             position(frame.pts) >= threshold for frame in self._decoded
         ):

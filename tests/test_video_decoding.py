@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import encode_painted_video
 from open_vclip_hf import video_decoding
 from open_vclip_hf.video_decoding import VideoDecodingError, load_video, sample_frame_indices
 
@@ -357,6 +358,34 @@ def test_truncated_file(painted_mp4, video_dir):
         load_video(file)
 
 
+def test_file_cut_after_its_index_is_an_error_or_sampled_over_what_is_left(painted_mp4, video_dir, painted_index):
+    # The frame index sits at the front (MP4 "faststart"): the header promises 300 frames that are not in the file.
+    faststart = remux(painted_mp4, video_dir / "faststart.mp4", movflags="faststart")
+    assert [painted_index(frame) for frame in load_video(faststart)[0]] == sample_frame_indices(300, 8)[0].tolist()
+    cut = video_dir / "faststart_cut.mp4"
+    cut.write_bytes(Path(faststart).read_bytes()[: int(Path(faststart).stat().st_size * 0.6)])
+    for sampling in ("uniform", "dense"):
+        with pytest.raises(VideoDecodingError, match=f"{cut} is truncated or damaged: its video ends"):
+            load_video(cut, sampling=sampling, num_clips=3)
+    # Matroska without a frame count or track duration: the count came from the container's duration, so the frames
+    # are sampled again over the frames that are there (not the last frame repeated).
+    mkv = remux(painted_mp4, video_dir / "painted.mkv")
+    cut = video_dir / "painted_cut.mkv"
+    cut.write_bytes(Path(mkv).read_bytes()[: int(Path(mkv).stat().st_size * 0.3)])
+    with av.open(str(cut)) as container:
+        left = sum(1 for _ in container.decode(video=0))
+    assert left < 150
+    indices = [painted_index(frame) for frame in load_video(cut)[0]]
+    assert len(set(indices)) == 8 and indices == sorted(indices) and indices[-1] < left + 2
+
+
+def test_frame_rate_is_the_stream_rate_when_count_and_duration_agree(video_dir):
+    # 62 frames in 62 * 512 / 15360 s: 62 / 2.0666666666666664 = 29.999999999999996; the rate is 30 as in PySlowFast.
+    path = encode_painted_video(video_dir / "painted_62.mp4", 62, fps=30)
+    with av.open(path) as container:
+        assert video_decoding._frame_count_and_rate(container, container.streams.video[0], 25) == (62, 30.0)
+
+
 def test_missing_file(video_dir):
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
         load_video(video_dir / "missing.mp4")
@@ -584,9 +613,10 @@ def noisy_frame(index):
     return np.where(np.kron(rng.random((12, 20, 1)) < 0.3, np.ones((8, 8, 1))) > 0, blocks, frame).astype(np.uint8)
 
 
-def remux(source, path, edit):
-    """`source` with its video packets (a list in decoding order) replaced by `edit(packets)`."""
-    with av.open(source) as container, av.open(str(path), mode="w") as output:
+def remux(source, path, edit=list, **options):
+    """`source`'s video packets (a list in decoding order) replaced by `edit(packets)`, in the container of `path`'s
+    suffix, written with muxer `options`; not re-encoded."""
+    with av.open(source) as container, av.open(str(path), mode="w", options=options) as output:
         stream = container.streams.video[0]
         out_stream = output.add_stream_from_template(stream)
         for packet in edit([packet for packet in container.demux(stream) if packet.size]):
