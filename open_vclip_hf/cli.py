@@ -233,7 +233,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
     ids have at most one '/'), a device this PyTorch build does not have."""
     model = getattr(args, "model", None)
     if isinstance(model, str) and not os.path.exists(model):
-        if os.path.isabs(model) or model.startswith((".", "~")) or model.endswith(("/", os.sep)) or model.count("/") > 1:
+        looks_local = os.path.isabs(model) or model.startswith((".", "~")) or model.endswith(("/", os.sep))
+        if looks_local or model.count("/") > 1:
             raise FileNotFoundError(f"model folder {model} does not exist (a Hub id looks like 'org/name')")
     device = getattr(args, "device", None)
     if device:

@@ -211,7 +211,8 @@ def load_video(
             )
             indices, decoded = _sample_and_decode(source, ended.frames, video_fps, name, sampling_kwargs)
     except av.FFmpegError as error:
-        raise VideoDecodingError(f"Could not decode {name}: {error}") from error
+        hint = " (not a video FFmpeg can read, or a truncated or damaged file)" if isinstance(error, av.InvalidDataError) else ""
+        raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
 
