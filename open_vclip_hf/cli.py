@@ -179,6 +179,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     )
     print(paths["markdown"].read_text(encoding="utf-8"))
     print("wrote " + ", ".join(str(path) for path in paths.values()))
+    empty = [split["name"] for split in summary["splits"] if split["num_evaluated"] == 0]
+    if empty:
+        raise ValueError(f"no video could be evaluated in {', '.join(map(str, empty))} (see the failures above)")
 
 
 def _push(args: argparse.Namespace) -> None:
@@ -231,11 +234,12 @@ def _positive_int(text: str) -> int:
 def _check_arguments(args: argparse.Namespace) -> None:
     """Errors that would otherwise surface deep inside a library: a local `--model` path that does not exist (Hub
     ids have at most one '/'), a device this PyTorch build does not have."""
-    model = getattr(args, "model", None)
-    if isinstance(model, str) and not os.path.exists(model):
-        looks_local = os.path.isabs(model) or model.startswith((".", "~")) or model.endswith(("/", os.sep))
-        if looks_local or model.count("/") > 1:
-            raise FileNotFoundError(f"model folder {model} does not exist (a Hub id looks like 'org/name')")
+    for option in ("model", "clip", "clip_anchor"):
+        path = getattr(args, option, None)
+        if isinstance(path, str) and not os.path.exists(path):
+            looks_local = os.path.isabs(path) or path.startswith((".", "~")) or path.endswith(("/", os.sep))
+            if looks_local or path.count("/") > 1:
+                raise FileNotFoundError(f"{path} does not exist (a Hub id looks like 'org/name')")
     device = getattr(args, "device", None)
     if device:
         import torch
@@ -425,6 +429,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (OSError, ValueError, RuntimeError) as error:  # user errors: a message, not a traceback
         print(f"open-vclip {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":
+            raise
+        print(f"open-vclip {args.command}: error: a .safetensors file is truncated or damaged: {error}", file=sys.stderr)
         return 1
     return 0
 

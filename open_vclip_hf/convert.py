@@ -288,10 +288,18 @@ def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_
         raise
 
 
+def default_permissions(path: str | Path) -> None:
+    """Give a file or folder made by `tempfile` (0600 / 0700) the permissions of a plain `open` / `mkdir`."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+
+
 def commit_directory(staging: str | Path, path: str | Path) -> Path:
     """Rename the complete folder `staging` (a sibling of `path`) to `path`, replacing an existing `path` only now
     (the old one is moved aside first, then deleted): `path` is never half-written."""
     staging, path = Path(staging), Path(path).absolute()
+    default_permissions(staging)
     if path.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
         os.replace(path, retired / path.name)
@@ -306,6 +314,7 @@ __all__ = [
     "ConversionError",
     "commit_directory",
     "clip_anchor_state_dict",
+    "default_permissions",
     "config_from_openai_state_dict",
     "convert_checkpoint",
     "openai_to_hf_state_dict",

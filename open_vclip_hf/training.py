@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from .convert import commit_directory
+from .convert import commit_directory, default_permissions
 from .interpolation import average_checkpoints, epoch_of_checkpoint, patch_model_, select_epoch_checkpoints
 from .video_decoding import VideoDecodingError, load_video
 
@@ -503,6 +503,7 @@ def _save_state_dict_file(state_dict: Mapping[str, torch.Tensor], output: Path) 
             save_file({key: value.contiguous() for key, value in state_dict.items()}, temporary)
         else:
             torch.save({"model_state": dict(state_dict)}, temporary)
+        default_permissions(temporary)
         os.replace(temporary, output)
     except BaseException:
         os.unlink(temporary)
@@ -527,7 +528,8 @@ def write_swa_model(
         checkpoints: `save_pretrained` folders (e.g. the `epoch_N` folders of the training script), or files that
             `load_checkpoint_state_dict` reads (PySlowFast `checkpoint_epoch_000NN.pyth`, `.safetensors`...).
         output: a folder (a `save_pretrained` folder: config from the last checkpoint, processor and other
-            non-weight files copied from it or saved from `processor`), or a file ending in `.safetensors` or `.pth`
+            non-weight files copied from it or saved from `processor`; `patch_ratio` the mean of the checkpoints'),
+            or a file ending in `.safetensors` or `.pth`
             (a bare state dict; `.pth` wrapped as `{'model_state': ...}` like the official `swa_2_22.pth`). Written
             atomically.
         start, end: average only epochs `start..end` (the last number in each name; both default to the whole
@@ -559,6 +561,12 @@ def write_swa_model(
 
     model = OpenVCLIPModel.from_pretrained(template, dtype=torch.float32)
     model.load_state_dict(average, strict=True)
+    # The mean of θ_i = r_i·θ_CLIP + (1 − r_i)·θ'_i puts the mean of the r_i on CLIP (unpatched: r_i = 0).
+    configs = [path / "config.json" for path in checkpoints]
+    if all(config.is_file() for config in configs):
+        ratios = [json.loads(config.read_text(encoding="utf-8")).get("patch_ratio") for config in configs]
+        if any(ratio is not None for ratio in ratios):
+            model.config.patch_ratio = sum(ratio or 0.0 for ratio in ratios) / len(ratios)
     _save_model_folder(model, output, template, [processor] if processor is not None else [])
     return checkpoints
 

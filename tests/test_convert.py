@@ -1,5 +1,6 @@
 """Checkpoint conversion against an OpenAI-CLIP forward written out here (OpenAI key names, fused in_proj)."""
 
+import os
 import subprocess
 import sys
 
@@ -191,6 +192,10 @@ def test_cli_convert(tmp_path):
     assert result.returncode == 0, result.stderr
     model = OpenVCLIPModel.from_pretrained(tmp_path / "out")
     assert model.config.patch_ratio == 0.25
+    # Built in a tempfile folder (0700), committed with the permissions of a plain mkdir.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
     # The folder is complete for the pipeline: the processor works at the model's image size and frame count.
     classifier = pipeline("zero-shot-video-classification", model=str(tmp_path / "out"))
     size = model.config.vision_config.image_size

@@ -367,6 +367,16 @@ def test_cli_average_equals_the_hand_computed_mean(tmp_path, capsys):
         assert torch.equal(averaged[key], expected.float()), key
     OpenVCLIPProcessor.from_pretrained(tmp_path / "swa")  # processor files of the last checkpoint came along
     assert OpenVCLIPModel.from_pretrained(tmp_path / "swa").config.vision_config.image_size == SIZE
+    assert OpenVCLIPModel.from_pretrained(tmp_path / "swa").config.patch_ratio is None  # none was patched
+
+    # One checkpoint patched at r = 0.3, one not: the mean puts 0.15 on CLIP, whatever the order.
+    patched = OpenVCLIPModel.from_pretrained(folders[0])
+    patched.config.patch_ratio = 0.3
+    patched.save_pretrained(tmp_path / "patched")
+    for order in ((tmp_path / "patched", folders[1]), (folders[1], tmp_path / "patched")):
+        out = tmp_path / f"mixed_{order[0].name}"
+        assert cli_main(["average", *map(str, order), "--out", str(out)]) == 0
+        assert OpenVCLIPModel.from_pretrained(out).config.patch_ratio == pytest.approx(0.15)
 
     # epochs 2..3 only, written as an official-style {'model_state': ...} file
     assert cli_main(["average", *map(str, folders), "--start", "2", "--out", str(tmp_path / "swa_2_3.pth")]) == 0
