@@ -366,9 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--raw-swa-revision", default="raw-swa", help="branch for --raw-swa (default: raw-swa)")
     push.add_argument(
         "--checkpoint",
-        default="auto",
-        help="official checkpoint whose published numbers the card quotes: auto (same architecture, default), none, "
-        "open-vclip-b16, open-vclip-l14",
+        default="none",
+        help="official checkpoint whose published numbers the card quotes, for weights converted from that file: "
+        "none (default), open-vclip-b16, open-vclip-l14, auto (the one of the same architecture)",
     )
     push.add_argument("--license", help="Hub license id for the card (default: other; the official code has none)")
     push.add_argument("--commit-message", help="title of the commit on --revision")

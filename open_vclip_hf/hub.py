@@ -204,9 +204,11 @@ def backbone_name(config) -> str:
     return f"ViT-{size}/{vision.patch_size}"
 
 
-def resolve_checkpoint(config, checkpoint: str | None = "auto") -> OfficialCheckpoint | None:
-    """The table entry whose numbers a card may quote: `"auto"` = the official checkpoint of the same architecture
-    (`pretrained.match_official_checkpoint`), a name of `OFFICIAL_CHECKPOINTS`, or None (no published numbers)."""
+def resolve_checkpoint(config, checkpoint: str | None = None) -> OfficialCheckpoint | None:
+    """The table entry whose numbers a card may quote: None / `"none"` (the default: no published numbers, since
+    the architecture alone cannot tell a conversion of the official file from any other fine-tune), a name of
+    `OFFICIAL_CHECKPOINTS`, or `"auto"` = the official checkpoint of the same architecture
+    (`pretrained.match_official_checkpoint`). Only name one for weights converted from that official file."""
     if checkpoint is None or checkpoint == "none":
         return None
     if checkpoint == "auto":
@@ -310,7 +312,7 @@ def render_model_card(
     revision: str = "main",
     raw_swa_revision: str | None = None,
     variant: str = "patched",
-    checkpoint: str | None = "auto",
+    checkpoint: str | None = None,
     license: str | None = None,
     template: str | Path = MODEL_CARD_TEMPLATE,
 ) -> str:
@@ -487,7 +489,7 @@ def push_to_hub(
     revision: str | None = None,
     raw_swa_dir: str | Path | None = None,
     raw_swa_revision: str = RAW_SWA_REVISION,
-    checkpoint: str | None = "auto",
+    checkpoint: str | None = None,
     license: str | None = None,
     commit_message: str | None = None,
     token: str | bool | None = None,

@@ -239,7 +239,10 @@ def _eval_results(card_text: str) -> dict[tuple[str, str, str], float]:
 
 def test_card_quotes_the_published_numbers_of_the_matching_official_checkpoint():
     checksums = {"main": {"model.safetensors": ("0" * 64, 1)}}
-    b16 = render_model_card(_config(**B16, patch_ratio=0.5), "org/open-vclip-b16", checksums)
+    # By default no numbers: a B/16-shaped model may be anyone's fine-tune.
+    unnamed = render_model_card(_config(**B16, patch_ratio=0.5), "org/my-finetune", checksums)
+    assert "model-index" not in _front_matter(unnamed) and "83.4" not in unnamed
+    b16 = render_model_card(_config(**B16, patch_ratio=0.5), "org/open-vclip-b16", checksums, checkpoint="auto")
     meta = _front_matter(b16)
     assert meta["base_model"] == "openai/clip-vit-base-patch16"
     values = sorted(_eval_results(b16).values())
@@ -251,13 +254,16 @@ def test_card_quotes_the_published_numbers_of_the_matching_official_checkpoint()
     }
     assert "r = 0.5**, the ratio of the official evaluation scripts for ViT-B/16" in b16
 
-    l14 = render_model_card(_config(**L14, patch_ratio=0.6), "org/open-vclip-l14", checksums)
+    l14 = render_model_card(
+        _config(**L14, patch_ratio=0.6), "org/open-vclip-l14", checksums, checkpoint="open-vclip-l14"
+    )
     assert _front_matter(l14)["base_model"] == "openai/clip-vit-large-patch14"
     # ViT-L/14: UCF 87.6 (3 splits) and 87.9 (abstract), HMDB 59.0 / 58.3, K600 81.1, K400 83.9 top-1 / 96.5 top-5.
     assert sorted(_eval_results(l14).values()) == sorted([87.6, 87.9, 59.0, 58.3, 81.1, 83.9, 96.5])
 
     # Another ratio than the paper's: the card says the numbers were measured at 0.6.
-    assert "measured at r = 0.6" in render_model_card(_config(**L14, patch_ratio=0.3), "org/x", checksums)
+    other_ratio = render_model_card(_config(**L14, patch_ratio=0.3), "org/x", checksums, checkpoint="auto")
+    assert "measured at r = 0.6" in other_ratio
     # Raw SWA weights: the numbers are not theirs, so no model-index.
     raw = render_model_card(_config(**B16, patch_ratio=0.0), "org/x", checksums, revision="raw-swa", variant="raw")
     assert "model-index" not in _front_matter(raw) and "raw SWA weights" in raw
