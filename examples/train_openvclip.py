@@ -157,6 +157,26 @@ def save_epoch_checkpoint(accelerator: Accelerator, model, path: Path):
     accelerator.wait_for_everyone()
 
 
+def check_output_dir(args, accelerator: Accelerator, output_dir: Path):
+    """An `--output_dir` holding an earlier run is continued (`--resume_from_checkpoint`) or cleared
+    (`--overwrite_output_dir`), never mixed with a new run: its `epoch_N` would enter the SWA, and pruning by step
+    number would delete the new run's training states first."""
+    earlier = [path for prefix in ("step_", "epoch_") for path in numbered_folders(output_dir, prefix).values()]
+    earlier += [output_dir / name for name in ("swa", "final") if (output_dir / name).is_dir()]
+    if not earlier or args.resume_from_checkpoint:
+        return
+    if not args.overwrite_output_dir:
+        names = ", ".join(sorted(path.name for path in earlier)[:5]) + (", ..." if len(earlier) > 5 else "")
+        raise SystemExit(
+            f"{output_dir} holds an earlier run ({names}): pass --resume_from_checkpoint latest to continue it, "
+            "--overwrite_output_dir to delete it and start over, or another --output_dir."
+        )
+    if accelerator.is_main_process:
+        for path in earlier:
+            shutil.rmtree(path)
+    accelerator.wait_for_everyone()
+
+
 def resume_path(args, output_dir: Path) -> Path | None:
     if not args.resume_from_checkpoint:
         return None
@@ -206,6 +226,7 @@ def training_function(args):
         step_scheduler_with_optimizer=False,  # the schedule is in optimizer steps; stepped below
     )
     output_dir = Path(args.output_dir)
+    check_output_dir(args, accelerator, output_dir)
     if args.iwo_weight > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
         raise SystemExit(
             f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type.value} "
@@ -440,6 +461,9 @@ def parse_args(argv=None):
 
     out = parser.add_argument_group("checkpoints and logging")
     out.add_argument("--output_dir", required=True)
+    out.add_argument(
+        "--overwrite_output_dir", action="store_true", help="delete an earlier run's checkpoints in --output_dir first"
+    )
     out.add_argument("--checkpointing_steps", default="epoch",
                      help="save the training state every N steps, or 'epoch' (default)")
     out.add_argument("--checkpoints_total_limit", type=int, default=2, help="training states kept (0: all)")

@@ -617,6 +617,32 @@ def test_two_process_accelerate_launch_keeps_the_replicas_identical(tiny_model_d
     assert not torch.equal(rank0["visual_projection.weight"], initial["visual_projection.weight"])
 
 
+def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(tiny_model_dir, tmp_path):
+    import importlib.util
+
+    from accelerate.state import AcceleratorState, GradientState
+
+    spec = importlib.util.spec_from_file_location("train_openvclip", SCRIPT)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    run = tmp_path / "run"
+    for name in ("step_8", "epoch_4", "final"):
+        (run / name).mkdir(parents=True)
+    arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "no_data"),
+                 "--output_dir", str(run)]  # fmt: skip
+    try:
+        expected = r"holds an earlier run \(epoch_4, final, step_8\).*--overwrite_output_dir"
+        with pytest.raises(SystemExit, match=expected):
+            train.training_function(train.parse_args(arguments))
+        assert (run / "step_8").is_dir()  # nothing deleted
+        with pytest.raises(Exception) as error:  # cleared, then it goes on to the (missing) data
+            train.training_function(train.parse_args([*arguments, "--overwrite_output_dir"]))
+        assert "earlier run" not in str(error.value) and not any(run.iterdir())
+    finally:
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+
+
 def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(monkeypatch, tiny_model_dir, temporal_dataset, tmp_path):
     """The regularizer swaps whole parameters: the script stops with a message before loading anything."""
     import importlib.util
