@@ -51,6 +51,7 @@ from open_vclip_hf.convert import (
 )
 from open_vclip_hf.interpolation import (
     InterpolatedWeightRegularizer,
+    check_same_keys_and_shapes,
     select_epoch_checkpoints,
 )
 from open_vclip_hf.training import (
@@ -237,6 +238,15 @@ def training_function(args):
     set_seed(args.seed)
 
     model, processor = load_model_and_processor(args)
+    # θ_CLIP of the regularizer and of the final patching: --clip_anchor, checked against every weight of the model
+    # now (not after training), or below the starting weights (copied before training changes them)
+    anchor = None
+    if args.clip_anchor:
+        anchor = clip_anchor_state_dict(args.clip_anchor)
+        try:
+            check_same_keys_and_shapes(model.state_dict(), anchor, "the model", f"--clip_anchor {args.clip_anchor}")
+        except ValueError as error:
+            raise SystemExit(f"--clip_anchor does not match the model: {error}") from None
     train_dataset = get_dataset(args, accelerator, model.config.vision_config.image_size)
     class_names = train_dataset.class_names
     accelerator.print(f"{len(train_dataset)} training videos, {len(class_names)} classes")
@@ -249,10 +259,7 @@ def training_function(args):
         args.gradient_checkpointing == "auto" and model.config.vision_config.num_hidden_layers >= 24
     ):  # the official ViT-L/14 run uses MODEL.USE_CHECKPOINT, B/16 and B/32 do not
         enable_activation_checkpointing(model)
-    # θ_CLIP of the regularizer: --clip_anchor, or the starting weights (copied before training changes them)
-    if args.clip_anchor:
-        anchor = clip_anchor_state_dict(args.clip_anchor)
-    else:
+    if anchor is None:
         anchor = {name: param.detach().clone() for name, param in model.named_parameters() if param.requires_grad}
 
     train_dataloader = DataLoader(
@@ -483,6 +490,13 @@ def parse_args(argv=None):
         parser.error(f"need 0 <= --iwo_low <= --iwo_high <= 1, got {args.iwo_low}, {args.iwo_high}")
     if args.push_to_hub and not args.hub_model_id:
         parser.error("--push_to_hub needs --hub_model_id ORG/NAME")
+    if args.hub_model_id:  # checked now, not when the trained model is pushed
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(args.hub_model_id)
+        except HFValidationError as error:
+            parser.error(f"--hub_model_id: {error}")
     if not (args.checkpointing_steps == "epoch" or args.checkpointing_steps.isdigit()):
         parser.error(f"--checkpointing_steps must be a number or 'epoch', got {args.checkpointing_steps!r}")
     return args

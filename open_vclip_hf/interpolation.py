@@ -40,6 +40,7 @@ __all__ = [
     "InterpolatedLoss",
     "InterpolatedWeightRegularizer",
     "average_checkpoints",
+    "check_same_keys_and_shapes",
     "epoch_of_checkpoint",
     "interpolate_weights",
     "interpolated_parameters",
@@ -89,7 +90,7 @@ def _listed(keys: Sequence[str]) -> str:
     return shown + (f", ... ({len(keys)} in total)" if len(keys) > _MAX_LISTED_KEYS else "")
 
 
-def _check_same_keys_and_shapes(
+def check_same_keys_and_shapes(
     first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], first_name: str, second_name: str
 ) -> None:
     """Raise a ValueError naming the keys when the two state dicts differ in keys or in shapes."""
@@ -135,7 +136,7 @@ def interpolate_weights(
         ValueError: `ratio` outside [0, 1], or key sets / shapes differ (the message names the keys).
     """
     ratio = _check_ratio(ratio)
-    _check_same_keys_and_shapes(weights, anchor, "weights", "anchor")
+    check_same_keys_and_shapes(weights, anchor, "weights", "anchor")
     return {
         key: _interpolate(tensor, anchor[key], ratio) if tensor.is_floating_point() else tensor.clone()
         for key, tensor in weights.items()
@@ -150,7 +151,7 @@ def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor]
     """
     ratio = _check_ratio(ratio)
     state = model.state_dict()
-    _check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
+    check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
     patched_storages = set()
     with torch.no_grad():
         for key, tensor in state.items():
@@ -385,7 +386,7 @@ def average_checkpoints(
     del first
     for path in paths[1:]:
         state = loader(path)
-        _check_same_keys_and_shapes(total, state, str(paths[0]), str(path))
+        check_same_keys_and_shapes(total, state, str(paths[0]), str(path))
         for key, tensor in total.items():
             if tensor.is_floating_point():
                 tensor.add_(state[key].to(accumulator_dtype))

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
+from transformers import CLIPConfig, CLIPModel
 
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor
 from open_vclip_hf.cli import main as cli_main
@@ -77,8 +77,7 @@ def tiny_config(**kwargs) -> OpenVCLIPConfig:
 
 
 def tiny_processor() -> OpenVCLIPProcessor:
-    image_processor = CLIPImageProcessorPil(size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE})
-    return OpenVCLIPProcessor(image_processor=image_processor)
+    return OpenVCLIPProcessor.for_model(tiny_config())
 
 
 def save_tiny_model(folder: Path, seed: int, with_processor: bool = True) -> Path:
@@ -617,49 +616,54 @@ def test_two_process_accelerate_launch_keeps_the_replicas_identical(tiny_model_d
     assert not torch.equal(rank0["visual_projection.weight"], initial["visual_projection.weight"])
 
 
-def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(tiny_model_dir, tmp_path):
+@pytest.fixture
+def train():
+    """The training script as a module (its `training_function` runs in this process); accelerate's global state is
+    reset afterwards."""
     import importlib.util
 
     from accelerate.state import AcceleratorState, GradientState
 
     spec = importlib.util.spec_from_file_location("train_openvclip", SCRIPT)
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+def test_a_clip_anchor_of_another_architecture_stops_the_script_before_training(train, tiny_model_dir, tmp_path):
+    config = tiny_config()
+    config.vision_config.num_hidden_layers = 3
+    OpenVCLIPModel(config).save_pretrained(tmp_path / "anchor")
+    args = train.parse_args(["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "x"),
+                             "--output_dir", str(tmp_path / "run"), "--clip_anchor", str(tmp_path / "anchor")])  # fmt: skip
+    with pytest.raises(SystemExit, match="--clip_anchor does not match the model: .*layers.2"):
+        train.training_function(args)
+
+
+def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(train, tiny_model_dir, tmp_path):
     run = tmp_path / "run"
     for name in ("step_8", "epoch_4", "final"):
         (run / name).mkdir(parents=True)
     arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "no_data"),
                  "--output_dir", str(run)]  # fmt: skip
-    try:
-        expected = r"holds an earlier run \(epoch_4, final, step_8\).*--overwrite_output_dir"
-        with pytest.raises(SystemExit, match=expected):
-            train.training_function(train.parse_args(arguments))
-        assert (run / "step_8").is_dir()  # nothing deleted
-        with pytest.raises(Exception) as error:  # cleared, then it goes on to the (missing) data
-            train.training_function(train.parse_args([*arguments, "--overwrite_output_dir"]))
-        assert "earlier run" not in str(error.value) and not any(run.iterdir())
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
+    expected = r"holds an earlier run \(epoch_4, final, step_8\).*--overwrite_output_dir"
+    with pytest.raises(SystemExit, match=expected):
+        train.training_function(train.parse_args(arguments))
+    assert (run / "step_8").is_dir()  # nothing deleted
+    with pytest.raises(Exception) as error:  # cleared, then it goes on to the (missing) data
+        train.training_function(train.parse_args([*arguments, "--overwrite_output_dir"]))
+    assert "earlier run" not in str(error.value) and not any(run.iterdir())
 
 
-def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(monkeypatch, tiny_model_dir, temporal_dataset, tmp_path):
+def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(train, monkeypatch, tiny_model_dir, tmp_path):
     """The regularizer swaps whole parameters: the script stops with a message before loading anything."""
-    import importlib.util
-
     from accelerate import Accelerator, DistributedType
-    from accelerate.state import AcceleratorState, GradientState
 
-    spec = importlib.util.spec_from_file_location("train_openvclip", SCRIPT)
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
     args = train.parse_args(["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path),
                              "--output_dir", str(tmp_path / "run")])  # fmt: skip
-    try:
-        for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-            monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self, kind=kind: kind))
-            with pytest.raises(SystemExit, match=rf"does not support {kind.value} .*--iwo_weight 0"):
-                train.training_function(args)
-    finally:
-        AcceleratorState._reset_state(True)
-        GradientState._reset_state()
+    for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self, kind=kind: kind))
+        with pytest.raises(SystemExit, match=rf"does not support {kind.value} .*--iwo_weight 0"):
+            train.training_function(args)
