@@ -554,8 +554,9 @@ def write_swa_model(
     template = checkpoints[-1]
     if not (template.is_dir() and (template / "config.json").is_file()):
         raise ValueError(
-            f"{template} is not a save_pretrained folder, so there is no config for a model folder: write a state "
-            "dict file instead (an output ending in .pth or .safetensors) and convert it with `open-vclip convert`"
+            f"{template} is not a save_pretrained folder, so there is no config for a model folder: give the "
+            "checkpoints as save_pretrained folders (e.g. the epoch_N folders of the training script), or write "
+            "a state dict file (an output ending in .safetensors or .pth) in the checkpoints' own key names"
         )
     from .modeling_open_vclip import OpenVCLIPModel
 

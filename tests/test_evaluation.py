@@ -283,6 +283,12 @@ def test_custom_csv_and_datasets_video_folder(tmp_path, painted_mp4):
     assert split.labels == [1, 0, 1]
     assert split.videos == [str(tmp_path / "clips" / p) for p in ("a.mp4", "sub/b.mp4", "c.mp4")]
     assert read_custom_csv(csv_path, data_root="/data").videos[0] == "/data/a.mp4"
+    # A header with other names is not a video of class "category"; class indices are refused (prompts need names).
+    csv_path.write_text("filename,category\na.mp4,playing guitar\nsub/b.mp4,archery\n")
+    assert read_custom_csv(csv_path).class_names == ["archery", "playing guitar"]
+    csv_path.write_text("a.mp4,0\nb.mp4,1\n")
+    with pytest.raises(SplitFileError, match="labels are numbers"):
+        read_custom_csv(csv_path)
 
     folder = tmp_path / "folder"
     for label, name in [("surfing", "x.mp4"), ("archery", "y.mp4"), ("archery", "z.mp4")]:

@@ -396,7 +396,8 @@ def read_k400(data_root: str | os.PathLike, split_file: str | os.PathLike | None
 
 
 def read_custom_csv(csv_path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> EvalSplit:
-    """A `path,label` CSV (an optional header line `path,label`); `label` is the class name used in the prompts.
+    """A `path,label` CSV (an optional header line: `path,label`, or any first row whose path has no file extension
+    while the others have one); `label` is the class name used in the prompts (not a class index).
 
     Relative paths are resolved against `data_root`, else the CSV's folder. Classes are the sorted distinct labels.
     """
@@ -406,12 +407,19 @@ def read_custom_csv(csv_path: str | os.PathLike, data_root: str | os.PathLike | 
         rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row and any(c.strip() for c in row)]
     if rows and [cell.lower() for cell in rows[0][:2]] in (["path", "label"], ["video", "label"], ["file_name", "label"]):
         rows = rows[1:]
+    elif len(rows) > 1 and not Path(rows[0][0]).suffix and any(Path(row[0]).suffix for row in rows[1:]):
+        rows = rows[1:]  # a header with other column names, e.g. `filename,category`
     if not rows:
         raise SplitFileError(f"{csv_path}: no 'path,label' rows")
     for number, row in enumerate(rows, start=1):
         if len(row) != 2 or not row[0] or not row[1]:
             raise SplitFileError(f"{csv_path}: row {number}: expected 'path,label', got {row!r}")
     class_names = sorted({label for _, label in rows})
+    if all(name.isdigit() for name in class_names):
+        raise SplitFileError(
+            f"{csv_path}: the labels are numbers ({', '.join(class_names[:5])}...); zero-shot evaluation builds its "
+            "prompts from class names, so give the names (e.g. 'archery') in the label column"
+        )
     index = {name: i for i, name in enumerate(class_names)}
     return EvalSplit(
         "test",
