@@ -61,6 +61,12 @@ def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
     return templates
 
 
+def folder_name_to_class_name(name: str) -> str:
+    """`playing_guitar` -> `playing guitar`: folder names become the text the class is embedded from (training and
+    evaluation alike)."""
+    return " ".join(name.replace("_", " ").split())
+
+
 def check_labels(labels: Sequence[str], distinct: bool = False) -> list[str]:
     """`labels` as a list of non-empty strings; a clear error for a single string, an empty list, a non-string or,
     with `distinct=True`, a repeated label (a softmax over the labels would split its probability between copies)."""
@@ -131,4 +137,4 @@ def build_class_embeddings(
     return torch.stack([cache[(templates, label)] for label in labels])
 
 
-__all__ = ["PROMPT_TEMPLATES", "build_class_embeddings", "check_labels", "check_templates"]
+__all__ = ["PROMPT_TEMPLATES", "build_class_embeddings", "check_labels", "check_templates", "folder_name_to_class_name"]

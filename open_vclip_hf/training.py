@@ -34,6 +34,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from .convert import commit_directory, default_permissions
 from .interpolation import average_checkpoints, epoch_of_checkpoint, patch_model_, select_epoch_checkpoints
+from .prompts import check_labels, folder_name_to_class_name
 from .video_decoding import VideoDecodingError, load_video
 
 logger = logging.getLogger(__name__)
@@ -177,11 +178,6 @@ def read_class_names(path: str | Path) -> list[str]:
     return names
 
 
-def folder_name_to_class_name(name: str) -> str:
-    """`playing_guitar` -> `playing guitar`: folder names become the text the class is embedded from."""
-    return " ".join(name.replace("_", " ").split())
-
-
 @dataclass(frozen=True)
 class VideoSample:
     """One training example: `video` is anything [`load_video`] reads (a path, bytes...), `label` a class index."""
@@ -250,7 +246,7 @@ def scan_video_folder(root: str | Path) -> tuple[list[VideoSample], list[str]]:
     ]
     if not samples:
         raise ValueError(f"{root}: no videos in class sub-folders (expected root/<class name>/<video>.mp4)")
-    return samples, [folder_name_to_class_name(folder.name) for folder in folders]
+    return samples, check_labels([folder_name_to_class_name(folder.name) for folder in folders], distinct=True)
 
 
 def samples_from_hf_dataset(

@@ -250,6 +250,11 @@ def test_folder_tree_and_datasets_videofolder_give_the_same_samples(tmp_path, te
     hf_samples, hf_names = samples_from_hf_dataset(dataset)
     assert hf_names == names
     assert sorted(hf_samples, key=lambda s: s.video) == samples
+    # Two folders naming one class would split it: refused.
+    (root / "playing guitar").mkdir()
+    (root / "playing guitar" / "0.mp4").write_bytes((temporal_dataset / "flicker_0.mp4").read_bytes())
+    with pytest.raises(ValueError, match=r"duplicate labels: \['playing guitar'\]"):
+        scan_video_folder(root)
 
 
 def identity_transform(frames, generator):

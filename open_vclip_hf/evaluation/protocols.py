@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..prompts import check_labels, folder_name_to_class_name
+
 
 DATA_DIR = Path(__file__).parent / "data"
 # The 400 Kinetics names of the official label map, shared with the web demo's preset.
@@ -448,8 +450,9 @@ def read_video_folder(data_dir: str | os.PathLike, split: str | None = None, cac
         raise SplitFileError(f"{data_dir}: no labels (put the videos in one folder per class, or a metadata.csv)")
     feature = dataset.features["label"]
     raw = dataset["label"]
-    if isinstance(feature, ClassLabel):
-        class_names, labels = list(feature.names), list(raw)
+    if isinstance(feature, ClassLabel):  # folder names, read as the training script reads them
+        class_names = check_labels([folder_name_to_class_name(name) for name in feature.names], distinct=True)
+        labels = list(raw)
     else:
         class_names = sorted(set(map(str, raw)))
         labels = [class_names.index(str(label)) for label in raw]
