@@ -484,6 +484,13 @@ def parse_args(argv=None):
     out.add_argument("--hub_token")
     out.add_argument("--hub_private", action="store_true")
     args = parser.parse_args(argv)
+    for name in ("num_train_epochs", "gradient_accumulation_steps", "per_device_train_batch_size", "logging_steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    if args.max_train_steps is not None and args.max_train_steps < 1:
+        parser.error(f"--max_train_steps must be a positive integer, got {args.max_train_steps}")
+    if args.swa_start is not None and args.swa_end is not None and args.swa_start > args.swa_end:
+        parser.error(f"--swa_start {args.swa_start} comes after --swa_end {args.swa_end}")
     if not 0.0 <= args.patch_ratio <= 1.0:
         parser.error(f"--patch_ratio must lie in [0, 1], got {args.patch_ratio}")
     if not 0.0 <= args.iwo_low <= args.iwo_high <= 1.0:

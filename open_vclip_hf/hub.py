@@ -411,10 +411,14 @@ def _check_raw_swa(main_config, raw_config, raw_swa_dir) -> None:
             "the unpatched conversion: `open-vclip convert swa_2_22.pth --ratio 0 --out DIR`"
         )
     if _architecture(raw_config) != _architecture(main_config):
-        raise ValueError(
-            f"{raw_swa_dir} is a {backbone_name(raw_config)} of another architecture than the model to push "
-            f"({backbone_name(main_config)})"
+        names = ("vision width", "vision layers", "patch", "image size", "text width", "text layers", "vocabulary",
+                 "projection")  # fmt: skip
+        differences = ", ".join(
+            f"{name} {raw} vs {main}"
+            for name, raw, main in zip(names, _architecture(raw_config), _architecture(main_config))
+            if raw != main
         )
+        raise ValueError(f"{raw_swa_dir} is another architecture than the model to push: {differences}")
 
 
 def _branch_head(api: HfApi, repo_id: str, branch: str) -> str | None:

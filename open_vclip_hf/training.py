@@ -208,25 +208,28 @@ def read_video_csv(
     path = Path(path)
     root = Path(video_root) if video_root is not None else path.parent
     samples = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if "," in line:
-                row = next(csv.reader([line]))
-                video, label = ",".join(row[:-1]), row[-1]
-            else:
-                video, _, label = line.rpartition(" ")
-            if number == 1 and (video.strip(), label.strip()) == ("path", "label"):
-                continue
-            if not video:
-                raise ValueError(f"{path}:{number}: expected 'path,label', got {line!r}")
-            video_path = Path(video.strip())
-            samples.append(
-                VideoSample(str(video_path if video_path.is_absolute() else root / video_path),
-                            _parse_label(label, class_names, f"{path}:{number}"))
-            )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error})") from None
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "," in line:
+            row = next(csv.reader([line]))
+            video, label = ",".join(row[:-1]), row[-1]
+        else:
+            video, _, label = line.rpartition(" ")
+        if number == 1 and (video.strip(), label.strip()) == ("path", "label"):
+            continue
+        if not video:
+            raise ValueError(f"{path}:{number}: expected 'path,label', got {line!r}")
+        video_path = Path(video.strip())
+        samples.append(
+            VideoSample(str(video_path if video_path.is_absolute() else root / video_path),
+                        _parse_label(label, class_names, f"{path}:{number}"))
+        )
     if not samples:
         raise ValueError(f"{path}: no samples")
     return samples

@@ -184,8 +184,12 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
     folder = _find_split_dir(data_root, split_file, "classInd.txt", UCF101_SPLIT_DIRS)
     class_index = {}
     for line in _read_lines(folder / "classInd.txt"):
-        number, class_folder = line.split()
-        class_index[class_folder] = int(number) - 1
+        number, _, class_folder = line.partition(" ")
+        if not number.isdigit() or not class_folder.strip() or " " in class_folder.strip():
+            raise SplitFileError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
+        if class_folder.strip() in class_index:
+            raise SplitFileError(f"{folder / 'classInd.txt'}: class {class_folder.strip()!r} listed twice")
+        class_index[class_folder.strip()] = int(number) - 1
     if sorted(class_index.values()) != list(range(len(class_index))):
         raise SplitFileError(f"{folder / 'classInd.txt'}: class numbers are not 1..{len(class_index)}")
     folders = sorted(class_index, key=class_index.get)
@@ -405,8 +409,11 @@ def read_custom_csv(csv_path: str | os.PathLike, data_root: str | os.PathLike | 
     """
     csv_path = Path(csv_path)
     root = Path(data_root) if data_root is not None else csv_path.parent
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row and any(c.strip() for c in row)]
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as handle:
+            rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row and any(c.strip() for c in row)]
+    except UnicodeDecodeError as error:
+        raise SplitFileError(f"{csv_path}: not UTF-8 text ({error})") from None
     if rows and [cell.lower() for cell in rows[0][:2]] in (["path", "label"], ["video", "label"], ["file_name", "label"]):
         rows = rows[1:]
     elif len(rows) > 1 and not Path(rows[0][0]).suffix and any(Path(row[0]).suffix for row in rows[1:]):
