@@ -232,8 +232,8 @@ def _positive_int(text: str) -> int:
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
-    """Errors that would otherwise surface deep inside a library: a local `--model` path that does not exist (Hub
-    ids have at most one '/'), a device this PyTorch build does not have."""
+    """Errors that would otherwise surface deep inside a library: a local `--model` / `--clip` / `--clip-anchor` path
+    that does not exist (Hub ids have at most one '/'), a device this PyTorch build does not have."""
     for option in ("model", "clip", "clip_anchor"):
         path = getattr(args, option, None)
         if isinstance(path, str) and not os.path.exists(path):
@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if type(error).__name__ != "SafetensorError":
             raise
-        print(f"open-vclip {args.command}: error: a .safetensors file is truncated or damaged: {error}", file=sys.stderr)
+        message = f"a .safetensors file is truncated or damaged: {error}"
+        print(f"open-vclip {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0
 

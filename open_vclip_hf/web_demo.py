@@ -245,7 +245,7 @@ def build_demo(
                 )
                 with gr.Row():
                     num_frames = gr.Slider(
-                        1, 32, value=config.num_frames, step=1, label="Frames per view", elem_id="num-frames"
+                        1, 32, value=processor.num_frames, step=1, label="Frames per view", elem_id="num-frames"
                     )
                     num_clips = gr.Slider(1, 5, value=processor.num_clips, step=1, label="Views", elem_id="num-clips")
                 sampling = gr.Radio(
