@@ -272,9 +272,17 @@ def convert_checkpoint(
     return model.eval()
 
 
-def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_savables) -> Path:
-    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, then [`commit_directory`]
-    it to `output_dir`."""
+# Files that `save_pretrained` of a model writes; everything else in a model folder (processor, tokenizer, remote
+# code) is what `extra_files_from` copies.
+_MODEL_FILE_PREFIXES = ("config.json", "model.safetensors", "model-", "pytorch_model", "README.md")
+
+
+def save_pretrained_atomically(
+    model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
+) -> Path:
+    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, add the files of the model
+    folder `extra_files_from` that are not the model itself (processor, tokenizer, remote code) and not written
+    already, then [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
@@ -282,6 +290,11 @@ def save_pretrained_atomically(model: nn.Module, output_dir: str | Path, *extra_
         model.save_pretrained(staging)
         for savable in extra_savables:
             savable.save_pretrained(staging)
+        if extra_files_from is not None and Path(extra_files_from).is_dir():
+            for entry in Path(extra_files_from).iterdir():
+                target = staging / entry.name
+                if entry.is_file() and not entry.name.startswith(_MODEL_FILE_PREFIXES) and not target.exists():
+                    shutil.copy2(entry, target)
         return commit_directory(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

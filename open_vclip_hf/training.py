@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from .convert import commit_directory, default_permissions
+from .convert import default_permissions, save_pretrained_atomically
 from .interpolation import average_checkpoints, epoch_of_checkpoint, patch_model_, select_epoch_checkpoints
 from .prompts import check_labels, folder_name_to_class_name
 from .video_decoding import VideoDecodingError, load_video
@@ -42,9 +41,6 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif", ".flv", ".wmv", ".ts")
 # The official jitter range for 224 crops, `DATA.TRAIN_JITTER_SCALES [224, 256]` (method doc section 4).
 JITTER_SCALE = 256 / 224
-# Files that `save_pretrained` of a model writes; everything else in a model folder (processor, tokenizer, remote
-# code) is copied over unchanged by `write_swa_model` / `write_patched_model`.
-_MODEL_FILE_PREFIXES = ("config.json", "model.safetensors", "model-", "pytorch_model", "README.md")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -466,30 +462,6 @@ def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def _copy_extra_files(source: Path, destination: Path) -> None:
-    """Copy what is not the model itself (processor, tokenizer, remote-code files) from a model folder."""
-    if not source.is_dir():
-        return
-    for entry in source.iterdir():
-        target = destination / entry.name
-        if entry.is_file() and not entry.name.startswith(_MODEL_FILE_PREFIXES) and not target.exists():
-            shutil.copy2(entry, destination / entry.name)
-
-
-def _save_model_folder(model, output_dir: Path, extra_from: Path | None, savables: Sequence = ()) -> Path:
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
-    try:
-        model.save_pretrained(staging)
-        for savable in savables:
-            savable.save_pretrained(staging)
-        if extra_from is not None:
-            _copy_extra_files(extra_from, staging)
-        return commit_directory(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def _save_state_dict_file(state_dict: Mapping[str, torch.Tensor], output: Path) -> Path:
     """`.safetensors` as is; `.pth` / `.pyth` / `.pt` / `.bin` as `{'model_state': ...}` like the official
     `swa_2_22.pth` (readable by `open-vclip convert`). Written to a temporary file, then renamed."""
@@ -567,7 +539,7 @@ def write_swa_model(
         ratios = [json.loads(config.read_text(encoding="utf-8")).get("patch_ratio") for config in configs]
         if any(ratio is not None for ratio in ratios):
             model.config.patch_ratio = sum(ratio or 0.0 for ratio in ratios) / len(ratios)
-    _save_model_folder(model, output, template, [processor] if processor is not None else [])
+    save_pretrained_atomically(model, output, *([processor] if processor is not None else []), extra_files_from=template)
     return checkpoints
 
 
@@ -601,7 +573,9 @@ def write_patched_model(
     previous = model.config.patch_ratio or 0.0
     model.config.patch_ratio = 1.0 - (1.0 - previous) * (1.0 - float(ratio))
     extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
-    _save_model_folder(model, output_dir, extra_from, [processor] if processor is not None else [])
+    save_pretrained_atomically(
+        model, output_dir, *([processor] if processor is not None else []), extra_files_from=extra_from
+    )
     return model
 
 
