@@ -209,7 +209,10 @@ def load_video(
             logger.warning(
                 "%s: %s, not the %d its container's duration implies; sampling those", name, ended, num_video_frames
             )
-            indices, decoded = _sample_and_decode(source, ended.frames, video_fps, name, sampling_kwargs)
+            try:
+                indices, decoded = _sample_and_decode(source, ended.frames, video_fps, name, sampling_kwargs)
+            except _EndedEarly as again:  # the frames there are could not be counted from the timestamps
+                raise VideoDecodingError(f"{name} is truncated or damaged: {again}, then fewer") from None
     except av.FFmpegError as error:
         hint = " (not a video FFmpeg can read, or a truncated or damaged file)" if isinstance(error, av.InvalidDataError) else ""
         raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
@@ -643,7 +646,8 @@ class _FrameReader:
             end = ((container.start_time or 0) + container.duration) / av.time_base
         else:
             return
-        missing = (end - float((frame.pts + (frame.duration or 0)) * stream.time_base)) * self._fps
+        shown_until = frame.pts + (getattr(frame, "duration", None) or 0)  # `VideoFrame.duration`: PyAV >= 13
+        missing = (end - float(shown_until * stream.time_base)) * self._fps
         if missing <= slack:
             return
         if stream.duration is None:
