@@ -14,7 +14,6 @@ preprocessing <= 20 % of model time on the CPU.
 
 import argparse
 
-import torch
 
 from _common import (
     add_common_arguments,

@@ -44,17 +44,10 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
-from open_vclip_hf.convert import (
-    clip_anchor_state_dict,
-    commit_directory,
-    convert_checkpoint,
-)
-from open_vclip_hf.interpolation import (
-    InterpolatedWeightRegularizer,
-    check_same_keys_and_shapes,
-    select_epoch_checkpoints,
-)
+from open_vclip_hf.convert import clip_anchor_state_dict, convert_checkpoint
+from open_vclip_hf.data import DataError, read_class_names, read_csv, read_dataset, read_folder
 from open_vclip_hf.training import (
+    InterpolatedWeightRegularizer,
     TrainAugmentation,
     TrainingProgress,
     VideoClassificationDataset,
@@ -64,14 +57,12 @@ from open_vclip_hf.training import (
     numbered_folders,
     official_lr_lambda,
     parameter_groups,
-    read_class_names,
-    read_video_csv,
-    samples_from_hf_dataset,
-    scan_video_folder,
-    staging_directory,
+    select_epoch_checkpoints,
     write_patched_model,
     write_swa_model,
 )
+from open_vclip_hf.training.recipe import staging_directory
+from open_vclip_hf.weights import check_same_keys_and_shapes, commit_directory
 
 
 def load_model_and_processor(args):
@@ -99,10 +90,10 @@ def get_dataset(args, accelerator: Accelerator, crop_size: int) -> VideoClassifi
     if args.train_csv:
         if class_names is None:
             raise ValueError("--train_csv needs --class_names (a file with one class name per line)")
-        samples = read_video_csv(args.train_csv, class_names, video_root=args.video_root)
+        videos = read_csv(args.train_csv, class_names, root=args.video_root)
     else:
         if args.train_dir:
-            samples, found_names = scan_video_folder(args.train_dir)
+            videos = read_folder(args.train_dir)
         else:
             import datasets
 
@@ -110,17 +101,16 @@ def get_dataset(args, accelerator: Accelerator, crop_size: int) -> VideoClassifi
                 dataset = datasets.load_dataset(
                     args.dataset_name, args.dataset_config_name, data_dir=args.dataset_data_dir, split=args.split
                 )
-            samples, found_names = samples_from_hf_dataset(dataset, args.video_column, args.label_column)
-        if class_names is None:
-            if found_names is None:
-                raise ValueError(f"column {args.label_column!r} has no class names: pass --class_names")
-            class_names = found_names
-        elif found_names is not None and len(found_names) != len(class_names):
-            raise ValueError(f"--class_names lists {len(class_names)} classes, the data has {len(found_names)}")
+            videos = read_dataset(dataset, args.video_column, args.label_column)
+        if class_names is not None:
+            if len(videos.class_names) != len(class_names):
+                raise DataError(
+                    f"--class_names lists {len(class_names)} classes, the data has {len(videos.class_names)}"
+                )
+            videos.class_names = class_names
     transform = TrainAugmentation(crop_size, args.min_short_side, args.max_short_side)
     return VideoClassificationDataset(
-        samples,
-        class_names,
+        videos,
         transform,
         num_frames=args.num_frames,
         frame_stride=args.frame_stride,

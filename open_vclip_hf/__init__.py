@@ -17,7 +17,7 @@ from .modeling_open_vclip import (
 )
 from .pipeline_zero_shot_video import ZeroShotVideoClassificationPipeline
 from .processing_open_vclip import OpenVCLIPProcessor
-from .prompts import PROMPT_TEMPLATES, build_class_embeddings
+from .prompts import PROMPT_TEMPLATES, ClassEmbeddingCache, build_class_embeddings
 from .video_decoding import VideoDecodingError, load_video, sample_frame_indices
 
 
@@ -37,6 +37,7 @@ PIPELINE_REGISTRY.register_pipeline(
 
 __all__ = [
     "PROMPT_TEMPLATES",
+    "ClassEmbeddingCache",
     "OpenVCLIPConfig",
     "OpenVCLIPModel",
     "OpenVCLIPOutput",

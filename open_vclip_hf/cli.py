@@ -9,6 +9,7 @@ import sys
 
 def _convert(args: argparse.Namespace) -> None:
     from .convert import convert_checkpoint
+    from .pretrained import backbone_name
 
     model = convert_checkpoint(
         args.src,
@@ -21,7 +22,7 @@ def _convert(args: argparse.Namespace) -> None:
     vision = model.config.vision_config
     print(
         f"converted {args.src} -> {args.out}\n"
-        f"  ViT-{_backbone_name(vision)}: {vision.num_hidden_layers} layers, width {vision.hidden_size}, "
+        f"  {backbone_name(model.config)}: {vision.num_hidden_layers} layers, width {vision.hidden_size}, "
         f"image {vision.image_size}, {model.num_parameters() / 1e6:.1f}M parameters\n"
         f"  patch ratio r={args.ratio}" + (f" toward {args.clip_anchor}" if args.clip_anchor else " (not patched)")
     )
@@ -137,11 +138,6 @@ def _export_onnx(args: argparse.Namespace) -> None:
     print(f"exported {args.model} -> {args.out}")
     for name, difference in differences.items():
         print(f"  {name}: max |onnxruntime - PyTorch| = {difference:.2e}")
-
-
-def _backbone_name(vision_config) -> str:
-    names = {768: "B", 1024: "L", 1280: "H"}
-    return f"{names.get(vision_config.hidden_size, '?')}/{vision_config.patch_size}"
 
 
 def _serve(args: argparse.Namespace) -> None:

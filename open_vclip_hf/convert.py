@@ -14,10 +14,7 @@ shapes, and the OpenAI -> Hugging Face key mapping is the one of transformers'
 `θ = r·θ_anchor + (1−r)·θ` (method doc section 3.3: r = 0.5 for B/32 and B/16, 0.6 for L/14).
 """
 
-import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,18 +23,21 @@ import torch
 from torch import nn
 
 from .configuration_open_vclip import OpenVCLIPConfig
-from .interpolation import (
-    CheckpointError,
-    interpolate_weights,
-    load_checkpoint_state_dict,
-)
 from .modeling_open_vclip import OpenVCLIPModel
 from .processing_open_vclip import OpenVCLIPProcessor
+from .weights import (
+    WRAPPER_PREFIXES,
+    CheckpointError,
+    check_same_keys_and_shapes,
+    interpolate_weights,
+    load_checkpoint_state_dict,
+    save_pretrained_atomically,
+)
 
 # OpenAI's ViTs use 64-dimensional attention heads in both towers (`clip/model.py: build_model`).
 OPENAI_HEAD_DIM = 64
-# Key prefixes that wrappers put in front of the OpenAI names: PySlowFast's `TemporalClipVideo.model`, DDP, compile.
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
+# Key prefixes in front of the OpenAI names: DDP, compile and PySlowFast's `TemporalClipVideo.model`.
+_OPENAI_PREFIXES = (*WRAPPER_PREFIXES, "model.")
 # Entries of OpenAI's TorchScript files that are not weights.
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -104,7 +104,7 @@ def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     weights = {}
     for key, tensor in state.items():
-        for prefix in _WRAPPER_PREFIXES:
+        for prefix in _OPENAI_PREFIXES:
             key = key.removeprefix(prefix)
         if key not in _NON_WEIGHT_KEYS:
             weights[key] = tensor.float() if tensor.is_floating_point() else tensor
@@ -200,21 +200,6 @@ def clip_anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.
     return {key: value.detach() for key, value in model.state_dict().items()}
 
 
-def _load_strict(model: OpenVCLIPModel, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = [k for k in expected if k in state_dict and expected[k].shape != state_dict[k].shape]
-    if missing or unexpected or mismatched:
-        problems = [
-            f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched))
-            if keys
-        ]
-        raise ConversionError(f"{source}: inconsistent CLIP checkpoint ({'; '.join(problems)})")
-    model.load_state_dict(state_dict, strict=True)
-
-
 def convert_checkpoint(
     src: str | Path,
     clip_anchor: "str | Path | nn.Module | None" = None,
@@ -255,7 +240,11 @@ def convert_checkpoint(
         raise ConversionError(f"{src}: incomplete CLIP checkpoint, no {error.args[0]!r}") from error
     state_dict = openai_to_hf_state_dict(openai_weights)
     model = OpenVCLIPModel(config)
-    _load_strict(model, state_dict, str(src))
+    try:
+        check_same_keys_and_shapes(state_dict, model.state_dict(), "the checkpoint", "a CLIP model of its shapes")
+    except ValueError as error:
+        raise ConversionError(f"{src}: inconsistent CLIP checkpoint: {error}") from None
+    model.load_state_dict(state_dict, strict=True)
 
     if clip_anchor is not None:
         anchor = clip_anchor_state_dict(clip_anchor)
@@ -272,65 +261,11 @@ def convert_checkpoint(
     return model.eval()
 
 
-# Files that `save_pretrained` of a model writes; everything else in a model folder (processor, tokenizer, remote
-# code) is what `extra_files_from` copies.
-_MODEL_FILE_PREFIXES = ("config.json", "model.safetensors", "model-", "pytorch_model", "README.md")
-
-
-def save_pretrained_atomically(
-    model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
-) -> Path:
-    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, add the files of the model
-    folder `extra_files_from` that are not the model itself (processor, tokenizer, remote code) and not written
-    already, then [`commit_directory`] it to `output_dir`."""
-    output_dir = Path(output_dir).absolute()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
-    try:
-        model.save_pretrained(staging)
-        for savable in extra_savables:
-            savable.save_pretrained(staging)
-        if extra_files_from is not None and Path(extra_files_from).is_dir():
-            for entry in Path(extra_files_from).iterdir():
-                target = staging / entry.name
-                if entry.is_file() and not entry.name.startswith(_MODEL_FILE_PREFIXES) and not target.exists():
-                    shutil.copy2(entry, target)
-        return commit_directory(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def default_permissions(path: str | Path) -> None:
-    """Give a file or folder made by `tempfile` (0600 / 0700) the permissions of a plain `open` / `mkdir`."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
-
-
-def commit_directory(staging: str | Path, path: str | Path) -> Path:
-    """Rename the complete folder `staging` (a sibling of `path`) to `path`, replacing an existing `path` only now
-    (the old one is moved aside first, then deleted): `path` is never half-written."""
-    staging, path = Path(staging), Path(path).absolute()
-    default_permissions(staging)
-    if path.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-        os.replace(path, retired / path.name)
-        os.replace(staging, path)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, path)
-    return path
-
-
 __all__ = [
     "ConversionError",
-    "commit_directory",
     "clip_anchor_state_dict",
-    "default_permissions",
     "config_from_openai_state_dict",
     "convert_checkpoint",
     "openai_to_hf_state_dict",
     "read_openai_state_dict",
-    "save_pretrained_atomically",
 ]

@@ -13,7 +13,7 @@ Layout of a repository: the default branch (or `revision`) holds the weights pat
 (θ = r·θ_CLIP + (1−r)·θ_SWA, r = 0.5 for B/16, 0.6 for L/14), config, processor and tokenizer files, the remote
 code and a model card rendered from `model_card.md`. Optionally the branch `raw-swa` holds the SWA weights before
 interpolation (same files, its own card), so that users can choose r themselves: `from_pretrained(repo_id,
-revision="raw-swa")`, then `interpolation.patch_model_`.
+revision="raw-swa")`, then `weights.patch_model_`.
 """
 
 import fnmatch
@@ -34,6 +34,7 @@ from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel
 from .pretrained import (
     OFFICIAL_CHECKPOINTS,
+    backbone_name,
     OFFICIAL_DOWNLOAD_URL,
     OFFICIAL_REPO_URL,
     OfficialCheckpoint,
@@ -197,13 +198,6 @@ def _architecture(config) -> tuple:
     )  # fmt: skip
 
 
-def backbone_name(config) -> str:
-    """`"ViT-B/16"`-style name of the vision tower (`"ViT-64d/32"` for widths without a letter)."""
-    vision = config.vision_config
-    size = {768: "B", 1024: "L", 1280: "H"}.get(vision.hidden_size, f"{vision.hidden_size}d")
-    return f"ViT-{size}/{vision.patch_size}"
-
-
 def resolve_checkpoint(config, checkpoint: str | None = None) -> OfficialCheckpoint | None:
     """The table entry whose numbers a card may quote: None / `"none"` (the default: no published numbers, since
     the architecture alone cannot tell a conversion of the official file from any other fine-tune), a name of
@@ -294,7 +288,7 @@ The branch `{raw_revision}` holds the SWA weights before interpolation. Patch th
 
 ```python
 from open_vclip_hf import OpenVCLIPModel
-from open_vclip_hf.interpolation import patch_model_
+from open_vclip_hf.weights import patch_model_
 
 model = OpenVCLIPModel.from_pretrained("{repo_id}", revision="{raw_revision}")
 clip = OpenVCLIPModel.from_pretrained("{anchor}")  # θ_CLIP, the same parameter names
@@ -593,7 +587,6 @@ __all__ = [
     "PushResult",
     "RAW_SWA_REVISION",
     "REMOTE_CODE_FILES",
-    "backbone_name",
     "push_to_hub",
     "render_model_card",
     "resolve_checkpoint",

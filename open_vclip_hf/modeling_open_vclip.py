@@ -16,7 +16,6 @@ Self-contained on purpose (imports only torch, transformers and the configuratio
 unchanged into Hub repositories and loaded there with `trust_remote_code=True`.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,6 @@ from transformers.models.clip.modeling_clip import (
     CLIPAttention,
     CLIPEncoder,
     CLIPEncoderLayer,
-    _get_vector_norm,
     eager_attention_forward,
     image_text_contrastive_loss,
 )
@@ -39,7 +37,6 @@ from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, can_return_tuple
 
 from .configuration_open_vclip import OpenVCLIPConfig, OpenVCLIPVisionConfig
-from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 
 
 def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -85,11 +82,6 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
     Same projections and parameters as [`CLIPAttention`]; only the keys/values are widened, then the usual
     `ALL_ATTENTION_FUNCTIONS` interface runs (eager, sdpa, flash...), with `q_len = N` and `kv_len = 3N`. With
     `config.temporal_attention == "none"` or without `num_frames` it is exactly [`CLIPAttention`].
-
-    SDPA on CPU in float32 (the default there) runs a faster exact form of the same attention (see
-    `_sdpa_cpu_neighbor_attention`), measured in `benchmarks/README.md` ("Video tower"). Eager keeps
-    [`expand_to_neighbor_frames`], so that `output_attentions` has the documented `[t+1 ; t-1 ; t]` layout, and so do
-    ONNX export, other devices and dtypes.
     """
 
     def __init__(self, config: OpenVCLIPVisionConfig):
@@ -112,18 +104,6 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         )
         dropout = 0.0 if not self.training else self.dropout
         input_shape = hidden_states.shape[:-1]
-        if (
-            self.config._attn_implementation == "sdpa"
-            and hidden_states.device.type == "cpu"
-            and hidden_states.dtype == torch.float32
-            and not torch.onnx.is_in_onnx_export()
-            and not getattr(torch.compiler, "is_exporting", lambda: False)()
-        ):
-            attn_output = self._sdpa_cpu_neighbor_attention(
-                hidden_states, num_frames, attention_interface, attention_mask, dropout, **kwargs
-            )
-            return self.out_proj(attn_output), None
-
         hidden_shape = (*input_shape, -1, self.head_dim)
         queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
         # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
@@ -138,93 +118,6 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         )
         attn_output = attn_output.reshape(*input_shape, -1).contiguous()
         return self.out_proj(attn_output), attn_weights
-
-    def _sdpa_cpu_neighbor_attention(
-        self,
-        hidden_states: torch.Tensor,
-        num_frames: int,
-        attention_interface: Callable,
-        attention_mask: torch.Tensor | None,
-        dropout: float,
-        **kwargs: Unpack[TransformersKwargs],
-    ) -> torch.Tensor:
-        """The neighbour-frame attention without the `3N`-key buffers, for the fused SDPA CPU kernel.
-
-        Same result as [`expand_to_neighbor_frames`] + attention up to float rounding, cheaper on CPU (measured in
-        `benchmarks/README.md`, "Video tower"): the kernel reads strided keys/values in place and costs about its
-        FLOPs, so the two levers are memory written per layer and keys computed.
-
-        * Keys/values are one copy of each video's `T * N` tokens with **one** zero token added before and after
-          (`(batch_size, T * N + 2, embed_dim)`); every key window below is a view of it (`unfold`), with the blocks
-          in the order `[t-1 ; t ; t+1]` (attention does not depend on the order of its keys).
-        * Frames `1..T-2` attend to their `3N` neighbour keys: windows of `3N` tokens, one every `N`.
-        * The first and last frame have one missing neighbour: `N` all-zero keys (zero after the projection) with
-          zero values. Each has score `q . 0 = 0`, so together they add exactly `N * exp(0)` to the softmax
-          denominator and nothing to the numerator; one zero key with an additive bias `log(N)` does the same
-          (`exp(log N) = N`), so these two frames attend to `2N + 1` keys instead of `3N` (a single frame: `N + 2`,
-          both neighbours missing). The bias is the only attention mask, shared by all heads and queries.
-
-        One interface call per video and kind of frame (windows of different videos are not one strided batch).
-        Returns `(batch_size * num_frames, seq_len, embed_dim)`.
-        """
-        frames, seq_len, embed_dim = hidden_states.shape
-        batch_size = frames // num_frames
-        head_shape = (-1, seq_len, self.num_heads, self.head_dim)
-        queries = self.q_proj(hidden_states).view(batch_size, num_frames, *head_shape[1:]).transpose(2, 3)
-
-        def padded(states: torch.Tensor) -> torch.Tensor:
-            # = nn.functional.pad(..., (0, 0, 1, 1)), which would first zero-fill the whole fresh buffer
-            out = states.new_empty(batch_size, num_frames * seq_len + 2, embed_dim)
-            out[:, 1:-1] = states.view(batch_size, num_frames * seq_len, embed_dim)
-            out[:, 0] = out[:, -1] = 0
-            return out
-
-        keys, values = padded(self.k_proj(hidden_states)), padded(self.v_proj(hidden_states))
-
-        def windows(states: torch.Tensor, start: int, stop: int, size: int, step: int) -> torch.Tensor:
-            # (windows, heads, size, head_dim) views of the tokens start..stop-1 of one video
-            windowed = states[start:stop].unfold(0, size, step).transpose(1, 2)
-            return windowed.reshape(-1, size, self.num_heads, self.head_dim).transpose(1, 2)
-
-        log_n = math.log(seq_len)
-        if num_frames == 1:  # [zero ; frame ; zero]
-            border_size, border_step, border_frames = seq_len + 2, 1, slice(0, 1)
-            border_bias = queries.new_zeros(1, 1, 1, border_size)
-            border_bias[..., 0] = border_bias[..., -1] = log_n
-        else:  # frame 0: [zero ; 0 ; 1], frame T-1: [T-2 ; T-1 ; zero]
-            border_size, border_step = 2 * seq_len + 1, (num_frames - 2) * seq_len + 1
-            border_frames = slice(None, None, num_frames - 1)
-            border_bias = queries.new_zeros(2, 1, 1, border_size)
-            border_bias[0, ..., 0] = border_bias[1, ..., -1] = log_n
-        if attention_mask is not None:
-            border_bias = border_bias + attention_mask
-
-        def attend(query, key, value, mask) -> torch.Tensor:  # -> (frames, seq_len, heads, head_dim)
-            output, _ = attention_interface(self, query, key, value, mask, scaling=self.scale, dropout=dropout, **kwargs)
-            return output
-
-        pieces = []
-        for video in range(batch_size):
-            border = attend(
-                queries[video, border_frames],
-                windows(keys[video], 0, None, border_size, border_step),
-                windows(values[video], 0, None, border_size, border_step),
-                border_bias,
-            )
-            pieces.append(border[:1])
-            if num_frames > 2:
-                inner = slice(1, 1 + num_frames * seq_len)
-                pieces.append(
-                    attend(
-                        queries[video, 1:-1],
-                        windows(keys[video], inner.start, inner.stop, 3 * seq_len, seq_len),
-                        windows(values[video], inner.start, inner.stop, 3 * seq_len, seq_len),
-                        attention_mask,
-                    )
-                )
-            if num_frames > 1:
-                pieces.append(border[1:])
-        return torch.cat(pieces).reshape(frames, seq_len, embed_dim)
 
 
 class OpenVCLIPVisionEncoderLayer(CLIPEncoderLayer):
@@ -316,7 +209,7 @@ def pool_frame_embeddings(frame_embeds: torch.Tensor) -> torch.Tensor:
     `s * f̂_t · ĉ` over frames (`temporalclip_video_model.py:214, 231-232`), which equals `s * mean_t(f̂_t) · ĉ`;
     re-normalising would change softmax scores and the training loss (method doc section 1.3).
     """
-    return (frame_embeds / _get_vector_norm(frame_embeds)).mean(dim=1)
+    return (frame_embeds / frame_embeds.norm(dim=-1, keepdim=True)).mean(dim=1)
 
 
 @dataclass
@@ -467,15 +360,6 @@ class OpenVCLIPModel(CLIPModel):
         vision_outputs.pooler_output = pool_frame_embeddings(self.visual_projection(vision_outputs.pooler_output))
         return vision_outputs
 
-    def get_class_embeddings(
-        self, labels: list[str], processor, templates: str | list[str] = PROMPT_TEMPLATES, batch_size: int = 256
-    ) -> torch.Tensor:
-        """Normalised prompt-ensemble embeddings `(len(labels), projection_dim)` of class names: each label in every
-        template (default: the 28 of the official code), text tower, normalise, mean over templates, normalise
-        (method doc section 2). Cached: labels embedded before are not run through the text tower again (until its
-        weights change). Pass them as `text_embeds=` to [`OpenVCLIPModel.forward`]."""
-        return build_class_embeddings(self, processor, labels, templates, batch_size=batch_size)
-
     @can_return_tuple
     def get_image_features(
         self,
@@ -540,7 +424,7 @@ class OpenVCLIPModel(CLIPModel):
                 input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs
             )
             text_embeds = text_outputs.pooler_output
-        text_embeds = text_embeds / _get_vector_norm(text_embeds)
+        text_embeds = text_embeds / text_embeds.norm(dim=-1, keepdim=True)
 
         logits_per_video = torch.matmul(video_embeds, text_embeds.t().to(video_embeds.device))
         logits_per_video = logits_per_video * self.logit_scale.exp().to(video_embeds.device)

@@ -29,7 +29,6 @@ Not part of the Hub remote code: this module needs `onnx`, `onnxscript` (export)
 import copy
 import logging
 import warnings
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,6 @@ from transformers.models.clip.modeling_clip import image_text_contrastive_loss
 
 from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel, OpenVCLIPOutput, pool_frame_embeddings
-from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 
 
 VISION_FILE = "vision_model.onnx"
@@ -210,26 +208,13 @@ def _random_token_ids(batch_size: int, length: int, text_config, generator) -> t
     return ids
 
 
-class _NoTorchWeights(nn.Module):
-    """Stand-in for `text_model` / `text_projection` in `prompts.build_class_embeddings`: no parameters (so the cache
-    stamp never changes: ONNX weights are immutable) and a `weight` whose device is where embeddings are returned."""
-
-    def __init__(self, owner: "OpenVCLIPOnnxModel"):
-        super().__init__()
-        self._owner = weakref.ref(owner)
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return torch.empty(0, device=self._owner().device)
-
-
 class OpenVCLIPOnnxModel:
     """[`OpenVCLIPModel`]'s inference interface on onnxruntime, for the files written by [`export_onnx`].
 
-    Provides what [`ZeroShotVideoClassificationPipeline`] and `prompts.build_class_embeddings` use:
+    Provides what [`ZeroShotVideoClassificationPipeline`] and [`build_class_embeddings`] use:
     `model(pixel_values=..., text_embeds=... | input_ids=...)` returning an [`OpenVCLIPOutput`] (`logits_per_video`,
     `logits_per_text`, `video_embeds`, `text_embeds`; `loss` with `return_loss=True` or `labels`),
-    `get_video_features`, `get_text_features`, `get_class_embeddings`, `config`, `dtype` (float32), `device`, `to()`
+    `get_video_features`, `get_text_features`, `config`, `dtype` (float32), `device`, `to()`
     and `eval()`. Inputs may be torch tensors on any device or NumPy arrays; outputs are torch tensors on
     `model.device` (the CPU unless `.to()` says otherwise; the execution provider is chosen by `providers`).
 
@@ -266,7 +251,6 @@ class OpenVCLIPOnnxModel:
         metadata = self.vision_session.get_modelmeta().custom_metadata_map
         self.logit_scale = torch.tensor(float(metadata[LOGIT_SCALE_KEY]))
         self._device = torch.device("cpu")
-        self.text_model, self.text_projection = _NoTorchWeights(self), _NoTorchWeights(self)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, providers=None, session_options=None) -> "OpenVCLIPOnnxModel":
@@ -327,10 +311,6 @@ class OpenVCLIPOnnxModel:
     def get_text_features(self, input_ids, attention_mask=None, **_) -> BaseModelOutputWithPooling:
         """`pooler_output`: projected text embeddings `(batch, projection_dim)`, as `CLIPModel.get_text_features`."""
         return BaseModelOutputWithPooling(pooler_output=self._tensor(self.run_text(input_ids, attention_mask)))
-
-    def get_class_embeddings(self, labels, processor, templates=PROMPT_TEMPLATES, batch_size=256) -> torch.Tensor:
-        """Prompt-ensemble class embeddings, cached, as [`OpenVCLIPModel.get_class_embeddings`]."""
-        return build_class_embeddings(self, processor, labels, templates, batch_size=batch_size)
 
     def __call__(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import Pipeline
 
-from .prompts import PROMPT_TEMPLATES, build_class_embeddings, check_labels, check_templates
+from .prompts import PROMPT_TEMPLATES, ClassEmbeddingCache, check_labels, check_templates
 from .video_decoding import check_sampling_args, is_video_frame
 
 
@@ -46,12 +46,20 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     Each result: `[{"score": float, "label": str}, ...]`, sorted by decreasing score; scores are the softmax over the
     candidate labels of the view-summed logits.
+
+    Class embeddings are kept in `self.class_embeddings`, a [`ClassEmbeddingCache`] (LRU, 4096 labels): a label is
+    run through the text tower once per pipeline. Call `classifier.class_embeddings.clear()` after changing the
+    model's text weights.
     """
 
     _load_processor = True
     _load_image_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_embeddings = ClassEmbeddingCache()
 
     def __call__(self, videos, candidate_labels: Sequence[str] | None = None, **kwargs: Any):
         if candidate_labels is None:
@@ -114,7 +122,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return {"pixel_values": pixel_values.reshape(-1, *pixel_values.shape[-4:]), "num_views": torch.tensor([num_views])}
 
     def _forward(self, model_inputs, candidate_labels, hypothesis_template=PROMPT_TEMPLATES):
-        class_embeds = build_class_embeddings(self.model, self.processor, candidate_labels, hypothesis_template)
+        class_embeds = self.class_embeddings(self.model, self.processor, candidate_labels, hypothesis_template)
         pixel_values = model_inputs["pixel_values"].to(self.model.dtype)
         logits = self.model(pixel_values=pixel_values, text_embeds=class_embeds).logits_per_video
         num_views = model_inputs["num_views"].tolist()

@@ -130,6 +130,13 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
 }
 
 
+def backbone_name(config) -> str:
+    """`"ViT-B/16"`-style name of the vision tower (`"ViT-64d/32"` for widths without a letter)."""
+    vision = config.vision_config
+    size = {768: "B", 1024: "L", 1280: "H"}.get(vision.hidden_size, f"{vision.hidden_size}d")
+    return f"ViT-{size}/{vision.patch_size}"
+
+
 def match_official_checkpoint(config) -> OfficialCheckpoint | None:
     """The official checkpoint whose architecture `config` (an [`OpenVCLIPConfig`] or CLIP config) has, or None."""
     vision, text = config.vision_config, config.text_config
@@ -145,4 +152,4 @@ def match_official_checkpoint(config) -> OfficialCheckpoint | None:
     return None
 
 
-__all__ = ["OFFICIAL_CHECKPOINTS", "OfficialCheckpoint", "PaperResult", "match_official_checkpoint"]
+__all__ = ["OFFICIAL_CHECKPOINTS", "OfficialCheckpoint", "PaperResult", "backbone_name", "match_official_checkpoint"]

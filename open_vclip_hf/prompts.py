@@ -2,14 +2,14 @@
 """Class embeddings from the prompt ensemble of the official Open-VCLIP code (method doc section 2).
 
 For each class name and each template: tokenise, run the text tower, L2-normalise; then mean over templates and
-L2-normalise again (`temporalclip_video_model.py:356-363`). Embeddings are cached per model and per
-(templates, label), so a label that was embedded once never reruns the text tower, until the text tower's weights
-change.
+L2-normalise again (`temporalclip_video_model.py:356-363`): [`build_class_embeddings`]. Whoever embeds labels
+repeatedly owns a [`ClassEmbeddingCache`] (the pipeline has one), a bounded LRU cache of those embeddings.
 
 Self-contained (torch only): copied unchanged into Hub repositories for `trust_remote_code=True`.
 """
 
-import weakref
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
@@ -30,17 +30,6 @@ PROMPT_TEMPLATES: tuple[str, ...] = tuple(
     )
 )
 
-# model -> ((text-weight stamp), {(templates, label): embedding}); entries die with their model.
-_CACHE: "weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple, dict]]" = weakref.WeakKeyDictionary()
-
-
-def _text_weights_stamp(model: torch.nn.Module) -> tuple:
-    """Identity and in-place version counter of every text-side weight: any optimizer step or `load_state_dict`
-    changes it, so a stale cached embedding is never returned."""
-    params = [*model.text_model.parameters(), *model.text_projection.parameters()]
-    return tuple((p.data_ptr(), p._version) for p in params)
-
-
 def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
     """`templates` as a tuple of strings, each with exactly one `{}` for the class name; a clear `ValueError` else."""
     templates = (templates,) if isinstance(templates, str) else tuple(templates)
@@ -59,12 +48,6 @@ def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
         if filled.count("\0") != 1:
             raise ValueError(f"prompt template {template!r} has no '{{}}' placeholder for the class name")
     return templates
-
-
-def folder_name_to_class_name(name: str) -> str:
-    """`playing_guitar` -> `playing guitar`: folder names become the text the class is embedded from (training and
-    evaluation alike)."""
-    return " ".join(name.replace("_", " ").split())
 
 
 def check_labels(labels: Sequence[str], distinct: bool = False) -> list[str]:
@@ -90,51 +73,88 @@ def build_class_embeddings(
     labels: Sequence[str],
     templates: str | Sequence[str] = PROMPT_TEMPLATES,
     batch_size: int = 256,
-    use_cache: bool = True,
 ) -> torch.Tensor:
-    """Normalised prompt-ensemble embeddings `(len(labels), projection_dim)` of `labels`.
+    """Normalised prompt-ensemble embeddings `(len(labels), projection_dim)` of `labels` (method doc section 2).
 
     Args:
-        model: an [`OpenVCLIPModel`] (anything with `get_text_features`, `text_model` and `text_projection`).
+        model: an [`OpenVCLIPModel`] (anything with `get_text_features` and a `config.text_config`).
         tokenizer: a CLIP tokenizer, or a processor holding one (`processor.tokenizer`).
         labels: class names, e.g. `["archery", "playing guitar"]`.
         templates: one template (`"a video of {}."`) or several, each with a `{}` for the class name; defaults to
             the 28 templates of the official code.
         batch_size: prompts per text-tower call.
-        use_cache: reuse embeddings computed before for the same model, templates and label.
 
-    Returns a tensor on the model's device, in the dtype of the text tower.
+    Returns a tensor on the model's device, in the dtype of the text tower. Pass it as `text_embeds=` to
+    `OpenVCLIPModel.forward`.
     """
     labels = check_labels(labels)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     templates = check_templates(templates)
-
-    stamp = _text_weights_stamp(model)
-    cached_stamp, cache = _CACHE.get(model, (None, {}))
-    if not use_cache or cached_stamp != stamp:
-        cache = {}
-    missing = list(dict.fromkeys(label for label in labels if (templates, label) not in cache))
-
-    if missing:
-        prompts = [template.format(label) for label in missing for template in templates]
-        max_length = model.config.text_config.max_position_embeddings
-        device = model.text_projection.weight.device
-        per_prompt = []
-        for start in range(0, len(prompts), batch_size):
-            inputs = tokenizer(
-                prompts[start : start + batch_size], padding=True, truncation=True, max_length=max_length,
-                return_tensors="pt",
-            ).to(device)
-            per_prompt.append(model.get_text_features(**inputs).pooler_output)
-        embeds = torch.cat(per_prompt).view(len(missing), len(templates), -1)
-        embeds = embeds / embeds.norm(dim=-1, keepdim=True)
-        embeds = embeds.mean(dim=1)
-        embeds = embeds / embeds.norm(dim=-1, keepdim=True)
-        cache.update({(templates, label): embed for label, embed in zip(missing, embeds)})
-
-    if use_cache:
-        _CACHE[model] = (stamp, cache)
-    return torch.stack([cache[(templates, label)] for label in labels])
+    prompts = [template.format(label) for label in labels for template in templates]
+    max_length = model.config.text_config.max_position_embeddings
+    per_prompt = []
+    for start in range(0, len(prompts), batch_size):
+        inputs = tokenizer(
+            prompts[start : start + batch_size], padding=True, truncation=True, max_length=max_length,
+            return_tensors="pt",
+        ).to(model.device)  # fmt: skip
+        per_prompt.append(model.get_text_features(**inputs).pooler_output)
+    embeds = torch.cat(per_prompt).view(len(labels), len(templates), -1)
+    embeds = embeds / embeds.norm(dim=-1, keepdim=True)
+    embeds = embeds.mean(dim=1)
+    return embeds / embeds.norm(dim=-1, keepdim=True)
 
 
-__all__ = ["PROMPT_TEMPLATES", "build_class_embeddings", "check_labels", "check_templates", "folder_name_to_class_name"]
+class ClassEmbeddingCache:
+    """Class embeddings of one model, computed once per (templates, label) and kept for the next call.
+
+    A least-recently-used cache of at most `max_size` labels (default 4096: about 8 MiB for ViT-B, 12 MiB for ViT-L
+    embeddings in float32), safe to share between threads. It belongs to one model: a pipeline owns one, and
+    whoever changes the model's text weights calls [`clear`].
+
+    ```python
+    >>> cache = ClassEmbeddingCache()
+    >>> embeds = cache(model, processor, ["archery", "cooking"])  # text tower for both labels
+    >>> embeds = cache(model, processor, ["cooking", "surfing"])  # text tower for "surfing" only
+    ```
+    """
+
+    def __init__(self, max_size: int = 4096):
+        if max_size < 1:
+            raise ValueError(f"max_size must be a positive integer, got {max_size}")
+        self.max_size = max_size
+        self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __call__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        labels: Sequence[str],
+        templates: str | Sequence[str] = PROMPT_TEMPLATES,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """[`build_class_embeddings`] of `labels`, running the text tower only for labels not cached."""
+        labels, templates = check_labels(labels), check_templates(templates)
+        with self._lock:
+            known = {label: self._entries.get((templates, label)) for label in labels}
+        missing = [label for label, embed in known.items() if embed is None]
+        if missing:
+            known.update(zip(missing, build_class_embeddings(model, tokenizer, missing, templates, batch_size)))
+        with self._lock:
+            for label, embed in known.items():
+                self._entries[(templates, label)] = embed
+                self._entries.move_to_end((templates, label))
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+        return torch.stack([known[label] for label in labels])
+
+
+__all__ = ["PROMPT_TEMPLATES", "ClassEmbeddingCache", "build_class_embeddings", "check_labels", "check_templates"]

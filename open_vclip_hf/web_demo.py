@@ -28,7 +28,6 @@ from .video_decoding import load_video
 
 logger = logging.getLogger(__name__)
 
-KINETICS400_CLASSES_FILE = Path(__file__).parent / "assets" / "kinetics400_classes.txt"
 DEFAULT_MAX_UPLOAD_MB = 200
 TOP_K = 10
 THUMBNAIL_SIZE = 160
@@ -39,8 +38,9 @@ OUTSIDE_CROP_BRIGHTNESS = 0.35
 
 def kinetics400_classes() -> list[str]:
     """The 400 Kinetics-400 class names in class-index order (shipped with the package, source in the file)."""
-    lines = KINETICS400_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    from .evaluation.protocols import kinetics_class_names
+
+    return kinetics_class_names("k400")
 
 
 def label_presets() -> dict[str, list[str]]:

@@ -13,7 +13,7 @@ from transformers import pipeline
 
 from open_vclip_hf import OpenVCLIPModel
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
-from open_vclip_hf.interpolation import CheckpointError
+from open_vclip_hf.weights import CheckpointError
 
 
 WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  # heads = 128 / 64 = 2
@@ -157,7 +157,7 @@ def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path)
     del sd["visual.transformer.resblocks.1.ln_2.bias"]
     torch.save(sd, incomplete)
     cases = [(truncated, CheckpointError, "truncated.pth"), (empty, CheckpointError, "empty"),
-             (foreign, ConversionError, "not a CLIP"), (incomplete, ConversionError, "missing: vision_model.encoder.layers.1.layer_norm2.bias")]
+             (foreign, ConversionError, "not a CLIP"), (incomplete, ConversionError, "keys only in a CLIP model of its shapes: vision_model.encoder.layers.1.layer_norm2.bias")]
     for path, error, message in cases:
         out = tmp_path / f"out_{path.stem}"
         with pytest.raises(error, match=message) as info:

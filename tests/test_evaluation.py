@@ -16,11 +16,10 @@ from conftest import encode_painted_video
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main
+from open_vclip_hf.data import DataError, VideoList
 from open_vclip_hf.demo import random_demo_model
 from open_vclip_hf.evaluation import (
     TOPK_ACCURACY_PATH,
-    EvalSplit,
-    SplitFileError,
     evaluate_protocol,
     evaluate_splits,
     hmdb51_class_name,
@@ -28,13 +27,11 @@ from open_vclip_hf.evaluation import (
     load_topk_accuracy,
     make_runs,
     markdown_report,
-    read_custom_csv,
     read_hmdb51,
     read_k400,
     read_k600,
     read_protocol,
     read_ucf101,
-    read_video_folder,
     summarize,
     ucf101_class_name,
 )
@@ -161,13 +158,13 @@ def test_ucf101_splits_follow_the_official_lists(ucf_tree):
 def test_ucf101_unknown_class_and_missing_files_are_errors(tmp_path):
     (tmp_path / "classInd.txt").write_text("1 Archery\n")
     (tmp_path / "testlist01.txt").write_text("Bowling/v_Bowling_g01_c01.avi\n")
-    with pytest.raises(SplitFileError, match="Bowling"):
+    with pytest.raises(DataError, match="Bowling"):
         read_ucf101(tmp_path, "1")
-    with pytest.raises(SplitFileError, match="testlist02"):
+    with pytest.raises(DataError, match="testlist02"):
         read_ucf101(tmp_path, "2")
     with pytest.raises(ValueError, match="splits 1, 2, 3, full"):
         read_ucf101(tmp_path, "4")
-    with pytest.raises(SplitFileError, match="classInd"):
+    with pytest.raises(DataError, match="classInd"):
         read_ucf101(tmp_path / "nowhere", "1")
 
 
@@ -198,7 +195,7 @@ def test_hmdb51_split_ids_and_class_order(tmp_path):
         "climb_stairs/cs_b.avi",
     ]
     (splits / "climb_test_split3.txt").write_text("c_a.avi 7\n")
-    with pytest.raises(SplitFileError, match="expected '<video> <0|1|2>'"):
+    with pytest.raises(DataError, match="expected '<video> <0|1|2>'"):
         read_hmdb51(tmp_path, "3")
 
 
@@ -270,45 +267,8 @@ def test_k400_annotation_csv(tmp_path):
     assert split.videos == [str(folder / "q1_000001_000011.mp4")]
     assert split.class_names[split.labels[0]] == "passing American football (in game)"
     annotations.write_text("label,youtube_id,time_start,time_end,split\nflying a kite,q2,0,10,validate\n")
-    with pytest.raises(SplitFileError, match="flying a kite"):
+    with pytest.raises(DataError, match="flying a kite"):
         read_k400(tmp_path, annotations)
-
-
-def test_custom_csv_and_datasets_video_folder(tmp_path, painted_mp4):
-    (tmp_path / "clips").mkdir()
-    csv_path = tmp_path / "clips" / "test.csv"
-    csv_path.write_text("path,label\na.mp4,playing guitar\nsub/b.mp4,archery\nc.mp4,playing guitar\n")
-    split = read_custom_csv(csv_path)
-    assert split.class_names == ["archery", "playing guitar"]
-    assert split.labels == [1, 0, 1]
-    assert split.videos == [str(tmp_path / "clips" / p) for p in ("a.mp4", "sub/b.mp4", "c.mp4")]
-    assert read_custom_csv(csv_path, data_root="/data").videos[0] == "/data/a.mp4"
-    # A header with other names is not a video of class "category"; class indices are refused (prompts need names).
-    csv_path.write_text("filename,category\na.mp4,playing guitar\nsub/b.mp4,archery\n")
-    assert read_custom_csv(csv_path).class_names == ["archery", "playing guitar"]
-    csv_path.write_text("a.mp4,0\nb.mp4,1\n")
-    with pytest.raises(SplitFileError, match="labels are numbers"):
-        read_custom_csv(csv_path)
-
-    folder = tmp_path / "folder"
-    for label, name in [("ice_skating", "x.mp4"), ("archery", "y.mp4"), ("archery", "z.mp4")]:
-        (folder / "test" / label).mkdir(parents=True, exist_ok=True)
-        (folder / "test" / label / name).write_bytes(open(painted_mp4, "rb").read())
-    videos = read_video_folder(folder, cache_dir=str(tmp_path / "cache"))
-    # Folder names read as the training script reads them: underscores are spaces in the prompts.
-    assert videos.name == "test" and videos.class_names == ["archery", "ice skating"]
-    by_file = {path.rsplit("/", 1)[-1]: videos.class_names[label] for path, label in zip(videos.videos, videos.labels)}
-    assert by_file == {"x.mp4": "ice skating", "y.mp4": "archery", "z.mp4": "archery"}
-
-
-def test_limit_takes_evenly_spaced_videos():
-    split = EvalSplit("1", [f"v{i}" for i in range(10)], [i % 3 for i in range(10)], ["a", "b", "c"])
-    small = split.subset(4)
-    assert small.videos == ["v0", "v2", "v5", "v7"] and small.labels == [0, 2, 2, 1]
-    assert split.subset(20) is split
-
-
-# ------------------------------------------------------------------------------------------ metric module
 
 
 def test_topk_metric_module_by_hand():
@@ -486,7 +446,7 @@ def test_cli_user_errors_are_messages(ucf_tree, model_dirs, capsys):
 
 def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
     root = ucf_tree / "UCF-101"
-    split = EvalSplit("1", [str(root / BROKEN), str(root / MISSING)], [0, 1], ["a", "b"])
+    split = VideoList([str(root / BROKEN), str(root / MISSING)], [0, 1], ["a", "b"], "1")
     result = evaluate_splits(random_demo_model(), OpenVCLIPProcessor(), [split], num_workers=0, progress=False)
     summary = summarize(result, "custom", "random")
     entry = summary["runs"][0]["splits"]["1"]

@@ -22,17 +22,19 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from open_vclip_hf.interpolation import (
-    CheckpointError,
+from open_vclip_hf.training import (
     InterpolatedWeightRegularizer,
     average_checkpoints,
+    enable_activation_checkpointing,
+    select_epoch_checkpoints,
+)
+from open_vclip_hf.weights import (
+    CheckpointError,
     interpolate_weights,
     interpolated_parameters,
     load_checkpoint_state_dict,
     patch_model_,
-    select_epoch_checkpoints,
 )
-from open_vclip_hf.training import enable_activation_checkpointing
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -259,7 +261,7 @@ def test_weights_are_restored_bit_exactly_after_an_exception_in_the_loss():
 def test_theta_is_never_modified_and_no_interpolated_weight_is_kept_for_the_backward(monkeypatch):
     """Memory: the pass keeps no backup of θ (θ is not even written) and the autograd graph holds no θ_r: every
     θ_r made in the forward is garbage by the time the forward ends (the backward recomputes the ones it needs)."""
-    from open_vclip_hf import interpolation
+    from open_vclip_hf.training import regularizer as interpolation
 
     model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
     saved = snapshot(model)

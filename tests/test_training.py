@@ -24,20 +24,16 @@ import torch
 from safetensors.torch import load_file
 from transformers import CLIPConfig, CLIPModel
 
-from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor
+from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
 from open_vclip_hf.cli import main as cli_main
+from open_vclip_hf.data import VideoList, read_csv
 from open_vclip_hf.training import (
     TrainAugmentation,
     VideoClassificationDataset,
-    VideoSample,
     collate_videos,
     freeze_text_tower,
     official_lr_lambda,
     parameter_groups,
-    read_class_names,
-    read_video_csv,
-    samples_from_hf_dataset,
-    scan_video_folder,
 )
 from open_vclip_hf.video_decoding import load_video
 
@@ -195,68 +191,6 @@ def test_augmentation_of_a_uniform_colour_is_the_normalised_colour():
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def test_read_class_names_text_and_json_forms(tmp_path):
-    (tmp_path / "a.txt").write_text("# Kinetics\nabseiling\n\nair drumming\n")
-    (tmp_path / "b.json").write_text(json.dumps({"1": "air drumming", "0": "abseiling"}))
-    (tmp_path / "c.json").write_text(json.dumps({"air drumming": 1, "abseiling": 0}))
-    (tmp_path / "d.json").write_text(json.dumps(["abseiling", "air drumming"]))
-    for name in ("a.txt", "b.json", "c.json", "d.json"):
-        assert read_class_names(tmp_path / name) == ["abseiling", "air drumming"]
-    (tmp_path / "dup.txt").write_text("a\nb\na\n")
-    with pytest.raises(ValueError, match="duplicate"):
-        read_class_names(tmp_path / "dup.txt")
-    (tmp_path / "gap.json").write_text(json.dumps({"0": "a", "2": "b"}))
-    with pytest.raises(ValueError, match="indices"):
-        read_class_names(tmp_path / "gap.json")
-
-
-def test_read_video_csv_resolves_paths_and_labels(tmp_path):
-    names = ["archery", "playing guitar"]
-    (tmp_path / "train.csv").write_text("path,label\nclips/a.mp4,playing guitar\n/abs/b.mp4,0\n\"c,d.mp4\",1\n")
-    assert read_video_csv(tmp_path / "train.csv", names) == [
-        VideoSample(str(tmp_path / "clips/a.mp4"), 1),
-        VideoSample("/abs/b.mp4", 0),
-        VideoSample(str(tmp_path / "c,d.mp4"), 1),
-    ]
-    (tmp_path / "slowfast.csv").write_text("x/a.mp4 1\nx/b.mp4 0\n")  # PySlowFast's space-separated lists
-    assert read_video_csv(tmp_path / "slowfast.csv", names, video_root="/data") == [
-        VideoSample("/data/x/a.mp4", 1), VideoSample("/data/x/b.mp4", 0)
-    ]
-    (tmp_path / "bad.csv").write_text("a.mp4,archery\nb.mp4,cooking\n")
-    with pytest.raises(ValueError, match=r"bad.csv:2.*'cooking'"):
-        read_video_csv(tmp_path / "bad.csv", names)
-    (tmp_path / "range.csv").write_text("a.mp4,2\n")
-    with pytest.raises(ValueError, match="outside 0..1"):
-        read_video_csv(tmp_path / "range.csv", names)
-
-
-def test_folder_tree_and_datasets_videofolder_give_the_same_samples(tmp_path, temporal_dataset):
-    import datasets
-
-    root = tmp_path / "videos"
-    for class_folder, source in (("playing_guitar", "flicker_0.mp4"), ("archery", "switch_0.mp4")):
-        (root / class_folder).mkdir(parents=True)
-        for index in range(2):
-            (root / class_folder / f"{index}.mp4").write_bytes((temporal_dataset / source).read_bytes())
-    (root / "archery" / "notes.txt").write_text("not a video")
-
-    samples, names = scan_video_folder(root)
-    assert names == ["archery", "playing guitar"]
-    assert samples == [
-        VideoSample(str(root / "archery/0.mp4"), 0), VideoSample(str(root / "archery/1.mp4"), 0),
-        VideoSample(str(root / "playing_guitar/0.mp4"), 1), VideoSample(str(root / "playing_guitar/1.mp4"), 1),
-    ]
-    dataset = datasets.load_dataset("videofolder", data_dir=str(root), split="train", cache_dir=str(tmp_path / "c"))
-    hf_samples, hf_names = samples_from_hf_dataset(dataset)
-    assert hf_names == names
-    assert sorted(hf_samples, key=lambda s: s.video) == samples
-    # Two folders naming one class would split it: refused.
-    (root / "playing guitar").mkdir()
-    (root / "playing guitar" / "0.mp4").write_bytes((temporal_dataset / "flicker_0.mp4").read_bytes())
-    with pytest.raises(ValueError, match=r"duplicate labels: \['playing guitar'\]"):
-        scan_video_folder(root)
-
-
 def identity_transform(frames, generator):
     return torch.from_numpy(frames.copy())
 
@@ -264,12 +198,12 @@ def identity_transform(frames, generator):
 def test_dataset_samples_dense_clips_at_random_positions_reproducibly(painted_mp4, painted_index):
     """8 frames over a 128-frame span (8 x 16 at 30 fps, method doc 4), starting anywhere in the 300-frame video; a
     function of (seed, epoch, index) only."""
-    samples = [VideoSample(painted_mp4, 0), VideoSample(painted_mp4, 1)]
+    samples = VideoList([painted_mp4, painted_mp4], [0, 1], ["a", "b"])
 
     def indices(dataset, index):
         return [painted_index(frame) for frame in dataset[index]["pixel_values"].numpy()]
 
-    dataset = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=7)
+    dataset = VideoClassificationDataset(samples, identity_transform, seed=7)
     starts = set()
     for epoch in range(4):
         dataset.set_epoch(epoch)
@@ -280,11 +214,11 @@ def test_dataset_samples_dense_clips_at_random_positions_reproducibly(painted_mp
             starts.add(clip[0])
             assert dataset[index]["labels"] == index
     assert len(starts) > 4  # positions vary with epoch and index
-    again = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=7)
+    again = VideoClassificationDataset(samples, identity_transform, seed=7)
     again.set_epoch(3)
     dataset.set_epoch(3)
     assert indices(again, 1) == indices(dataset, 1)  # a fresh copy (another DataLoader worker) draws the same
-    other_seed = VideoClassificationDataset(samples, ["a", "b"], identity_transform, seed=8)
+    other_seed = VideoClassificationDataset(samples, identity_transform, seed=8)
     other_seed.set_epoch(3)
     assert indices(other_seed, 1) != indices(dataset, 1)
 
@@ -292,8 +226,8 @@ def test_dataset_samples_dense_clips_at_random_positions_reproducibly(painted_mp
 def test_dataset_replaces_an_unreadable_video_and_says_so(tmp_path, temporal_dataset, caplog):
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 1000)
-    samples = [VideoSample(str(broken), 0), VideoSample(str(temporal_dataset / "flicker_0.mp4"), 1)]
-    dataset = VideoClassificationDataset(samples, ["a", "b"], TrainAugmentation(SIZE), frame_stride=1)
+    samples = VideoList([str(broken), str(temporal_dataset / "flicker_0.mp4")], [0, 1], ["a", "b"])
+    dataset = VideoClassificationDataset(samples, TrainAugmentation(SIZE), frame_stride=1)
     with caplog.at_level(logging.WARNING):
         example = dataset[0]
     assert example["labels"] == 1 and example["pixel_values"].shape == (FRAMES, 3, SIZE, SIZE)
@@ -486,18 +420,18 @@ def reference_run(tmp_path_factory, tiny_model_dir, temporal_dataset, fake_hub) 
 
 def evaluation_batch(data: Path):
     """All 8 frames of every training video, no augmentation, CLIP-normalised; and their labels."""
-    samples = read_video_csv(data / "train.csv", list(CLASSES))
+    videos = read_csv(data / "train.csv", list(CLASSES))
     no_augmentation = TrainAugmentation(SIZE, SIZE, SIZE, flip_prob=0.0)
     pixel_values = torch.stack([
-        no_augmentation(load_video(sample.video, num_frames=FRAMES)[0], np.random.default_rng(0)) for sample in samples
+        no_augmentation(load_video(video, num_frames=FRAMES)[0], np.random.default_rng(0)) for video in videos.videos
     ])  # fmt: skip
-    return pixel_values, torch.tensor([sample.label for sample in samples])
+    return pixel_values, torch.tensor(videos.labels)
 
 
 @torch.no_grad()
 def mean_loss(model_dir, pixel_values, labels, **config_overrides):
     model = OpenVCLIPModel.from_pretrained(model_dir, **config_overrides).eval()
-    class_embeds = model.get_class_embeddings(list(CLASSES), tiny_processor())
+    class_embeds = build_class_embeddings(model, tiny_processor(), list(CLASSES))
     output = model(pixel_values=pixel_values, text_embeds=class_embeds, labels=labels)
     return output.loss.item(), output.logits_per_video
 

@@ -24,12 +24,13 @@ import urllib.request
 import av
 import numpy as np
 import pytest
+
+from open_vclip_hf.evaluation import protocols
 from PIL import Image
 
 from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline, load_video
 from open_vclip_hf.demo import RANDOM_MODEL_WARNING, random_demo_model
 from open_vclip_hf.web_demo import (
-    KINETICS400_CLASSES_FILE,
     TOP_K,
     build_demo,
     classify_video,
@@ -76,7 +77,7 @@ def test_kinetics400_preset_is_the_official_list():
     names = kinetics400_classes()
     assert len(names) == 400 and len(set(names)) == 400
     assert names[0] == "abseiling" and names[5] == "archery" and names[-1] == "zumba"
-    assert "Source" in KINETICS400_CLASSES_FILE.read_text(encoding="utf-8").splitlines()[1]
+    assert "Source" in protocols.KINETICS400_CLASSES_FILE.read_text(encoding="utf-8").splitlines()[1]
     # The preset travels through the comma-separated text box unchanged.
     presets = label_presets()
     assert parse_labels(", ".join(presets["Kinetics-400 (400 classes)"])) == names

@@ -1,8 +1,8 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
 """Zero-shot evaluation with the official Open-VCLIP protocols (method doc sections 5 and 7): `open-vclip evaluate`.
 
-- `protocols`: readers of the official split files (UCF101, HMDB51, K600 new classes, K400, custom CSV / video
-  folder) and the class-name rules;
+- `protocols`: readers of the official split files (UCF101, HMDB51, K600 new classes, K400; custom lists through
+  `open_vclip_hf.data`) and the class-name rules;
 - `runner`: decoding in DataLoader workers, 3 views with summed logits, patch-ratio and frame-wise runs;
 - `metrics/topk_accuracy`: the `evaluate` metric module (shipped, works offline);
 - `report`: JSON, markdown table and patch-sweep plot;
@@ -12,17 +12,13 @@
 from .protocols import (
     PROTOCOL_SPLITS,
     PROTOCOLS,
-    EvalSplit,
-    SplitFileError,
     hmdb51_class_name,
     kinetics_class_names,
-    read_custom_csv,
     read_hmdb51,
     read_k400,
     read_k600,
     read_protocol,
     read_ucf101,
-    read_video_folder,
     ucf101_class_name,
 )
 from .report import REPORT_FORMAT, markdown_report, plot_patch_sweep, summarize, write_report
@@ -46,10 +42,8 @@ __all__ = [
     "PROTOCOL_SPLITS",
     "REPORT_FORMAT",
     "TOPK_ACCURACY_PATH",
-    "EvalSplit",
     "EvaluationResult",
     "Run",
-    "SplitFileError",
     "SplitResult",
     "evaluate_protocol",
     "evaluate_splits",
@@ -60,13 +54,11 @@ __all__ = [
     "markdown_report",
     "parse_ratios",
     "plot_patch_sweep",
-    "read_custom_csv",
     "read_hmdb51",
     "read_k400",
     "read_k600",
     "read_protocol",
     "read_ucf101",
-    "read_video_folder",
     "summarize",
     "temporal_attention",
     "ucf101_class_name",

@@ -1,7 +1,7 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
 """The official zero-shot test sets of Open-VCLIP (method doc section 5), read from the files users have on disk.
 
-One reader per benchmark, each returning the videos, labels and class names of one split as an [`EvalSplit`]:
+One reader per benchmark, each returning the videos, labels and class names of one split as an [`VideoList`]:
 
 | protocol | reader | split files | class names |
 |---|---|---|---|
@@ -9,7 +9,7 @@ One reader per benchmark, each returning the videos, labels and class names of o
 | HMDB51 | [`read_hmdb51`] | `<class>_test_splitN.txt`, id 2 = test (`full`: ids 1 and 2 of split 1) | underscores -> spaces |
 | K600 | [`read_k600`] | the 3 x 160 new-class lists shipped in `evaluation/data` | Kinetics names |
 | K400 | [`read_k400`] | the 400 Kinetics names shipped in `evaluation/data` | Kinetics names |
-| custom | [`read_custom_csv`], [`read_video_folder`] | a `path,label` CSV or a `datasets` video folder | as given |
+| custom | `data.read_csv`, `data.read_folder` | a `path,label` CSV or a folder of class folders | as given |
 
 Class indices follow the official `zs_label_db` files exactly: UCF101 in `classInd.txt` order, HMDB51 sorted by name,
 K600 sorted within each split, K400 sorted. Readers never open a video: a listed video that is missing on disk stays
@@ -20,10 +20,9 @@ import csv
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..prompts import check_labels, folder_name_to_class_name
+from ..data import VIDEO_EXTENSIONS, DataError, VideoList, read_class_names, read_csv, read_folder
 
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -43,53 +42,6 @@ EXTRA_SPLITS = {"ucf101": ("full",), "hmdb51": ("full",)}
 # Where the official archives put their split files, relative to the data root.
 UCF101_SPLIT_DIRS = (".", "ucfTrainTestlist", "UCF101TrainTestSplits-RecognitionTask/ucfTrainTestlist", "splits")
 HMDB51_SPLIT_DIRS = (".", "testTrainMulti_7030_splits", "splits")
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv")
-
-
-class SplitFileError(ValueError):
-    """An official split file is missing or does not have the expected layout (the message names the file)."""
-
-
-@dataclass
-class EvalSplit:
-    """One test split: `videos[i]` (a path) has class index `labels[i]` into `class_names`.
-
-    `source` names the file(s) the split was read from; `notes` holds remarks for the report (e.g. classes without
-    any video).
-    """
-
-    name: str
-    videos: list[str]
-    labels: list[int]
-    class_names: list[str]
-    source: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        if len(self.videos) != len(self.labels):
-            raise ValueError(f"split {self.name}: {len(self.videos)} videos but {len(self.labels)} labels")
-        bad = [label for label in self.labels if not 0 <= label < len(self.class_names)]
-        if bad:
-            raise ValueError(f"split {self.name}: labels {sorted(set(bad))[:5]} outside 0..{len(self.class_names) - 1}")
-        if len(set(self.class_names)) != len(self.class_names):
-            raise ValueError(f"split {self.name}: duplicate class names")
-
-    def subset(self, limit: int | None) -> "EvalSplit":
-        """At most `limit` videos, evenly spaced through the list (deterministic), so that a quick run still
-        covers the classes of a list sorted by class."""
-        if limit is None or limit >= len(self.videos):
-            return self
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-        keep = [index * len(self.videos) // limit for index in range(limit)]
-        return EvalSplit(
-            self.name,
-            [self.videos[i] for i in keep],
-            [self.labels[i] for i in keep],
-            self.class_names,
-            self.source,
-            [*self.notes, f"--limit {limit}: {limit} of {len(self.videos)} videos, evenly spaced through the list"],
-        )
 
 
 # ----------------------------------------------------------------------------------------------- class-name rules
@@ -125,8 +77,7 @@ def kinetics_class_names(protocol: str, split: str = "1") -> list[str]:
         path = DATA_DIR / f"k600_split{split}_classes.txt"
     else:
         raise ValueError(f"no shipped class list for protocol {protocol!r} split {split!r}")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line for line in lines if line.strip() and not line.startswith("#")]
+    return read_class_names(path)
 
 
 def _normalized(name: str) -> str:
@@ -144,14 +95,14 @@ def _find_split_dir(data_root: Path, split_file: str | os.PathLike | None, patte
         path = Path(split_file)
         folder = path if path.is_dir() else path.parent
         if not any(folder.glob(pattern)):
-            raise SplitFileError(f"{folder}: no {pattern} here (--split-file must be the folder of the official split files)")
+            raise DataError(f"{folder}: no {pattern} here (--split-file must be the folder of the official split files)")
         return folder
     for base in (data_root, data_root.parent):
         for candidate in candidates:
             if any((base / candidate).glob(pattern)):
                 return base / candidate
     tried = ", ".join(str(data_root / candidate) for candidate in candidates)
-    raise SplitFileError(f"cannot find {pattern} (looked in {tried}); pass the folder with --split-file")
+    raise DataError(f"cannot find {pattern} (looked in {tried}); pass the folder with --split-file")
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -167,7 +118,7 @@ def _check_split(protocol: str, split: str) -> None:
 # ----------------------------------------------------------------------------------------------- UCF101
 
 
-def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> EvalSplit:
+def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
     """UCF101 test split `"1"`, `"2"` or `"3"` (`testlist0N.txt`, 3783 / 3734 / 3696 videos), or `"full"` (UCF*:
     `testlist01.txt` + `trainlist01.txt`, all 13,320 videos), all 101 classes.
 
@@ -186,12 +137,12 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
     for line in _read_lines(folder / "classInd.txt"):
         number, _, class_folder = line.partition(" ")
         if not number.isdigit() or not class_folder.strip() or " " in class_folder.strip():
-            raise SplitFileError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
+            raise DataError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
         if class_folder.strip() in class_index:
-            raise SplitFileError(f"{folder / 'classInd.txt'}: class {class_folder.strip()!r} listed twice")
+            raise DataError(f"{folder / 'classInd.txt'}: class {class_folder.strip()!r} listed twice")
         class_index[class_folder.strip()] = int(number) - 1
     if sorted(class_index.values()) != list(range(len(class_index))):
-        raise SplitFileError(f"{folder / 'classInd.txt'}: class numbers are not 1..{len(class_index)}")
+        raise DataError(f"{folder / 'classInd.txt'}: class numbers are not 1..{len(class_index)}")
     folders = sorted(class_index, key=class_index.get)
     lists = ["testlist01.txt", "trainlist01.txt"] if split == "full" else [f"testlist0{split}.txt"]
 
@@ -199,16 +150,16 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
     for name in lists:
         path = folder / name
         if not path.is_file():
-            raise SplitFileError(f"{path}: missing UCF101 split file")
+            raise DataError(f"{path}: missing UCF101 split file")
         for line in _read_lines(path):
             relative = line.split()[0]  # trainlists append the class number
             class_folder = relative.split("/")[0]
             if class_folder not in class_index:
-                raise SplitFileError(f"{path}: class {class_folder!r} of {relative!r} is not in classInd.txt")
+                raise DataError(f"{path}: class {class_folder!r} of {relative!r} is not in classInd.txt")
             videos.append(str(data_root / relative))
             labels.append(class_index[class_folder])
-    return EvalSplit(
-        split, videos, labels, [ucf101_class_name(f) for f in folders], source=", ".join(str(folder / n) for n in lists)
+    return VideoList(
+        videos, labels, [ucf101_class_name(f) for f in folders], split, ", ".join(str(folder / n) for n in lists)
     )
 
 
@@ -217,7 +168,7 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<folder>.+)_test_split(?P<split>[123])\.txt$")
 
 
-def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> EvalSplit:
+def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
     """HMDB51 test split `"1"`, `"2"` or `"3"` (videos marked 2 in `<class>_test_splitN.txt`, 1530 each), or
     `"full"` (HMDB*: videos marked 1 or 2 in the split-1 files, 5100), 51 classes.
 
@@ -240,7 +191,7 @@ def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str 
         key=hmdb51_class_name,
     )
     if not class_folders:
-        raise SplitFileError(f"{folder}: no HMDB51 split files '<class>_test_split{file_split}.txt'")
+        raise DataError(f"{folder}: no HMDB51 split files '<class>_test_split{file_split}.txt'")
 
     videos, labels, files = [], [], []
     for label, class_folder in enumerate(class_folders):
@@ -249,15 +200,15 @@ def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str 
         for line in _read_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in {"0", "1", "2"}:
-                raise SplitFileError(f"{path}: expected '<video> <0|1|2>', got {line!r}")
+                raise DataError(f"{path}: expected '<video> <0|1|2>', got {line!r}")
             if parts[1] in wanted_ids:
                 videos.append(str(data_root / class_folder / parts[0]))
                 labels.append(label)
-    return EvalSplit(
-        split,
+    return VideoList(
         videos,
         labels,
         [hmdb51_class_name(f) for f in class_folders],
+        split,
         source=f"{len(files)} files {folder}/<class>_test_split{file_split}.txt (id {' or '.join(sorted(wanted_ids))})",
     )
 
@@ -267,7 +218,7 @@ def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str 
 
 def _kinetics_split(
     protocol: str, split: str, data_root: Path, split_file: str | os.PathLike | None
-) -> EvalSplit:
+) -> VideoList:
     class_names = kinetics_class_names(protocol, split)
     by_normalized = {_normalized(name): index for index, name in enumerate(class_names)}
     if len(by_normalized) != len(class_names):
@@ -290,7 +241,7 @@ def _kinetics_split(
     if empty:
         shown = ", ".join(repr(class_names[i]) for i in empty[:10])
         notes.append(f"{len(empty)} of {len(class_names)} classes have no video: {shown}{' ...' if len(empty) > 10 else ''}")
-    return EvalSplit(split, videos, labels, class_names, source=source, notes=notes)
+    return VideoList(videos, labels, class_names, split, source, notes)
 
 
 def _kinetics_annotation_rows(protocol, path, rows, header, data_root, by_normalized):
@@ -298,7 +249,7 @@ def _kinetics_annotation_rows(protocol, path, rows, header, data_root, by_normal
     `data_root` by their file name `<youtube_id>_<start:06d>_<end:06d>.<ext>` or `<youtube_id>.<ext>`."""
     column = {name: header.index(name) for name in ("label", "youtube_id") if name in header}
     if len(column) != 2:
-        raise SplitFileError(f"{path}: a Kinetics annotation CSV needs 'label' and 'youtube_id' columns, got {header}")
+        raise DataError(f"{path}: a Kinetics annotation CSV needs 'label' and 'youtube_id' columns, got {header}")
     start = header.index("time_start") if "time_start" in header else None
     end = header.index("time_end") if "time_end" in header else None
     stems = _video_files_by_stem(data_root)
@@ -318,7 +269,7 @@ def _kinetics_annotation_rows(protocol, path, rows, header, data_root, by_normal
         labels.append(label)
     notes = []
     if unknown and protocol == "k400":
-        raise SplitFileError(f"{path}: labels not among the 400 Kinetics-400 classes: {sorted(unknown)[:5]}")
+        raise DataError(f"{path}: labels not among the 400 Kinetics-400 classes: {sorted(unknown)[:5]}")
     if unknown:  # K600: the annotation file lists all 600 classes, a split keeps its 160
         notes.append(f"{len(unknown)} classes of {path.name} are not in this split and were skipped")
     return videos, labels, notes
@@ -332,10 +283,10 @@ def _indexed_csv_rows(path, rows, data_root, num_classes):
         if len(cells) < 2 or not cells[-1].strip().isdigit():
             if not videos:  # a header line
                 continue
-            raise SplitFileError(f"{path}: expected 'path,class_index', got {row!r}")
+            raise DataError(f"{path}: expected 'path,class_index', got {row!r}")
         label = int(cells[-1])
         if label >= num_classes:
-            raise SplitFileError(f"{path}: class index {label} >= {num_classes}")
+            raise DataError(f"{path}: class index {label} >= {num_classes}")
         videos.append(str(data_root / cells[0].strip()))
         labels.append(label)
     return videos, labels, []
@@ -345,14 +296,14 @@ def _kinetics_class_folders(data_root, class_names, by_normalized):
     """`<data_root>[/val]/<class>/<video>` with class folders named like the classes (spaces or underscores)."""
     base = data_root / "val" if (data_root / "val").is_dir() else data_root
     if not base.is_dir():
-        raise SplitFileError(f"{data_root}: not a folder (expected class folders, or pass the val CSV with --split-file)")
+        raise DataError(f"{data_root}: not a folder (expected class folders, or pass the val CSV with --split-file)")
     matched = {}
     for entry in sorted(base.iterdir()):
         label = by_normalized.get(_normalized(entry.name))
         if entry.is_dir() and label is not None:
             matched[label] = entry
     if not matched:
-        raise SplitFileError(
+        raise DataError(
             f"{base}: no folder named like a class of this split (e.g. {class_names[0]!r} or "
             f"{class_names[0].replace(' ', '_')!r}); pass the val CSV with --split-file"
         )
@@ -375,7 +326,7 @@ def _video_files_by_stem(data_root: Path) -> dict[str, str]:
     return stems
 
 
-def read_k600(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> EvalSplit:
+def read_k600(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
     """Kinetics-600 new-class split `"1"`, `"2"` or `"3"`: the 160 classes of the shipped official list, Kinetics-600
     validation videos (7276 / 7226 / 7261 in the paper's copy).
 
@@ -388,7 +339,7 @@ def read_k600(data_root: str | os.PathLike, split: str = "1", split_file: str | 
     return _kinetics_split("k600", split, Path(data_root), split_file)
 
 
-def read_k400(data_root: str | os.PathLike, split_file: str | os.PathLike | None = None) -> EvalSplit:
+def read_k400(data_root: str | os.PathLike, split_file: str | os.PathLike | None = None) -> VideoList:
     """Kinetics-400 validation set, 400 classes (closed-set top-1 / top-5; 19,761 videos in the paper's copy).
 
     Same inputs as [`read_k600`]: class folders under `data_root[/val]`, the Kinetics-400 validation annotation CSV
@@ -396,75 +347,6 @@ def read_k400(data_root: str | os.PathLike, split_file: str | os.PathLike | None
     `label_db/weng_compress_full_splits/test.csv`.
     """
     return _kinetics_split("k400", "val", Path(data_root), split_file)
-
-
-# ----------------------------------------------------------------------------------------------- custom
-
-
-def read_custom_csv(csv_path: str | os.PathLike, data_root: str | os.PathLike | None = None) -> EvalSplit:
-    """A `path,label` CSV (an optional header line: `path,label`, or any first row whose path has no file extension
-    while the others have one); `label` is the class name used in the prompts (not a class index).
-
-    Relative paths are resolved against `data_root`, else the CSV's folder. Classes are the sorted distinct labels.
-    """
-    csv_path = Path(csv_path)
-    root = Path(data_root) if data_root is not None else csv_path.parent
-    try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row and any(c.strip() for c in row)]
-    except UnicodeDecodeError as error:
-        raise SplitFileError(f"{csv_path}: not UTF-8 text ({error})") from None
-    if rows and [cell.lower() for cell in rows[0][:2]] in (["path", "label"], ["video", "label"], ["file_name", "label"]):
-        rows = rows[1:]
-    elif len(rows) > 1 and not Path(rows[0][0]).suffix and any(Path(row[0]).suffix for row in rows[1:]):
-        rows = rows[1:]  # a header with other column names, e.g. `filename,category`
-    if not rows:
-        raise SplitFileError(f"{csv_path}: no 'path,label' rows")
-    for number, row in enumerate(rows, start=1):
-        if len(row) != 2 or not row[0] or not row[1]:
-            raise SplitFileError(f"{csv_path}: row {number}: expected 'path,label', got {row!r}")
-    class_names = sorted({label for _, label in rows})
-    if all(name.isdigit() for name in class_names):
-        raise SplitFileError(
-            f"{csv_path}: the labels are numbers ({', '.join(class_names[:5])}...); zero-shot evaluation builds its "
-            "prompts from class names, so give the names (e.g. 'archery') in the label column"
-        )
-    index = {name: i for i, name in enumerate(class_names)}
-    return EvalSplit(
-        "test",
-        [str(root / path) for path, _ in rows],
-        [index[label] for _, label in rows],
-        class_names,
-        source=str(csv_path),
-    )
-
-
-def read_video_folder(data_dir: str | os.PathLike, split: str | None = None, cache_dir: str | None = None) -> EvalSplit:
-    """A `datasets` video folder (`datasets.load_dataset("videofolder", data_dir=...)`): `<label>/<video>` or
-    `<split>/<label>/<video>`, or videos with a `metadata.csv` holding `file_name,label`.
-
-    Takes `split` if given, else `test`, `validation` or `train`, whichever exists first. Only paths are read
-    (`Video(decode=False)`); decoding is the runner's.
-    """
-    from datasets import ClassLabel, Video, load_dataset
-
-    splits = load_dataset("videofolder", data_dir=str(data_dir), cache_dir=cache_dir)
-    names = [split] if split else [name for name in ("test", "validation", "train") if name in splits]
-    if not names or names[0] not in splits:
-        raise SplitFileError(f"{data_dir}: no split {split or 'test/validation/train'} (found {list(splits)})")
-    dataset = splits[names[0]].cast_column("video", Video(decode=False))
-    if "label" not in dataset.features:
-        raise SplitFileError(f"{data_dir}: no labels (put the videos in one folder per class, or a metadata.csv)")
-    feature = dataset.features["label"]
-    raw = dataset["label"]
-    if isinstance(feature, ClassLabel):  # folder names, read as the training script reads them
-        class_names = check_labels([folder_name_to_class_name(name) for name in feature.names], distinct=True)
-        labels = list(raw)
-    else:
-        class_names = sorted(set(map(str, raw)))
-        labels = [class_names.index(str(label)) for label in raw]
-    videos = [item["path"] for item in dataset["video"]]
-    return EvalSplit(names[0], videos, labels, class_names, source=f"datasets videofolder {data_dir} [{names[0]}]")
 
 
 # ----------------------------------------------------------------------------------------------- dispatch
@@ -475,7 +357,7 @@ def read_protocol(
     data_root: str | os.PathLike | None = None,
     split: str = "all",
     split_file: str | os.PathLike | None = None,
-) -> list[EvalSplit]:
+) -> list[VideoList]:
     """The splits to evaluate for `protocol` (`"ucf101"`, `"hmdb51"`, `"k600"`, `"k400"` or `"custom"`).
 
     `split` is `"all"` (every split of the protocol: 1, 2 and 3 for UCF101, HMDB51 and K600) or one split name
@@ -488,10 +370,10 @@ def read_protocol(
         if split not in ("all", "test"):
             raise ValueError("the custom protocol has a single split; leave --split out")
         if split_file is not None:
-            return [read_custom_csv(split_file, data_root)]
+            return [read_csv(split_file, root=data_root, name="test")]
         if data_root is None:
             raise ValueError("custom: give a 'path,label' CSV with --split-file or a video folder with --data-root")
-        return [read_video_folder(data_root)]
+        return [read_folder(data_root)]
     if data_root is None:
         raise ValueError(f"{protocol}: --data-root (the folder with the videos) is required")
     if not Path(data_root).is_dir():
@@ -511,17 +393,14 @@ def read_protocol(
 
 
 __all__ = [
-    "EvalSplit",
+    "VideoList",
     "PROTOCOLS",
     "PROTOCOL_SPLITS",
-    "SplitFileError",
     "hmdb51_class_name",
     "kinetics_class_names",
-    "read_custom_csv",
     "read_hmdb51",
     "read_k400",
     "read_k600",
     "read_protocol",
     "read_ucf101",
-    "read_video_folder",
 ]

@@ -7,7 +7,7 @@ crop), [`build_class_embeddings`] (the 28-template ensemble, computed once per c
 `OpenVCLIPModel(pixel_values=..., text_embeds=...)`; logits are summed over the views of a video.
 
 Several *runs* can share one pass over the videos: test-time patch ratios `r` (weights `r·θ_CLIP + (1−r)·θ`,
-method doc 3.3, swapped in and out per batch with `interpolation.interpolated_parameters`) and, with `frame_wise`,
+method doc 3.3, swapped in and out per batch with `weights.interpolated_parameters`) and, with `frame_wise`,
 each of them with temporal attention off (every frame encoded alone, the frozen-CLIP style baseline). Videos are
 decoded once for all runs.
 """
@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..interpolation import interpolated_parameters
+from ..weights import check_same_keys_and_shapes, interpolated_parameters
 from ..modeling_open_vclip import OpenVCLIPNeighborFrameAttention
 from ..prompts import PROMPT_TEMPLATES, build_class_embeddings
-from .protocols import EvalSplit
+from ..data import VideoList
 
 
 TOPK_ACCURACY_PATH = Path(__file__).parent / "metrics" / "topk_accuracy"
@@ -134,17 +134,6 @@ def temporal_attention(model: torch.nn.Module, mode: str):
             layer.temporal_attention = value
 
 
-def check_anchor(model: torch.nn.Module, anchor: Mapping[str, torch.Tensor]) -> None:
-    """Raise a ValueError unless `anchor` has every parameter of `model` with the same shape."""
-    missing = [name for name, _ in model.named_parameters() if name not in anchor]
-    wrong = [name for name, p in model.named_parameters() if name in anchor and anchor[name].shape != p.shape]
-    if missing or wrong:
-        raise ValueError(
-            "the CLIP anchor does not match the model: "
-            + "; ".join(f"{what}: {', '.join(names[:5])}" for what, names in (("missing", missing), ("other shape", wrong)) if names)
-        )
-
-
 def _text_weights_equal(model: torch.nn.Module, anchor: Mapping[str, torch.Tensor]) -> bool:
     return all(
         torch.equal(param.detach().float().cpu(), anchor[name].float().cpu())
@@ -165,7 +154,7 @@ class SplitResult:
     `top5_failures_as_wrong` (percent over all listed videos, failures counted as wrong) and `num_evaluated`.
     """
 
-    split: EvalSplit
+    split: VideoList
     evaluated: list[int] = field(default_factory=list)
     failures: list[tuple[int, str]] = field(default_factory=list)
     logits: dict[str, np.ndarray] = field(default_factory=dict)
@@ -196,7 +185,7 @@ def _percent(value):
 def evaluate_splits(
     model: torch.nn.Module,
     processor,
-    splits: Sequence[EvalSplit],
+    splits: Sequence[VideoList],
     runs: Sequence[Run] | None = None,
     clip_anchor: Mapping[str, torch.Tensor] | None = None,
     batch_size: int = 8,
@@ -237,7 +226,7 @@ def evaluate_splits(
     if any(run.patch_ratio is not None for run in runs):
         if clip_anchor is None:
             raise ValueError("patch ratios need the CLIP anchor θ_CLIP (clip_anchor / --clip-anchor)")
-        check_anchor(model, clip_anchor)
+        check_same_keys_and_shapes(model.state_dict(), clip_anchor, "the model", "the CLIP anchor")
         clip_anchor = {key: value.to(device) for key, value in clip_anchor.items()}
     text_follows_ratio = clip_anchor is not None and not _text_weights_equal(model, clip_anchor)
     metric = metric if metric is not None else load_topk_accuracy()
@@ -251,7 +240,7 @@ def evaluate_splits(
         key = (tuple(class_names), ratio if text_follows_ratio else None)
         if key not in embeddings_memo:
             with weights(ratio if text_follows_ratio else None):
-                embeddings_memo[key] = build_class_embeddings(model, processor, class_names, templates, use_cache=False)
+                embeddings_memo[key] = build_class_embeddings(model, processor, class_names, templates)
         return embeddings_memo[key]
 
     results = []
@@ -330,7 +319,6 @@ __all__ = [
     "Run",
     "SplitResult",
     "VideoClipsDataset",
-    "check_anchor",
     "collate_clips",
     "evaluate_splits",
     "load_topk_accuracy",

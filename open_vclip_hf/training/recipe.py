@@ -1,0 +1,312 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""The fine-tuning recipe of Open-VCLIP (method doc section 4) that `examples/train_openvclip.py` puts together.
+
+* Data: [`VideoClassificationDataset`] decodes the videos of a [`VideoList`] (`open_vclip_hf.data`) with the
+  library's one decoder ([`load_video`], dense 8 x 16 clips at a random temporal position) and augments them with
+  [`TrainAugmentation`] (short side U[224, 256], random 224 crop, random horizontal flip, CLIP mean/std). All
+  randomness of an example is a function of `(seed, epoch, index)`, so a resumed run sees the same clips.
+* Optimisation: [`parameter_groups`] (weight decay 0 for 1-D parameters and biases), [`official_lr_lambda`] (linear
+  warm-up then cosine, PySlowFast's `lr_policy.py`), [`freeze_text_tower`].
+* Run folders: [`TrainingProgress`] (where a resumed run continues), [`numbered_folders`].
+"""
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+from ..data import VideoList
+from ..video_decoding import VideoDecodingError, load_video
+
+logger = logging.getLogger(__name__)
+
+# The official jitter range for 224 crops, `DATA.TRAIN_JITTER_SCALES [224, 256]` (method doc section 4).
+JITTER_SCALE = 256 / 224
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Spatial augmentation (method doc section 4)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AugmentationParams:
+    """One draw of [`TrainAugmentation`]: resize to `(height, width)` (short side `short_side`), crop the
+    `crop_size` square at `(top, left)`, then flip horizontally if `flip`."""
+
+    short_side: int
+    height: int
+    width: int
+    top: int
+    left: int
+    flip: bool
+
+
+class TrainAugmentation:
+    """Open-VCLIP's training-time spatial augmentation, applied identically to every frame of a clip.
+
+    PySlowFast `spatial_sampling` with `DATA.TRAIN_JITTER_SCALES [224, 256]`, `TRAIN_CROP_SIZE 224` and
+    `RANDOM_FLIP True` (no RandAugment, mixup or random erasing; method doc section 4):
+
+    1. short side `s = round(U(min_short_side, max_short_side))`, aspect ratio kept (long side floored);
+    2. a random `crop_size` x `crop_size` crop, uniform over all positions;
+    3. a horizontal flip with probability `flip_prob`;
+    4. `(pixel / 255 - mean) / std` with CLIP's mean and std.
+
+    Resizing is bilinear with antialiasing, on uint8 frames. The official code does not antialias, but it trained on
+    videos already scaled to a short side of 256, where this makes almost no difference; on full-HD videos it avoids
+    aliasing, and the evaluation processor's bicubic PIL resize antialiases too.
+
+    Args:
+        crop_size: side of the square crop, the model's `image_size` (224).
+        min_short_side, max_short_side: range of the short side; default `crop_size` and `round(crop_size * 256/224)`,
+            i.e. [224, 256] for 224 crops.
+        flip_prob: probability of a horizontal flip.
+        mean, std: per-channel normalisation (CLIP's).
+
+    Call with `(frames, generator)`: `frames` is `uint8` `(T, H, W, 3)`, `generator` a `np.random.Generator`;
+    returns `float32` `(T, 3, crop_size, crop_size)`.
+    """
+
+    def __init__(
+        self,
+        crop_size: int = 224,
+        min_short_side: int | None = None,
+        max_short_side: int | None = None,
+        flip_prob: float = 0.5,
+        mean: Sequence[float] = OPENAI_CLIP_MEAN,
+        std: Sequence[float] = OPENAI_CLIP_STD,
+    ):
+        self.crop_size = int(crop_size)
+        self.min_short_side = self.crop_size if min_short_side is None else int(min_short_side)
+        self.max_short_side = round(self.crop_size * JITTER_SCALE) if max_short_side is None else int(max_short_side)
+        if not self.crop_size <= self.min_short_side <= self.max_short_side:
+            raise ValueError(
+                f"need crop_size <= min_short_side <= max_short_side, got {self.crop_size}, {self.min_short_side}, "
+                f"{self.max_short_side}"
+            )
+        if not 0.0 <= flip_prob <= 1.0:
+            raise ValueError(f"flip_prob must lie in [0, 1], got {flip_prob}")
+        self.flip_prob = flip_prob
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def sample_params(self, height: int, width: int, generator: np.random.Generator) -> AugmentationParams:
+        """Draw the short side, the crop position and the flip for frames of `height` x `width`."""
+        short_side = int(round(generator.uniform(self.min_short_side, self.max_short_side)))
+        if width <= height:
+            new_width, new_height = short_side, int(math.floor(height / width * short_side))
+        else:
+            new_width, new_height = int(math.floor(width / height * short_side)), short_side
+        top = int(generator.integers(0, new_height - self.crop_size + 1))
+        left = int(generator.integers(0, new_width - self.crop_size + 1))
+        flip = bool(generator.uniform() < self.flip_prob)
+        return AugmentationParams(short_side, new_height, new_width, top, left, flip)
+
+    def apply(self, frames: np.ndarray, params: AugmentationParams) -> torch.Tensor:
+        """Resize, crop, flip and normalise `frames` (`uint8` `(T, H, W, 3)`) with the given draw."""
+        # Resized in uint8 (channels-last, like PIL): 16x less memory than float for full-HD frames, and fast.
+        video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        if (params.height, params.width) != tuple(video.shape[-2:]):
+            video = nn.functional.interpolate(
+                video, size=(params.height, params.width), mode="bilinear", align_corners=False, antialias=True
+            )
+        video = video[..., params.top : params.top + self.crop_size, params.left : params.left + self.crop_size]
+        if params.flip:
+            video = video.flip(-1)
+        return ((video.float() / 255.0 - self.mean) / self.std).contiguous()
+
+    def __call__(self, frames: np.ndarray, generator: np.random.Generator) -> torch.Tensor:
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.shape}")
+        return self.apply(frames, self.sample_params(frames.shape[1], frames.shape[2], generator))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The dataset
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class VideoClassificationDataset(Dataset):
+    """Training clips: dense sampling at a random temporal position, then [`TrainAugmentation`].
+
+    `dataset[i]` is `{"pixel_values": float32 (num_frames, 3, crop, crop), "labels": int}`. Example `i` in epoch `e`
+    draws its temporal position and its augmentation from `np.random.default_rng((seed, e, i))`: independent of the
+    DataLoader worker that decodes it and identical when a run is resumed. Call [`set_epoch`] before each epoch.
+
+    A video that cannot be decoded is reported (a warning naming it) and replaced by another example drawn from the
+    same generator, up to `max_retries` times, as PySlowFast's loader does.
+
+    Args:
+        videos: the training videos, a [`VideoList`] from `open_vclip_hf.data` (`read_csv`, `read_folder`,
+            `read_dataset`).
+        transform: `(frames, generator) -> tensor`; default [`TrainAugmentation`]`()`.
+        num_frames, sampling, frame_stride, target_fps: passed to [`load_video`] (8 frames, dense, stride 16 at
+            30 fps: method doc section 4).
+        seed: base seed of the per-example generators.
+    """
+
+    def __init__(
+        self,
+        videos: VideoList,
+        transform: Callable[[np.ndarray, np.random.Generator], torch.Tensor] | None = None,
+        num_frames: int = 8,
+        sampling: str = "dense",
+        frame_stride: int = 16,
+        target_fps: float = 30,
+        seed: int = 0,
+        max_retries: int = 10,
+    ):
+        if not len(videos):
+            raise ValueError("no training videos")
+        self.videos = videos
+        self.class_names = videos.class_names
+        self.transform = TrainAugmentation() if transform is None else transform
+        self.video_kwargs = dict(
+            num_frames=num_frames, sampling=sampling, frame_stride=frame_stride, target_fps=target_fps
+        )
+        self.seed = int(seed)
+        self.epoch = 0
+        self.max_retries = max_retries
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> dict:
+        generator = np.random.default_rng((self.seed, self.epoch, int(index)))
+        for attempt in range(self.max_retries + 1):
+            try:
+                frames = load_video(self.videos.videos[index], generator=generator, **self.video_kwargs)[0]
+            except (VideoDecodingError, FileNotFoundError) as error:
+                if attempt == self.max_retries:
+                    raise
+                logger.warning("skipping an unreadable training video (%s); using another one", error)
+                index = int(generator.integers(len(self.videos)))
+                continue
+            return {"pixel_values": self.transform(frames, generator), "labels": self.videos.labels[index]}
+
+
+def collate_videos(examples: Sequence[dict]) -> dict[str, torch.Tensor]:
+    """Stack examples of [`VideoClassificationDataset`] into `pixel_values` `(B, T, 3, H, W)` and `labels` `(B,)`."""
+    return {
+        "pixel_values": torch.stack([example["pixel_values"] for example in examples]),
+        "labels": torch.tensor([example["labels"] for example in examples], dtype=torch.long),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Optimisation (method doc section 4)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def freeze_text_tower(model: nn.Module) -> None:
+    """Freeze CLIP's text tower and text projection (method doc section 2: the class embeddings are computed once,
+    no gradient reaches the text side). The vision tower, the visual projection and `logit_scale` stay trainable,
+    as in the official code."""
+    model.text_model.requires_grad_(False)
+    model.text_projection.requires_grad_(False)
+
+
+def enable_activation_checkpointing(model: nn.Module, use_reentrant: bool = False) -> None:
+    """Recompute every transformer layer in the backward (the official ViT-L/14 run's `MODEL.USE_CHECKPOINT`).
+
+    `activation_checkpointing_enable` is the name in recent transformers 5 releases; 5.0 has only
+    `gradient_checkpointing_enable` (same behaviour), which later releases keep as a deprecated alias."""
+    kwargs = {"use_reentrant": use_reentrant}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups of the trainable parameters: no weight decay for 1-D parameters and biases
+    (`SOLVER.ZERO_WD_1D_PARAM`, `slowfast/models/optimizer.py`), `weight_decay` for the rest. Like the official
+    code, the 0-dim `logit_scale` is in the decayed group."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim == 1 or name.endswith(".bias") else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def official_lr_lambda(
+    warmup_steps: float, total_steps: int, base_lr: float, warmup_start_lr: float, end_lr: float
+) -> Callable[[int], float]:
+    """Multiplier of `base_lr` after `step` optimizer steps (for `torch.optim.lr_scheduler.LambdaLR`): PySlowFast's
+    `cosine` policy with `COSINE_AFTER_WARMUP` and linear warm-up (`slowfast/utils/lr_policy.py`), counted in steps
+    instead of fractional epochs:
+
+        step <  warmup_steps: warmup_start_lr + (base_lr - warmup_start_lr) * step / warmup_steps
+        otherwise:            end_lr + (base_lr - end_lr) * (1 + cos(pi * (step - warmup_steps) / cosine_steps)) / 2
+
+    with `cosine_steps = total_steps - warmup_steps`.
+
+    Open-VCLIP: base 3.33e-6, warm-up from 3.33e-8 over 2 epochs, cosine to 3.33e-8 at epoch 22.
+    """
+    if base_lr <= 0:
+        raise ValueError(f"base_lr must be positive, got {base_lr}")
+    cosine_steps = max(total_steps - warmup_steps, 1e-12)
+
+    def multiplier(step: int) -> float:
+        if step < warmup_steps:
+            lr = warmup_start_lr + (base_lr - warmup_start_lr) * step / warmup_steps
+        else:
+            progress = min((step - warmup_steps) / cosine_steps, 1.0)
+            lr = end_lr + (base_lr - end_lr) * (math.cos(math.pi * progress) + 1.0) * 0.5
+        return lr / base_lr
+
+    return multiplier
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingProgress:
+    """Where training stands; saved with `accelerator.register_for_checkpointing` so that a resumed run continues at
+    the same batch of the same epoch. `batches_done` counts batches of `epoch` already trained on."""
+
+    epoch: int = 0
+    batches_done: int = 0
+    completed_steps: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        for key, value in state.items():
+            setattr(self, key, int(value))
+
+
+def staging_directory(path: str | Path) -> Path:
+    """The temporary sibling `.<name>.partial` where `path` is written before [`commit_directory`] renames it."""
+    path = Path(path).absolute()
+    return path.parent / f".{path.name}.partial"
+
+
+def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
+    """`{N: parent/<prefix>N}` for the complete folders `<prefix><integer>` in `parent` (staging folders, which
+    start with a dot, are ignored)."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return {}
+    found = {}
+    for entry in parent.iterdir():
+        suffix = entry.name.removeprefix(prefix)
+        if entry.is_dir() and entry.name.startswith(prefix) and suffix.isdigit():
+            found[int(suffix)] = entry
+    return dict(sorted(found.items()))
+

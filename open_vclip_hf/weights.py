@@ -1,0 +1,342 @@
+# Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
+"""Weights: the interpolation formula of Open-VCLIP, the one state-dict matcher, reading checkpoints, writing folders.
+
+* `θ_r = r·θ_CLIP + (1 − r)·θ` with `r` the weight on the CLIP anchor, written once in `_interpolate`: test-time
+  patching (method doc section 3.3: `interpolate_weights`, `patch_model_`), the weight swap `interpolated_parameters`
+  (patch sweeps in evaluation, and the training regularizer of section 3.1 in `training.regularizer`);
+* `check_same_keys_and_shapes`: every comparison of two state dicts (conversion, anchors, SWA);
+* `load_checkpoint_state_dict`: safetensors, torch files (`weights_only=True`) and `save_pretrained` folders;
+* `save_pretrained_atomically` / `commit_directory`: folders that never exist half-written.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file as load_safetensors
+from torch import nn
+
+# Prefixes that wrappers add to parameter names: DistributedDataParallel and torch.compile.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+TORCH_SUFFIXES = (".pth", ".pyth", ".pt", ".bin")
+_MAX_LISTED_KEYS = 10
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The formula and the checks around it
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _check_ratio(ratio: float, what: str = "ratio") -> float:
+    ratio = float(ratio)
+    if not 0.0 <= ratio <= 1.0:  # also rejects NaN
+        raise ValueError(f"{what} must lie in [0, 1] (it is the weight on the CLIP anchor), got {ratio}")
+    return ratio
+
+
+def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> torch.Tensor:
+    """`ratio·anchor + (1 − ratio)·weight`, computed in (at least) float32 and returned in `weight`'s dtype/device.
+
+    Rounded exactly as the official expression `clip * patch_ratio + weights * (1 - patch_ratio)` (method doc 3.1 and
+    3.3), not as `torch.lerp` or a fused multiply-add: with float32 tensors the result is bit-identical to the
+    official training code's θ_r, and ratio 0 and 1 return the two ends exactly. (The official *test* code multiplies
+    the float16 JIT anchor by the ratio in float16 before adding; for r = 0.5 that product is exact, for r = 0.6 it
+    can differ by one float16 rounding of r·θ_CLIP. Here the anchor is always promoted first.)
+    """
+    compute_dtype = torch.promote_types(weight.dtype, torch.float32)
+    promoted = anchor.to(device=weight.device, dtype=compute_dtype)
+    # A converted anchor (float16, another device) is already a fresh tensor: scale it in place, one buffer fewer.
+    mixed = promoted.mul_(ratio) if promoted is not anchor else anchor * ratio
+    mixed += weight.to(compute_dtype) * (1.0 - ratio)  # in place: one temporary fewer, same rounding
+    return mixed.to(weight.dtype)
+
+
+def _listed(keys: Sequence[str]) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:_MAX_LISTED_KEYS])
+    return shown + (f", ... ({len(keys)} in total)" if len(keys) > _MAX_LISTED_KEYS else "")
+
+
+def check_same_keys_and_shapes(
+    first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], first_name: str, second_name: str
+) -> None:
+    """Raise a ValueError naming the keys when the two state dicts differ in keys or in shapes."""
+    only_first = first.keys() - second.keys()
+    only_second = second.keys() - first.keys()
+    problems = []
+    if only_first:
+        problems.append(f"keys only in {first_name}: {_listed(only_first)}")
+    if only_second:
+        problems.append(f"keys only in {second_name}: {_listed(only_second)}")
+    mismatched = [
+        f"{key} {tuple(first[key].shape)} vs {tuple(second[key].shape)}"
+        for key in sorted(first.keys() & second.keys())
+        if first[key].shape != second[key].shape
+    ]
+    if mismatched:
+        problems.append(f"shape mismatch ({first_name} vs {second_name}): {_listed(mismatched)}")
+    if problems:
+        raise ValueError(f"{first_name} and {second_name} do not match: " + "; ".join(problems))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Test-time patching (method doc section 3.3)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def interpolate_weights(
+    weights: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor], ratio: float
+) -> dict[str, torch.Tensor]:
+    """Patched weights `ratio·anchor + (1 − ratio)·weights` (method doc 3.3).
+
+    Args:
+        weights: the fine-tuned state dict θ (e.g. the SWA weights).
+        anchor: the CLIP state dict θ_CLIP, same keys and shapes (any float dtype, any device).
+        ratio: weight on the CLIP anchor, in [0, 1]; 0 returns θ, 1 returns θ_CLIP. The released Open-VCLIP
+            models are evaluated at 0.5 (B/32, B/16) and 0.6 (L/14).
+
+    Returns:
+        A new state dict: floating tensors interpolated in float32 (float64 stays float64) and cast back to the
+        dtype and device of `weights`; non-floating tensors (integer buffers) copied from `weights` unchanged.
+
+    Raises:
+        ValueError: `ratio` outside [0, 1], or key sets / shapes differ (the message names the keys).
+    """
+    ratio = _check_ratio(ratio)
+    check_same_keys_and_shapes(weights, anchor, "weights", "anchor")
+    return {
+        key: _interpolate(tensor, anchor[key], ratio) if tensor.is_floating_point() else tensor.clone()
+        for key, tensor in weights.items()
+    }
+
+
+def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float) -> None:
+    """Patch `model` in place to `ratio·θ_CLIP + (1 − ratio)·θ` over its whole state dict (method doc 3.3).
+
+    Same semantics, checks and formula as `interpolate_weights`, but tensor by tensor (one temporary at a time, no
+    second copy of the model). `anchor_state_dict` must have exactly the keys of `model.state_dict()`.
+    """
+    ratio = _check_ratio(ratio)
+    state = model.state_dict()
+    check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
+    patched_storages = set()
+    with torch.no_grad():
+        for key, tensor in state.items():
+            # A tied weight appears under several keys with one storage; patching it twice would apply r twice.
+            storage = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+            if not tensor.is_floating_point() or storage in patched_storages:
+                continue
+            patched_storages.add(storage)
+            tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
+
+
+def _anchor_key(name: str, anchor: Mapping[str, Any]) -> str | None:
+    """The anchor key of parameter `name`, ignoring wrapper prefixes (`module.` of DDP, `_orig_mod.` of compile)."""
+    while name not in anchor and name.startswith(WRAPPER_PREFIXES):
+        name = name.split(".", 1)[1]
+    return name if name in anchor else None
+
+
+def _matched_parameters(
+    model: nn.Module, anchor: Mapping[str, torch.Tensor], trainable_only: bool
+) -> tuple[list[tuple[str, nn.Parameter, torch.Tensor]], list[str]]:
+    """(name, parameter, anchor tensor) for every parameter found in the anchor, and the names of those not found.
+
+    Frozen parameters are left out (not even listed as missing) when `trainable_only`. Raises a ValueError naming the
+    parameters whose shape differs from the anchor's, or when no parameter at all is found in the anchor (almost
+    always an anchor in another key convention, e.g. OpenAI names instead of transformers names).
+    """
+    matched, missing, mismatched = [], [], []
+    for name, param in model.named_parameters():
+        if trainable_only and not param.requires_grad:
+            continue
+        key = _anchor_key(name, anchor)
+        if key is None:
+            missing.append(name)
+        elif anchor[key].shape != param.shape:
+            mismatched.append(f"{name} {tuple(param.shape)} vs anchor {key} {tuple(anchor[key].shape)}")
+        else:
+            matched.append((name, param, anchor[key]))
+    if mismatched:
+        raise ValueError(f"parameter shapes differ from the CLIP anchor: {_listed(mismatched)}")
+    if not matched:
+        raise ValueError(
+            f"no {'trainable ' if trainable_only else ''}parameter of the model has an entry in the CLIP anchor "
+            f"(model parameters: {_listed(missing)}; anchor keys: {_listed(list(anchor))})"
+        )
+    return matched, missing
+
+
+@contextmanager
+def _parameters_at_ratio(pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float) -> Iterator[None]:
+    """Inside the block every parameter of `pairs` holds `ratio·anchor + (1 − ratio)·θ`; on exit (also on an
+    exception) it holds θ again, bit for bit: θ_r cannot be inverted exactly in floating point, so θ is backed up
+    (one copy of the parameters in `pairs`, freed on exit)."""
+    backups = []
+    try:
+        with torch.no_grad():
+            for param, anchor in pairs:
+                backups.append(param.detach().clone())
+                param.copy_(_interpolate(param, anchor, ratio))
+        yield
+    finally:
+        with torch.no_grad():
+            for (param, _), backup in zip(pairs, backups):
+                param.copy_(backup)
+
+
+@contextmanager
+def interpolated_parameters(
+    model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float
+) -> Iterator[nn.Module]:
+    """Temporarily set the parameters of `model` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` (method doc 3.1/3.3).
+
+    Every parameter with an entry in `anchor_state_dict` is swapped (wrapper prefixes `module.` / `_orig_mod.` are
+    ignored; buffers are not touched); θ is restored bit-exactly when the block exits, also on an exception. Useful to
+    evaluate a sweep of patch ratios without reloading the model. Costs one backup copy of the swapped parameters
+    while the block runs. Yields `model`.
+    """
+    ratio = _check_ratio(ratio)
+    matched, _ = _matched_parameters(model, anchor_state_dict, trainable_only=False)
+    with _parameters_at_ratio([(param, anchor) for _, param, anchor in matched], ratio):
+        yield model
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Reading checkpoints and streaming SWA (method doc section 3.2)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be read (truncated download, corrupt file, unexpected content)."""
+
+
+def _read_torch_file(path: Path) -> Mapping[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # PySlowFast epoch checkpoints and the official `swa_2_22.pth` wrap the weights: {'model_state': {...}}.
+    if isinstance(state, Mapping) and "model_state" in state:
+        state = state["model_state"]
+    return state
+
+
+def _read_file(path: Path) -> Mapping[str, Any]:
+    if path.suffix == ".safetensors":
+        return load_safetensors(path, device="cpu")
+    if path.suffix in TORCH_SUFFIXES:
+        return _read_torch_file(path)
+    raise CheckpointError(f"{path}: unknown checkpoint format (expected .safetensors, {', '.join(TORCH_SUFFIXES)})")
+
+
+def _read_sharded(index_path: Path) -> dict[str, Any]:
+    weight_map = json.loads(index_path.read_text())["weight_map"]
+    state = {}
+    for shard in sorted(set(weight_map.values())):
+        state.update(_read_file(index_path.parent / shard))
+    return state
+
+
+def _read_folder(folder: Path) -> Mapping[str, Any]:
+    """A `save_pretrained` folder (single or sharded, safetensors or torch) or an `accelerate` `save_state` folder
+    (its first model is `model.safetensors` or `pytorch_model.bin`)."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return _read_file(folder / name)
+        if (folder / f"{name}.index.json").is_file():
+            return _read_sharded(folder / f"{name}.index.json")
+    raise CheckpointError(
+        f"{folder}: no model.safetensors, pytorch_model.bin or sharded index (*.index.json) in this folder"
+    )
+
+
+def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read one checkpoint into a CPU state dict.
+
+    Accepts a `.safetensors` file, a torch file (`.pth`, `.pyth`, `.pt`, `.bin`, read with
+    `torch.load(map_location="cpu", weights_only=True)`; a `{'model_state': ...}` wrapper as in PySlowFast's
+    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped), a `save_pretrained` folder
+    (`model.safetensors` or `pytorch_model.bin`, possibly sharded with an `*.index.json`) or an `accelerate`
+    `save_state` folder.
+
+    Raises:
+        FileNotFoundError: the path does not exist (or a shard listed in an index is missing).
+        CheckpointError: the file cannot be read (e.g. truncated), or it holds something other than a mapping of
+            names to tensors. The message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = _read_folder(path) if path.is_dir() else _read_file(path)
+    except (FileNotFoundError, CheckpointError):
+        raise
+    except Exception as error:  # every reader has its own error types for a damaged file
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint ({type(error).__name__}: {error}). The file may be truncated or corrupt;"
+            " compare its size and SHA256 with the source."
+        ) from error
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict (names to tensors), got {type(state).__name__}")
+    not_tensors = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"{path}: entries that are not tensors: {_listed([str(key) for key in not_tensors])}")
+    return dict(state)
+
+
+
+# Files that `save_pretrained` of a model writes; everything else in a model folder (processor, tokenizer, remote
+# code) is what `extra_files_from` copies.
+_MODEL_FILE_PREFIXES = ("config.json", "model.safetensors", "model-", "pytorch_model", "README.md")
+
+
+def save_pretrained_atomically(
+    model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
+) -> Path:
+    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, add the files of the model
+    folder `extra_files_from` that are not the model itself (processor, tokenizer, remote code) and not written
+    already, then [`commit_directory`] it to `output_dir`."""
+    output_dir = Path(output_dir).absolute()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        for savable in extra_savables:
+            savable.save_pretrained(staging)
+        if extra_files_from is not None and Path(extra_files_from).is_dir():
+            for entry in Path(extra_files_from).iterdir():
+                target = staging / entry.name
+                if entry.is_file() and not entry.name.startswith(_MODEL_FILE_PREFIXES) and not target.exists():
+                    shutil.copy2(entry, target)
+        return commit_directory(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def default_permissions(path: str | Path) -> None:
+    """Give a file or folder made by `tempfile` (0600 / 0700) the permissions of a plain `open` / `mkdir`."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
+
+
+def commit_directory(staging: str | Path, path: str | Path) -> Path:
+    """Rename the complete folder `staging` (a sibling of `path`) to `path`, replacing an existing `path` only now
+    (the old one is moved aside first, then deleted): `path` is never half-written."""
+    staging, path = Path(staging), Path(path).absolute()
+    default_permissions(staging)
+    if path.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+        os.replace(path, retired / path.name)
+        os.replace(staging, path)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, path)
+    return path
+
+

@@ -1,0 +1,116 @@
+"""Tests of open_vclip_hf.data: the one reader of CSVs, class folders and `datasets` datasets (training, evaluation
+and the CLI read their videos through it)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from open_vclip_hf.data import DataError, VideoList, read_class_names, read_csv, read_dataset, read_folder
+
+
+def test_read_class_names_text_and_json_forms(tmp_path):
+    (tmp_path / "a.txt").write_text("# Kinetics\nabseiling\n\nair drumming\n")
+    (tmp_path / "b.json").write_text(json.dumps({"1": "air drumming", "0": "abseiling"}))
+    (tmp_path / "c.json").write_text(json.dumps({"air drumming": 1, "abseiling": 0}))
+    (tmp_path / "d.json").write_text(json.dumps(["abseiling", "air drumming"]))
+    for name in ("a.txt", "b.json", "c.json", "d.json"):
+        assert read_class_names(tmp_path / name) == ["abseiling", "air drumming"]
+    (tmp_path / "dup.txt").write_text("a\nb\na\n")
+    with pytest.raises(DataError, match="duplicate"):
+        read_class_names(tmp_path / "dup.txt")
+    (tmp_path / "gap.json").write_text(json.dumps({"0": "a", "2": "b"}))
+    with pytest.raises(DataError, match="indices"):
+        read_class_names(tmp_path / "gap.json")
+
+
+def test_csv_with_class_names_takes_names_or_indices(tmp_path):
+    names = ["archery", "playing guitar"]
+    (tmp_path / "train.csv").write_text('path,label\nclips/a.mp4,playing guitar\n/abs/b.mp4,0\n"c,d.mp4",1\n')
+    videos = read_csv(tmp_path / "train.csv", names)
+    assert videos.videos == [str(tmp_path / "clips/a.mp4"), "/abs/b.mp4", str(tmp_path / "c,d.mp4")]
+    assert videos.labels == [1, 0, 1] and videos.class_names == names
+    (tmp_path / "slowfast.csv").write_text("x/a.mp4 1\nx/b.mp4 0\n")  # PySlowFast's space-separated lists
+    videos = read_csv(tmp_path / "slowfast.csv", names, root="/data")
+    assert videos.videos == ["/data/x/a.mp4", "/data/x/b.mp4"] and videos.labels == [1, 0]
+    (tmp_path / "bad.csv").write_text("a.mp4,archery\nb.mp4,cooking\n")
+    with pytest.raises(DataError, match=r"bad.csv:2.*'cooking'"):
+        read_csv(tmp_path / "bad.csv", names)
+    (tmp_path / "range.csv").write_text("a.mp4,2\n")
+    with pytest.raises(DataError, match="neither a class name nor a class index"):
+        read_csv(tmp_path / "range.csv", names)
+
+
+def test_csv_without_class_names_takes_the_sorted_labels(tmp_path):
+    (tmp_path / "clips").mkdir()
+    csv_path = tmp_path / "clips" / "test.csv"
+    csv_path.write_text("path,label\na.mp4,playing guitar\nsub/b.mp4,archery\nc.mp4,playing guitar\n")
+    videos = read_csv(csv_path)
+    assert videos.class_names == ["archery", "playing guitar"] and videos.labels == [1, 0, 1]
+    assert videos.videos == [str(tmp_path / "clips" / p) for p in ("a.mp4", "sub/b.mp4", "c.mp4")]
+    assert read_csv(csv_path, root="/data").videos[0] == "/data/a.mp4"
+    # A header with other names is not a video of class "category"; class indices are refused (prompts need names).
+    csv_path.write_text("filename,category\na.mp4,playing guitar\nsub/b.mp4,archery\n")
+    assert read_csv(csv_path).class_names == ["archery", "playing guitar"]
+    csv_path.write_text("clip,activity\na.mp4,playing guitar\nsub/b.mp4,archery\n")
+    assert len(read_csv(csv_path)) == 2
+    csv_path.write_text("a.mp4,0\nb.mp4,1\n")
+    with pytest.raises(DataError, match="labels are numbers"):
+        read_csv(csv_path)
+    csv_path.write_bytes("a.mp4,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8"):
+        read_csv(csv_path)
+
+
+def test_class_folders_split_folders_metadata_csv_and_datasets_agree(tmp_path, painted_mp4):
+    import datasets
+
+    root = tmp_path / "videos"
+    for class_folder in ("playing_guitar", "archery"):
+        (root / class_folder / "deeper").mkdir(parents=True)
+        for index in range(2):
+            (root / class_folder / f"{index}.mp4").write_bytes(Path(painted_mp4).read_bytes())
+    (root / "archery" / "deeper" / "2.webm").write_bytes(b"not decoded here")
+    (root / "archery" / "notes.txt").write_text("not a video")
+
+    videos = read_folder(root)
+    assert videos.class_names == ["archery", "playing guitar"]
+    assert videos.videos == [str(root / p) for p in ("archery/0.mp4", "archery/1.mp4", "archery/deeper/2.webm",
+                                                      "playing_guitar/0.mp4", "playing_guitar/1.mp4")]  # fmt: skip
+    assert videos.labels == [0, 0, 0, 1, 1]
+    (root / "archery" / "deeper" / "2.webm").unlink()
+    videos = read_folder(root)
+    dataset = datasets.load_dataset("videofolder", data_dir=str(root), split="train", cache_dir=str(tmp_path / "c"))
+    from_dataset = read_dataset(dataset)
+    assert from_dataset.class_names == videos.class_names
+    assert sorted(zip(from_dataset.videos, from_dataset.labels)) == sorted(zip(videos.videos, videos.labels))
+
+    # videofolder's other layouts: <split>/<class>/<video> and metadata.csv
+    split_root = tmp_path / "splits"
+    (split_root / "train").mkdir(parents=True)
+    root.rename(split_root / "test")
+    in_split = read_folder(split_root)
+    assert in_split.name == "test" and in_split.class_names == videos.class_names and len(in_split) == 4
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "metadata.csv").write_text("file_name,label\nx.mp4,ice skating\ny.mp4,archery\n")
+    listed = read_folder(flat)
+    assert listed.videos == [str(flat / "x.mp4"), str(flat / "y.mp4")] and listed.labels == [1, 0]
+
+    # Two folders naming one class would split it: refused.
+    other = split_root / "test"
+    (other / "playing guitar").mkdir()
+    (other / "playing guitar" / "0.mp4").write_bytes(Path(painted_mp4).read_bytes())
+    with pytest.raises(DataError, match=r"duplicate class names \['playing guitar'\]"):
+        read_folder(other)
+    with pytest.raises(DataError, match="no videos"):
+        read_folder(tmp_path / "splits" / "train")
+
+
+def test_limit_takes_evenly_spaced_videos():
+    videos = VideoList([f"v{i}" for i in range(10)], [i % 3 for i in range(10)], ["a", "b", "c"], "1")
+    small = videos.subset(4)
+    assert small.videos == ["v0", "v2", "v5", "v7"] and small.labels == [0, 2, 2, 1]
+    assert videos.subset(20) is videos
+    with pytest.raises(DataError, match="outside 0..1"):
+        VideoList(["a"], [2], ["x", "y"])
