@@ -65,7 +65,7 @@ def main() -> None:
 
         start = time.perf_counter()
         with torch.inference_mode():
-            class_embeds = build_class_embeddings(open_vclip, tok, labels, templates, use_cache=False)
+            class_embeds = build_class_embeddings(open_vclip, tok, labels, templates)
         one_time = time.perf_counter() - start
         print(
             f"   one-time: Open-VCLIP class embeddings, {len(labels)} labels x {len(templates)} templates = "
