@@ -133,21 +133,14 @@ class ClassEmbeddingCache:
         with self._lock:
             self._entries.clear()
 
-    def __call__(
-        self,
-        model: torch.nn.Module,
-        tokenizer,
-        labels: Sequence[str],
-        templates: str | Sequence[str] = PROMPT_TEMPLATES,
-        batch_size: int = 256,
-    ) -> torch.Tensor:
-        """[`build_class_embeddings`] of `labels`, running the text tower only for labels not cached."""
+    def __call__(self, model, tokenizer, labels: Sequence[str], templates=PROMPT_TEMPLATES, **kwargs) -> torch.Tensor:
+        """[`build_class_embeddings`] of `labels` (same arguments), running the text tower only for labels not cached."""
         labels, templates = check_labels(labels), check_templates(templates)
         with self._lock:
             known = {label: self._entries.get((templates, label)) for label in labels}
         missing = [label for label, embed in known.items() if embed is None]
         if missing:
-            known.update(zip(missing, build_class_embeddings(model, tokenizer, missing, templates, batch_size)))
+            known.update(zip(missing, build_class_embeddings(model, tokenizer, missing, templates, **kwargs)))
         with self._lock:
             for label, embed in known.items():
                 self._entries[(templates, label)] = embed
