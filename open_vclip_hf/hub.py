@@ -186,10 +186,10 @@ def render_model_card(
     official = resolve_checkpoint(config, checkpoint)
     ratio = getattr(config, "patch_ratio", None)
     text = Path(template).read_text(encoding="utf-8")
-    if not text.startswith("---\n") or "\n---\n" not in text[3:]:
+    front, separator, body = text.removeprefix("---\n").partition("\n---\n")
+    if not text.startswith("---\n") or not separator:
         raise ValueError(f"{template}: the model card template must start with a YAML front matter between '---' lines")
-    end = text.index("\n---\n", 3)
-    metadata, body = yaml.safe_load(text[4:end]) or {}, text[end + len("\n---\n") :]
+    metadata = yaml.safe_load(front) or {}
 
     if license is not None:
         metadata = {"license": license} | {key: value for key, value in metadata.items() if "license" not in key}
@@ -362,14 +362,12 @@ def push_to_hub(
 
     with tempfile.TemporaryDirectory(prefix="open-vclip-push-") as tmp:
         staged = {revision: stage_for_hub(model_dir, Path(tmp) / "patched")}
-        configs = {revision: OpenVCLIPConfig.from_pretrained(staged[revision])}
-        official = resolve_checkpoint(configs[revision], checkpoint)
-        backbone = official.backbone if official is not None else backbone_name(configs[revision])
-        titles = {
-            revision: commit_message
-            or f"Open-VCLIP {backbone}: weights patched toward CLIP (r={_format_ratio(configs[revision].patch_ratio)}), processor, "
-            "remote code and model card"
-        }
+        config = OpenVCLIPConfig.from_pretrained(staged[revision])
+        configs = {revision: config}
+        official = resolve_checkpoint(config, checkpoint)
+        backbone = official.backbone if official is not None else backbone_name(config)
+        what = f"weights patched toward CLIP (r={_format_ratio(config.patch_ratio)})"
+        titles = {revision: commit_message or f"Open-VCLIP {backbone}: {what}, processor, remote code and model card"}
         if raw_revision is not None:
             staged[raw_revision] = stage_for_hub(raw_swa_dir, Path(tmp) / "raw")
             configs[raw_revision] = raw_config = OpenVCLIPConfig.from_pretrained(staged[raw_revision])
@@ -379,9 +377,9 @@ def push_to_hub(
                     f"{raw_swa_dir} was patched toward CLIP (patch_ratio={raw_config.patch_ratio}); the raw SWA "
                     "revision needs the unpatched conversion: `open-vclip convert swa_2_22.pth --ratio 0 --out DIR`"
                 )
-            main, raw = _architecture(configs[revision]), _architecture(raw_config)
+            main, raw = _architecture(config), _architecture(raw_config)
             if raw != main:
-                differences = ", ".join(f"{name} {raw[name]} vs {main[name]}" for name in raw if raw[name] != main[name])
+                differences = ", ".join(f"{key} {raw[key]} vs {main[key]}" for key in raw if raw[key] != main[key])
                 raise ValueError(f"{raw_swa_dir} is another architecture than the model to push: {differences}")
         checksums = {rev: weight_checksums(folder) for rev, folder in staged.items()}
         for rev, folder in staged.items():

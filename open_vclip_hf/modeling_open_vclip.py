@@ -32,16 +32,14 @@ from .configuration_open_vclip import OpenVCLIPConfig, OpenVCLIPVisionConfig
 
 def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Tensor:
     """`(batch_size * num_frames, seq_len, dim) -> (batch_size * num_frames, 3 * seq_len, dim)`: the projected keys
-    (or values) of frame `t`, rows frame-major inside each video as the official code flattens clips (method doc
-    section 1.2), become the blocks `[frame t+1 ; frame t-1 ; frame t]` of the same video (the official
-    `expand_temporal_view` order, `functional.py:608-622`; the order does not change the result).
+    (or values) of frame `t` (rows frame-major inside each video, as the official code flattens clips; method doc
+    section 1.2) become the blocks `[frame t+1 ; frame t-1 ; frame t]` of the same video (the official
+    `expand_temporal_view` order, `functional.py:608-622`). Frames outside the video are all-zero blocks *after* the
+    projection (no bias, no mask): they get softmax mass `exp(0)/Z` and add nothing, as the weights were trained.
 
-    Frames outside the video are all-zero blocks *after* the projection (no bias, no mask): they receive softmax mass
-    `exp(0)/Z` and add nothing, as the released checkpoints were trained.
-
-    Eager and `torch.compile`: one allocation, each block written once in place (fewer and smaller fresh buffers per
-    layer, see `benchmarks/README.md`). Under `torch.export` / ONNX export: pad + concatenate, since in-place writes
-    would export as a chain of scatters that onnxruntime runs 2x slower.
+    Eager / `torch.compile`: one allocation, each block written once in place (fewer fresh buffers, see
+    `benchmarks/README.md`). `torch.export` / ONNX: pad + concatenate; in-place writes would export as scatters that
+    onnxruntime runs 2x slower.
     """
     frames, seq_len, dim = states.shape
     per_video = states.view(-1, num_frames, seq_len, dim)
@@ -85,14 +83,14 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         )
         dropout = 0.0 if not self.training else self.dropout
         input_shape = hidden_states.shape[:-1]
-        hidden_shape = (*input_shape, -1, self.head_dim)
-        queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        queries = self.q_proj(hidden_states).view(*input_shape, -1, self.head_dim).transpose(1, 2)
         # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
-        keys = expand_to_neighbor_frames(self.k_proj(hidden_states), num_frames)
-        values = expand_to_neighbor_frames(self.v_proj(hidden_states), num_frames)
-        neighbor_shape = (*input_shape[:-1], -1, self.num_heads, self.head_dim)
-        keys = keys.view(neighbor_shape).transpose(1, 2)
-        values = values.view(neighbor_shape).transpose(1, 2)
+        keys, values = (
+            expand_to_neighbor_frames(projection(hidden_states), num_frames)
+            .view(input_shape[0], -1, self.num_heads, self.head_dim)
+            .transpose(1, 2)
+            for projection in (self.k_proj, self.v_proj)
+        )
 
         attn_output, attn_weights = attention_interface(
             self, queries, keys, values, attention_mask, scaling=self.scale, dropout=dropout, **kwargs
@@ -134,12 +132,9 @@ class OpenVCLIPVisionModel(CLIPVisionModel):
     ) -> BaseModelOutputWithPooling:
         r"""
         pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
-            Frames of each video, any `num_frames >= 1`.
-
-        Returns a [`BaseModelOutputWithPooling`]: `last_hidden_state` `(batch_size, num_frames, seq_len, hidden_size)`,
-        `pooler_output` `(batch_size, num_frames, hidden_size)` (the post-layernorm CLS token of every frame);
-        `hidden_states` / `attentions` per layer for the `batch_size * num_frames` frames (attention keys:
-        `3 * seq_len`).
+            Frames of each video, any `num_frames >= 1`. Outputs: `last_hidden_state` `(batch_size, num_frames,
+            seq_len, hidden_size)`, `pooler_output` (post-layernorm CLS) `(batch_size, num_frames, hidden_size)`,
+            `hidden_states` / `attentions` per layer for the `batch_size * num_frames` frames.
         """
         shape = None if pixel_values is None else tuple(pixel_values.shape)
         layout = "`pixel_values` must have shape (batch_size, num_frames, channels, height, width)"
@@ -168,8 +163,7 @@ class OpenVCLIPVisionModel(CLIPVisionModel):
         return outputs
 
 
-# Load the vision tower alone from a full (Open-V)CLIP checkpoint exactly as `CLIPVisionModel` does: drop the
-# `vision_model.` prefix of the stored keys.
+# Load the vision tower alone from a full (Open-V)CLIP checkpoint as `CLIPVisionModel` does (drop `vision_model.`).
 register_checkpoint_conversion_mapping(
     OpenVCLIPVisionModel.__name__, get_checkpoint_conversion_mapping(CLIPVisionModel.__name__), overwrite=True
 )
@@ -319,9 +313,7 @@ class OpenVCLIPModel(CLIPModel):
         Returns a [`BaseModelOutputWithPooling`] (like `CLIPModel.get_image_features`) whose `pooler_output` is the
         video embedding `(batch_size, projection_dim)`, see [`pool_frame_embeddings`].
         """
-        vision_outputs = self.vision_model(
-            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        vision_outputs = self.vision_model(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         vision_outputs.pooler_output = pool_frame_embeddings(self.visual_projection(vision_outputs.pooler_output))
         return vision_outputs
 
@@ -339,9 +331,8 @@ class OpenVCLIPModel(CLIPModel):
 
         `pooler_output`: the projected, unnormalised image embedding, as in `CLIPModel.get_image_features`.
         """
-        vision_outputs = self.vision_model(
-            pixel_values=pixel_values[:, None], interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        videos = pixel_values[:, None]  # one frame each
+        vision_outputs = self.vision_model(videos, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         vision_outputs.pooler_output = self.visual_projection(vision_outputs.pooler_output[:, 0])
         return vision_outputs
 
@@ -379,9 +370,7 @@ class OpenVCLIPModel(CLIPModel):
         if (input_ids is None) == (text_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_embeds`.")
 
-        vision_outputs = self.get_video_features(
-            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        vision_outputs = self.get_video_features(pixel_values, interpolate_pos_encoding, **kwargs)
         video_embeds = vision_outputs.pooler_output
 
         text_outputs = None
@@ -392,8 +381,8 @@ class OpenVCLIPModel(CLIPModel):
             text_embeds = text_outputs.pooler_output
         text_embeds = text_embeds / text_embeds.norm(dim=-1, keepdim=True)
 
-        logits_per_video = torch.matmul(video_embeds, text_embeds.t().to(video_embeds.device))
-        logits_per_video = logits_per_video * self.logit_scale.exp().to(video_embeds.device)
+        scale = self.logit_scale.exp().to(video_embeds.device)
+        logits_per_video = video_embeds @ text_embeds.t().to(video_embeds.device) * scale
         logits_per_text = logits_per_video.t()
 
         loss = None
