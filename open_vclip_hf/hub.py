@@ -344,12 +344,10 @@ def push_to_hub(
     commit request) leaves the branch where it was; a branch created for the push is deleted again. The raw SWA
     branch is committed first: the default branch's card, which refers to it, never goes up without it.
 
-    Resuming: all files are staged (and hashed) locally before any request, deterministically, so a re-run
-    recreates the same bytes. Large files (LFS / xet; on the real Hub every `*.safetensors` and anything over 10 MB)
-    are uploaded *before* the commit and stay on the Hub's storage when the commit then fails: a re-run asks the
-    Hub which of them it already has and sends only the others. Small files travel inside the commit request and
-    are sent again. A revision that already holds identical files gets no new commit. Nothing is stored locally
-    between runs; an interrupted upload of one large file starts that file over.
+    Resuming: files are staged (and hashed) locally before any request, deterministically. Large files (LFS / xet:
+    every `*.safetensors`, anything over 10 MB) are uploaded *before* the commit and stay on the Hub's storage when
+    it fails, so a re-run sends only those the Hub does not have yet (small files travel inside the commit request);
+    a revision that already holds identical files gets no new commit. An interrupted large file starts over.
 
     Raises `HubPushError` (a `RuntimeError`) when a commit fails, saying what the branch points to and how to
     resume; `ValueError` / `FileNotFoundError` for unusable inputs (before any upload).

@@ -403,12 +403,7 @@ class OpenVCLIPModel(CLIPModel):
 
 
 __all__ = [
-    "OpenVCLIPModel",
-    "OpenVCLIPNeighborFrameAttention",
-    "OpenVCLIPOutput",
-    "OpenVCLIPVisionModel",
-    "OpenVCLIPVisionModelOutput",
-    "OpenVCLIPVisionModelWithProjection",
-    "expand_to_neighbor_frames",
+    "OpenVCLIPModel", "OpenVCLIPNeighborFrameAttention", "OpenVCLIPOutput", "OpenVCLIPVisionModel",
+    "OpenVCLIPVisionModelOutput", "OpenVCLIPVisionModelWithProjection", "expand_to_neighbor_frames",
     "pool_frame_embeddings",
-]
+]  # fmt: skip

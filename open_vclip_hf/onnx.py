@@ -1,16 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""ONNX export of Open-VCLIP and an onnxruntime-backed model that the zero-shot pipeline can run.
+"""ONNX export of Open-VCLIP and an onnxruntime-backed model that the zero-shot pipeline can run:
 
 ```python
-from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
-from open_vclip_hf.onnx import OpenVCLIPOnnxModel, export_onnx
-
-export_onnx("path/to/open-vclip-b16", "open-vclip-b16-onnx")  # or `open-vclip export-onnx MODEL --out DIR`
-model = OpenVCLIPOnnxModel.from_pretrained("open-vclip-b16-onnx")
-classifier = ZeroShotVideoClassificationPipeline(
-    model=model, processor=OpenVCLIPProcessor.from_pretrained("open-vclip-b16-onnx")
-)
-classifier("archery.mp4", candidate_labels=["archery", "cooking"])
+export_onnx("path/to/open-vclip-b16", "onnx-b16")  # or `open-vclip export-onnx MODEL --out DIR`
+model, processor = OpenVCLIPOnnxModel.from_pretrained("onnx-b16"), OpenVCLIPProcessor.from_pretrained("onnx-b16")
+ZeroShotVideoClassificationPipeline(model=model, processor=processor)("archery.mp4", candidate_labels=["archery"])
 ```
 
 An export folder holds
