@@ -1,13 +1,13 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Open-VCLIP configuration: a CLIP configuration plus the two things the video model adds.
+"""Open-VCLIP configuration: a CLIP configuration plus the two settings the video model adds.
 
-Self-contained on purpose (imports only `transformers` and `huggingface_hub`): this file is copied unchanged
-into Hub repositories and loaded there with `trust_remote_code=True`.
+Imports only `transformers` and `huggingface_hub`: copied unchanged into Hub repositories for `trust_remote_code=True`.
 """
+
+from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
 from transformers import CLIPConfig, CLIPTextConfig, CLIPVisionConfig, PreTrainedConfig
-
 
 TEMPORAL_ATTENTION_TYPES = ("neighbor", "none")
 
@@ -26,13 +26,7 @@ class OpenVCLIPVisionConfig(CLIPVisionConfig):
     r"""
     Configuration of the Open-VCLIP vision tower: a [`CLIPVisionConfig`] whose self-attention lets every frame attend
     to its two neighbour frames (Weng et al., ICML 2023, Sec. 3.1; method doc section 1.2). No parameter is added.
-
-    num_frames (`int`, *optional*, defaults to 8):
-        Frames per video that processors and pipelines sample by default. The model reads the actual frame count
-        from `pixel_values.shape` at run time and accepts any count >= 1.
-    temporal_attention (`str`, *optional*, defaults to `"neighbor"`):
-        `"neighbor"`: keys/values of frame `t` are those of frames `t-1`, `t`, `t+1` (Open-VCLIP).
-        `"none"`: each frame is encoded alone, i.e. exactly [`CLIPVisionModel`] per frame (the frozen-CLIP baseline).
+    `num_frames` and `temporal_attention`: see [`OpenVCLIPConfig`], which sets them.
     """
 
     model_type = "open_vclip_vision_model"
@@ -56,23 +50,16 @@ class OpenVCLIPVisionConfig(CLIPVisionConfig):
 @strict
 class OpenVCLIPConfig(CLIPConfig):
     r"""
-    Configuration of [`OpenVCLIPModel`]: a [`CLIPConfig`] (text tower unchanged) whose vision tower is an
+    Configuration of [`OpenVCLIPModel`]: a [`CLIPConfig`] (same arguments) whose vision tower is an
     [`OpenVCLIPVisionConfig`]. Defaults reproduce Open-VCLIP ViT-B/16 (8 frames, neighbour-frame attention).
 
-    text_config (`dict` or [`CLIPTextConfig`], *optional*):
-        Configuration of the text tower (unchanged CLIP).
-    vision_config (`dict` or [`OpenVCLIPVisionConfig`], *optional*):
-        Configuration of the vision tower. `num_frames` and `temporal_attention` given to this class are copied into
-        it, so the two never disagree.
-    projection_dim (`int`, *optional*, defaults to 512):
-        Dimension of the joint video-text embedding space.
-    logit_scale_init_value (`float`, *optional*, defaults to 2.6592):
-        Initial value of the learned temperature `logit_scale` (CLIP's; the released weights keep exp ~ 100).
     num_frames (`int`, *optional*, defaults to 8):
         Frames per video that processors and pipelines sample (the paper's 8 frames, method doc section 4). The model
         itself accepts any frame count.
     temporal_attention (`str`, *optional*, defaults to `"neighbor"`):
-        `"neighbor"` (Open-VCLIP) or `"none"` (CLIP applied to each frame, then the same pooling).
+        `"neighbor"`: keys/values of frame `t` are those of frames `t-1`, `t`, `t+1` (Open-VCLIP). `"none"`: each
+        frame is encoded alone, i.e. [`CLIPVisionModel`] per frame, then the same pooling (the frozen-CLIP baseline).
+        Both are copied into `vision_config`, so the two never disagree.
     patch_ratio (`float`, *optional*):
         Weight `r` of the original CLIP weights in `θ = r·θ_CLIP + (1−r)·θ` if these weights were produced by the
         test-time interpolation of method doc section 3.3 (0.5 for B/32 and B/16, 0.6 for L/14); `None` if unknown
@@ -87,7 +74,7 @@ class OpenVCLIPConfig(CLIPConfig):
     ```"""
 
     model_type = "open_vclip"
-    sub_configs_defaults = {"text_config": CLIPTextConfig, "vision_config": OpenVCLIPVisionConfig}
+    sub_configs_defaults: ClassVar[dict] = {"text_config": CLIPTextConfig, "vision_config": OpenVCLIPVisionConfig}
 
     num_frames: int = 8
     temporal_attention: str = "neighbor"
@@ -126,5 +113,3 @@ class OpenVCLIPConfig(CLIPConfig):
         vision.pop("model_type", None)
         return cls(**clip_config, vision_config=vision, **kwargs)
 
-
-__all__ = ["OpenVCLIPConfig", "OpenVCLIPVisionConfig"]

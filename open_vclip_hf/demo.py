@@ -10,7 +10,6 @@ import torch
 from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel
 
-
 RANDOM_MODEL_WARNING = (
     "WARNING: no --model given, so this runs a small RANDOM-WEIGHT Open-VCLIP model: the scores below are "
     "MEANINGLESS. Convert the official weights (`open-vclip convert swa_2_22.pth --out DIR --clip-anchor "
@@ -40,15 +39,8 @@ def example_videos() -> dict[str, Path]:
 def random_demo_model(seed: int = 0) -> OpenVCLIPModel:
     """A small Open-VCLIP (2+2 layers, width 128, 224 px, patch 32) with random weights and CLIP's real vocabulary,
     for demos and smoke tests where no converted checkpoint exists."""
-    config = OpenVCLIPConfig(
-        text_config=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2),
-        vision_config=dict(
-            hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2, patch_size=32
-        ),
-        projection_dim=64,
-    )
+    tower = {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = OpenVCLIPConfig(text_config=tower, vision_config={**tower, "patch_size": 32}, projection_dim=64)
     torch.manual_seed(seed)
     return OpenVCLIPModel(config).eval()
 
-
-__all__ = ["EXAMPLE_LABELS", "RANDOM_MODEL_WARNING", "example_videos", "random_demo_model"]

@@ -1,19 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""PyTorch Open-VCLIP model (Weng et al., "Open-VCLIP: Transforming CLIP to an Open-vocabulary Video Model via
-Interpolated Weight Optimization", ICML 2023, arXiv 2302.00624).
+"""PyTorch Open-VCLIP model (Weng et al., ICML 2023, arXiv 2302.00624), written as differences from CLIP like
+transformers' X-CLIP: neighbour-frame attention in every vision layer (method doc section 1.2) and the mean of the
+normalised frame embeddings as video embedding (section 1.3). No new parameters: any CLIP checkpoint loads as is.
 
-Written as *differences from CLIP*, like transformers' X-CLIP: the only new computation is
-
-* `OpenVCLIPNeighborFrameAttention`: in every vision layer the keys/values of frame `t` are those of frames
-  `t+1`, `t-1` and `t` (zero blocks at the video boundaries), method doc section 1.2;
-* `OpenVCLIPModel.get_video_features`: mean over frames of the L2-normalised projected frame embeddings, method doc
-  section 1.3.
-
-There are no new parameters: every weight has the name and shape it has in `CLIPModel`, so any CLIP checkpoint
-loads as is.
-
-Self-contained on purpose (imports only torch, transformers and the configuration beside it): this file is copied
-unchanged into Hub repositories and loaded there with `trust_remote_code=True`.
+Imports only torch, transformers and the configuration beside it: copied unchanged into Hub repositories for
+`trust_remote_code=True`.
 """
 
 from collections.abc import Callable
@@ -40,24 +31,15 @@ from .configuration_open_vclip import OpenVCLIPConfig, OpenVCLIPVisionConfig
 
 
 def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Keys (or values) of every frame followed by those of its next and previous frame.
+    """`(batch_size * num_frames, seq_len, dim) -> (batch_size * num_frames, 3 * seq_len, dim)`: the projected keys
+    (or values) of frame `t` (rows frame-major inside each video, as the official code flattens clips; method doc
+    section 1.2) become the blocks `[frame t+1 ; frame t-1 ; frame t]` of the same video (the official
+    `expand_temporal_view` order, `functional.py:608-622`). Frames outside the video are all-zero blocks *after* the
+    projection (no bias, no mask): they get softmax mass `exp(0)/Z` and add nothing, as the weights were trained.
 
-    Args:
-        states: `(batch_size * num_frames, seq_len, embed_dim)`, projected keys (or values) before the split into
-            heads, frame-major inside each video (row `b * num_frames + t`), as the official code flattens clips
-            (method doc section 1.2).
-        num_frames: frames per video.
-
-    Returns:
-        `(batch_size * num_frames, 3 * seq_len, embed_dim)`: for frame `t` the blocks
-        `[next frame t+1 ; previous frame t-1 ; own frame t]` (the official `expand_temporal_view` order,
-        `functional.py:608-622`; the order does not change the result). Frames outside the video are all-zero
-        blocks *after* the key/value projection (no bias, no mask): they receive softmax mass `exp(0)/Z` and add
-        nothing, exactly like the released checkpoints were trained. Videos never see each other's frames.
-
-    Eager and `torch.compile`: one allocation, each block written once in place, no padded intermediate (fewer and
-    smaller fresh buffers per layer, see `benchmarks/README.md`). Under `torch.export` / ONNX export: pad + concatenate
-    instead, two plain graph ops; in-place writes would export as a chain of scatters that onnxruntime runs 2x slower.
+    Eager / `torch.compile`: one allocation, each block written once in place (fewer fresh buffers, see
+    `benchmarks/README.md`). `torch.export` / ONNX: pad + concatenate; in-place writes would export as scatters that
+    onnxruntime runs 2x slower.
     """
     frames, seq_len, dim = states.shape
     per_video = states.view(-1, num_frames, seq_len, dim)
@@ -76,12 +58,10 @@ def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Te
 
 
 class OpenVCLIPNeighborFrameAttention(CLIPAttention):
-    """CLIP self-attention in which every token of frame `t` attends to all tokens (CLS included) of frames
-    `t-1`, `t` and `t+1` of the same video (paper Sec. 3.1, "expand temporal view"; method doc section 1.2).
-
-    Same projections and parameters as [`CLIPAttention`]; only the keys/values are widened, then the usual
-    `ALL_ATTENTION_FUNCTIONS` interface runs (eager, sdpa, flash...), with `q_len = N` and `kv_len = 3N`. With
-    `config.temporal_attention == "none"` or without `num_frames` it is exactly [`CLIPAttention`].
+    """[`CLIPAttention`] in which every token of frame `t` attends to all tokens of frames `t-1`, `t` and `t+1` of
+    the same video (paper Sec. 3.1; method doc section 1.2): only keys/values are widened (`kv_len = 3 * q_len`)
+    before the usual `ALL_ATTENTION_FUNCTIONS` interface. Plain [`CLIPAttention`] with `temporal_attention="none"`
+    or without `num_frames`.
     """
 
     def __init__(self, config: OpenVCLIPVisionConfig):
@@ -95,7 +75,6 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         num_frames: int | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`hidden_states`: `(batch_size * num_frames, seq_len, embed_dim)`, frame-major inside each video."""
         if self.temporal_attention == "none" or num_frames is None:
             return super().forward(hidden_states, attention_mask, **kwargs)
 
@@ -104,14 +83,14 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         )
         dropout = 0.0 if not self.training else self.dropout
         input_shape = hidden_states.shape[:-1]
-        hidden_shape = (*input_shape, -1, self.head_dim)
-        queries = self.q_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        queries = self.q_proj(hidden_states).view(*input_shape, -1, self.head_dim).transpose(1, 2)
         # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
-        keys = expand_to_neighbor_frames(self.k_proj(hidden_states), num_frames)
-        values = expand_to_neighbor_frames(self.v_proj(hidden_states), num_frames)
-        neighbor_shape = (*input_shape[:-1], -1, self.num_heads, self.head_dim)
-        keys = keys.view(neighbor_shape).transpose(1, 2)
-        values = values.view(neighbor_shape).transpose(1, 2)
+        keys, values = (
+            expand_to_neighbor_frames(projection(hidden_states), num_frames)
+            .view(input_shape[0], -1, self.num_heads, self.head_dim)
+            .transpose(1, 2)
+            for projection in (self.k_proj, self.v_proj)
+        )
 
         attn_output, attn_weights = attention_interface(
             self, queries, keys, values, attention_mask, scaling=self.scale, dropout=dropout, **kwargs
@@ -134,38 +113,8 @@ class OpenVCLIPVisionEncoder(CLIPEncoder):
         self.layers = nn.ModuleList([OpenVCLIPVisionEncoderLayer(config) for _ in range(config.num_hidden_layers)])
 
 
-def _check_video_pixel_values(pixel_values: torch.Tensor | None, num_channels: int) -> tuple[int, int]:
-    if pixel_values is None:
-        raise ValueError("You have to specify `pixel_values` of shape (batch_size, num_frames, channels, height, width).")
-    if pixel_values.dim() != 5:
-        raise ValueError(
-            "`pixel_values` must have shape (batch_size, num_frames, channels, height, width), got "
-            f"{tuple(pixel_values.shape)}. A single image is a video of one frame: use `pixel_values[:, None]`."
-        )
-    if pixel_values.shape[2] != num_channels:
-        raise ValueError(
-            f"`pixel_values` must have shape (batch_size, num_frames, channels, height, width) with {num_channels} "
-            f"channels in dimension 2, got {tuple(pixel_values.shape)}. Channels-last (..., height, width, channels) "
-            "or (batch_size, channels, num_frames, ...) tensors need a permute; `OpenVCLIPProcessor` returns the "
-            "expected layout."
-        )
-    batch_size, num_frames = pixel_values.shape[:2]
-    if batch_size == 0 or num_frames == 0:
-        raise ValueError(f"`pixel_values` needs at least one video of at least one frame, got {tuple(pixel_values.shape)}.")
-    return batch_size, num_frames
-
-
 class OpenVCLIPVisionModel(CLIPVisionModel):
-    """The Open-VCLIP vision tower: [`CLIPVisionModel`] with neighbour-frame attention, applied to videos.
-
-    Input `pixel_values`: `(batch_size, num_frames, num_channels, height, width)`, any `num_frames >= 1`.
-    Output (a [`BaseModelOutputWithPooling`]):
-        last_hidden_state: `(batch_size, num_frames, seq_len, hidden_size)`.
-        pooler_output: `(batch_size, num_frames, hidden_size)`, the post-layernorm CLS token of every frame.
-        hidden_states / attentions (when requested): per layer, for the `batch_size * num_frames` frames, i.e.
-            `(batch_size * num_frames, seq_len, hidden_size)` and `(batch_size * num_frames, heads, seq_len, 3 * seq_len)`
-            (eager attention only, as in CLIP).
-    """
+    """The Open-VCLIP vision tower: [`CLIPVisionModel`] with neighbour-frame attention, applied to videos."""
 
     config: OpenVCLIPVisionConfig
 
@@ -181,7 +130,26 @@ class OpenVCLIPVisionModel(CLIPVisionModel):
         interpolate_pos_encoding: bool | None = False,
         **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
-        batch_size, num_frames = _check_video_pixel_values(pixel_values, self.config.num_channels)
+        r"""
+        pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+            Frames of each video, any `num_frames >= 1`. Outputs: `last_hidden_state` `(batch_size, num_frames,
+            seq_len, hidden_size)`, `pooler_output` (post-layernorm CLS) `(batch_size, num_frames, hidden_size)`,
+            `hidden_states` / `attentions` per layer for the `batch_size * num_frames` frames.
+        """
+        shape = None if pixel_values is None else tuple(pixel_values.shape)
+        layout = "`pixel_values` must have shape (batch_size, num_frames, channels, height, width)"
+        if shape is None or len(shape) != 5 or 0 in shape[:2]:
+            raise ValueError(
+                f"{layout} with at least one video of at least one frame, got {shape}. A single image is a video of "
+                "one frame: use `pixel_values[:, None]`."
+            )
+        if shape[2] != self.config.num_channels:
+            raise ValueError(
+                f"{layout} with {self.config.num_channels} channels in dimension 2, got {shape}. Channels-last or "
+                "(batch_size, channels, num_frames, ...) tensors need a permute; `OpenVCLIPProcessor` returns the "
+                "expected layout."
+            )
+        batch_size, num_frames = shape[:2]
         # Frames become independent images for everything but attention, which regroups them by `num_frames`.
         outputs = super().forward(
             pixel_values.flatten(0, 1),
@@ -195,19 +163,17 @@ class OpenVCLIPVisionModel(CLIPVisionModel):
         return outputs
 
 
-# Load the vision tower alone from a full (Open-V)CLIP checkpoint exactly as `CLIPVisionModel` does: drop the
-# `vision_model.` prefix of the stored keys.
+# Load the vision tower alone from a full (Open-V)CLIP checkpoint as `CLIPVisionModel` does (drop `vision_model.`).
 register_checkpoint_conversion_mapping(
     OpenVCLIPVisionModel.__name__, get_checkpoint_conversion_mapping(CLIPVisionModel.__name__), overwrite=True
 )
 
 
 def pool_frame_embeddings(frame_embeds: torch.Tensor) -> torch.Tensor:
-    """Video embedding = mean over frames of the L2-normalised frame embeddings, **not** re-normalised.
-
-    `(batch_size, num_frames, dim) -> (batch_size, dim)`. The official model averages the per-frame logits
-    `s * f̂_t · ĉ` over frames (`temporalclip_video_model.py:214, 231-232`), which equals `s * mean_t(f̂_t) · ĉ`;
-    re-normalising would change softmax scores and the training loss (method doc section 1.3).
+    """`(batch_size, num_frames, dim) -> (batch_size, dim)`: mean over frames of the L2-normalised frame embeddings,
+    **not** re-normalised. The official model averages the per-frame logits `s * f̂_t · ĉ`
+    (`temporalclip_video_model.py:214, 231-232`), which equals `s * mean_t(f̂_t) · ĉ`; re-normalising would change
+    softmax scores and the training loss (method doc section 1.3).
     """
     return (frame_embeds / frame_embeds.norm(dim=-1, keepdim=True)).mean(dim=1)
 
@@ -242,7 +208,7 @@ class OpenVCLIPVisionModelWithProjection(CLIPVisionModelWithProjection):
 
     def __init__(self, config: OpenVCLIPVisionConfig):
         super().__init__(config)
-        self.vision_model = OpenVCLIPVisionModel._from_config(config)
+        self.vision_model = OpenVCLIPVisionModel(config)
         self.post_init()
 
     @can_return_tuple
@@ -299,11 +265,8 @@ class OpenVCLIPOutput(ModelOutput):
 
 
 class OpenVCLIPModel(CLIPModel):
-    """Open-VCLIP: CLIP whose vision tower encodes videos with neighbour-frame attention.
-
-    Loads any CLIP checkpoint with no missing or unexpected keys (`OpenVCLIPModel.from_pretrained(<CLIP folder>)`,
-    [`OpenVCLIPModel.from_clip`]); released Open-VCLIP weights have exactly CLIP's keys too (method doc section 6).
-    The text tower is CLIP's, unchanged.
+    """Open-VCLIP: CLIP whose vision tower encodes videos with neighbour-frame attention; the text tower is CLIP's.
+    Loads any CLIP checkpoint with no missing or unexpected keys, as released Open-VCLIP weights (method doc section 6).
 
     Example:
 
@@ -323,7 +286,7 @@ class OpenVCLIPModel(CLIPModel):
 
     def __init__(self, config: OpenVCLIPConfig):
         super().__init__(config)
-        self.vision_model = OpenVCLIPVisionModel._from_config(config.vision_config)
+        self.vision_model = OpenVCLIPVisionModel(config.vision_config)
         self.post_init()
 
     @classmethod
@@ -347,16 +310,10 @@ class OpenVCLIPModel(CLIPModel):
         pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
             Frames of each video (any `num_frames >= 1`), e.g. from [`OpenVCLIPProcessor`].
 
-        Returns a [`BaseModelOutputWithPooling`] (like `CLIPModel.get_image_features` in transformers 5) whose
-        `pooler_output` is the video embedding `(batch_size, projection_dim)`: the mean over frames of the
-        L2-normalised projected frame embeddings, not re-normalised (method doc section 1.3).
-
-        ```python
-        >>> video_embeds = model.get_video_features(pixel_values).pooler_output
-        ```"""
-        vision_outputs = self.vision_model(
-            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        Returns a [`BaseModelOutputWithPooling`] (like `CLIPModel.get_image_features`) whose `pooler_output` is the
+        video embedding `(batch_size, projection_dim)`, see [`pool_frame_embeddings`].
+        """
+        vision_outputs = self.vision_model(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         vision_outputs.pooler_output = pool_frame_embeddings(self.visual_projection(vision_outputs.pooler_output))
         return vision_outputs
 
@@ -372,12 +329,10 @@ class OpenVCLIPModel(CLIPModel):
             Images, each encoded as a one-frame video. With `temporal_attention="neighbor"` this is *not* CLIP: every
             query also sees two all-zero neighbour frames (method doc section 1.2, corollary).
 
-        Returns a [`BaseModelOutputWithPooling`] whose `pooler_output` is the projected, unnormalised image embedding
-        `(batch_size, projection_dim)`, as in `CLIPModel.get_image_features`.
+        `pooler_output`: the projected, unnormalised image embedding, as in `CLIPModel.get_image_features`.
         """
-        vision_outputs = self.vision_model(
-            pixel_values=pixel_values[:, None], interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        videos = pixel_values[:, None]  # one frame each
+        vision_outputs = self.vision_model(videos, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs)
         vision_outputs.pooler_output = self.visual_projection(vision_outputs.pooler_output[:, 0])
         return vision_outputs
 
@@ -398,7 +353,7 @@ class OpenVCLIPModel(CLIPModel):
         pixel_values (`torch.Tensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
             The videos.
         input_ids (`torch.LongTensor` of shape `(text_batch_size, sequence_length)`, *optional*):
-            Tokenised texts (e.g. class prompts). Give either these or `text_embeds`.
+            Tokenised texts (e.g. class prompts); give either these or `text_embeds`.
         text_embeds (`torch.Tensor` of shape `(text_batch_size, projection_dim)`, *optional*):
             Precomputed text embeddings used instead of running the text tower, e.g. the cached prompt-ensemble
             class embeddings (method doc section 2). They are L2-normalised here (a no-op if they already are).
@@ -409,13 +364,13 @@ class OpenVCLIPModel(CLIPModel):
             classification loss against class-name embeddings, method doc section 4).
         """
         if return_loss and labels is not None:
-            raise ValueError("Pass either `return_loss=True` (contrastive loss) or `labels` (classification loss), not both.")
+            raise ValueError(
+                "Pass either `return_loss=True` (contrastive loss) or `labels` (classification loss), not both."
+            )
         if (input_ids is None) == (text_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `text_embeds`.")
 
-        vision_outputs = self.get_video_features(
-            pixel_values=pixel_values, interpolate_pos_encoding=interpolate_pos_encoding, **kwargs
-        )
+        vision_outputs = self.get_video_features(pixel_values, interpolate_pos_encoding, **kwargs)
         video_embeds = vision_outputs.pooler_output
 
         text_outputs = None
@@ -426,8 +381,8 @@ class OpenVCLIPModel(CLIPModel):
             text_embeds = text_outputs.pooler_output
         text_embeds = text_embeds / text_embeds.norm(dim=-1, keepdim=True)
 
-        logits_per_video = torch.matmul(video_embeds, text_embeds.t().to(video_embeds.device))
-        logits_per_video = logits_per_video * self.logit_scale.exp().to(video_embeds.device)
+        scale = self.logit_scale.exp().to(video_embeds.device)
+        logits_per_video = video_embeds @ text_embeds.t().to(video_embeds.device) * scale
         logits_per_text = logits_per_video.t()
 
         loss = None
@@ -448,12 +403,7 @@ class OpenVCLIPModel(CLIPModel):
 
 
 __all__ = [
-    "OpenVCLIPModel",
-    "OpenVCLIPNeighborFrameAttention",
-    "OpenVCLIPOutput",
-    "OpenVCLIPVisionModel",
-    "OpenVCLIPVisionModelOutput",
-    "OpenVCLIPVisionModelWithProjection",
-    "expand_to_neighbor_frames",
+    "OpenVCLIPModel", "OpenVCLIPNeighborFrameAttention", "OpenVCLIPOutput", "OpenVCLIPVisionModel",
+    "OpenVCLIPVisionModelOutput", "OpenVCLIPVisionModelWithProjection", "expand_to_neighbor_frames",
     "pool_frame_embeddings",
-]
+]  # fmt: skip

@@ -1,29 +1,22 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""ONNX export of Open-VCLIP and an onnxruntime-backed model that the zero-shot pipeline can run.
+"""ONNX export of Open-VCLIP and an onnxruntime-backed model that the zero-shot pipeline can run:
 
 ```python
-from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
-from open_vclip_hf.onnx import OpenVCLIPOnnxModel, export_onnx
-
-export_onnx("path/to/open-vclip-b16", "open-vclip-b16-onnx")  # or `open-vclip export-onnx MODEL --out DIR`
-model = OpenVCLIPOnnxModel.from_pretrained("open-vclip-b16-onnx")
-classifier = ZeroShotVideoClassificationPipeline(
-    model=model, processor=OpenVCLIPProcessor.from_pretrained("open-vclip-b16-onnx")
-)
-classifier("archery.mp4", candidate_labels=["archery", "cooking"])
+export_onnx("path/to/open-vclip-b16", "onnx-b16")  # or `open-vclip export-onnx MODEL --out DIR`
+model, processor = OpenVCLIPOnnxModel.from_pretrained("onnx-b16"), OpenVCLIPProcessor.from_pretrained("onnx-b16")
+ZeroShotVideoClassificationPipeline(model=model, processor=processor)("archery.mp4", candidate_labels=["archery"])
 ```
 
 An export folder holds
 * `vision_model.onnx`: `pixel_values (batch, num_frames, 3, H, W) float32 -> video_embeds (batch, projection_dim),
-  frame_embeds (batch, num_frames, projection_dim)`, exactly [`OpenVCLIPModel.get_video_features`] (`video_embeds`)
-  and the projected, unnormalised CLS embedding of every frame (`frame_embeds`); batch and frame count are dynamic;
-* `text_model.onnx`: `input_ids, attention_mask (batch, sequence) int64 -> text_embeds (batch, projection_dim)`,
-  exactly [`OpenVCLIPModel.get_text_features`] (projected, not normalised); batch and length are dynamic;
-* `config.json` (the model's configuration) and, when known, the processor files; the learned `logit_scale` is
-  stored in the metadata of both ONNX files.
+  frame_embeds (batch, num_frames, projection_dim)`: [`OpenVCLIPModel.get_video_features`] and the projected,
+  unnormalised CLS embedding of every frame; batch and frame count are dynamic;
+* `text_model.onnx`: `input_ids, attention_mask (batch, sequence) int64 -> text_embeds (batch, projection_dim)`:
+  [`OpenVCLIPModel.get_text_features`] (not normalised); batch and length are dynamic;
+* `config.json` and the processor files; the learned `logit_scale` is in the metadata of both ONNX files.
 
-Not part of the Hub remote code: this module needs `onnx`, `onnxscript` (export) and `onnxruntime` (inference),
-`pip install open_vclip_hf[onnx]`.
+Not part of the Hub remote code: needs `onnx`, `onnxscript` (export) and `onnxruntime`
+(`pip install open_vclip_hf[onnx]`).
 """
 
 import copy
@@ -40,19 +33,14 @@ from transformers.models.clip.modeling_clip import image_text_contrastive_loss
 from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel, OpenVCLIPOutput, pool_frame_embeddings
 
-
 VISION_FILE = "vision_model.onnx"
 TEXT_FILE = "text_model.onnx"
 LOGIT_SCALE_KEY = "open_vclip.logit_scale"
-# Supported by onnxruntime >= 1.14; newer opsets add nothing these graphs use.
-OPSET_VERSION = 18
-# Random inputs must agree with PyTorch to this absolute tolerance after export (issue requirement: 1e-4).
-DEFAULT_ATOL = 1e-4
+OPSET_VERSION = 18  # onnxruntime >= 1.14; newer opsets add nothing these graphs use
+DEFAULT_ATOL = 1e-4  # issue requirement: ONNX outputs agree with PyTorch to 1e-4
 
 
 class _VideoTower(nn.Module):
-    """`pixel_values -> (video_embeds, frame_embeds)`: the graph exported as `vision_model.onnx`."""
-
     def __init__(self, model: OpenVCLIPModel):
         super().__init__()
         self.vision_model, self.visual_projection = model.vision_model, model.visual_projection
@@ -63,8 +51,6 @@ class _VideoTower(nn.Module):
 
 
 class _TextTower(nn.Module):
-    """`(input_ids, attention_mask) -> text_embeds`: the graph exported as `text_model.onnx`."""
-
     def __init__(self, model: OpenVCLIPModel):
         super().__init__()
         self.model = model
@@ -86,15 +72,11 @@ def _export(module: nn.Module, args: tuple, names: tuple[list[str], list[str]], 
             program = torch.onnx.export(
                 module, args, None, dynamo=True, input_names=names[0], output_names=names[1],
                 dynamic_shapes=dynamic_shapes, opset_version=OPSET_VERSION, optimize=True, verbose=False,
-            )
+            )  # fmt: skip
     finally:
         registration_logger.setLevel(level)
     program.model.metadata_props.update(metadata)
     program.save(str(path))  # weights go to an external `.data` file only when the protobuf would exceed 2 GB
-
-
-def _max_abs_difference(a: torch.Tensor, b: np.ndarray) -> float:
-    return float(np.abs(a.detach().cpu().numpy() - b).max())
 
 
 def export_onnx(
@@ -113,8 +95,7 @@ def export_onnx(
     Args:
         model: an [`OpenVCLIPModel`] or a folder / Hub id it loads from. It is exported in float32 on the CPU (a copy
             is made if it lives elsewhere); the image size is fixed to `config.vision_config.image_size`.
-        output_dir: created if needed; receives `vision_model.onnx`, `text_model.onnx`, `config.json` and the
-            processor files.
+        output_dir: created if needed; receives the ONNX files, `config.json` and the processor files.
         text: also export the text tower (needed to embed new labels; not for fixed, precomputed class embeddings).
         processor: saved beside the ONNX files; by default the one stored with `model` (when `model` is a path) or
             the default [`OpenVCLIPProcessor`].
@@ -141,7 +122,7 @@ def export_onnx(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    vision = model.config.vision_config
+    vision, text_config = model.config.vision_config, model.config.text_config
     metadata = {LOGIT_SCALE_KEY: repr(float(model.logit_scale.detach())), "producer": "open_vclip_hf"}
     generator = torch.Generator().manual_seed(seed)
     # Example sizes >= 2 so that torch.export keeps them symbolic (0/1 would be specialised).
@@ -152,9 +133,8 @@ def export_onnx(
         _export(
             video_tower, (pixel_values,), (["pixel_values"], ["video_embeds", "frame_embeds"]),
             {"pixel_values": {0: batch, 1: frames}}, output_dir / VISION_FILE, metadata,
-        )
+        )  # fmt: skip
         if text:
-            text_config = model.config.text_config
             input_ids = _random_token_ids(2, 7, text_config, generator)
             sequence = torch.export.Dim("sequence", min=1, max=text_config.max_position_embeddings)
             text_batch = torch.export.Dim("text_batch", min=1)
@@ -162,32 +142,30 @@ def export_onnx(
                 text_tower, (input_ids, torch.ones_like(input_ids)), (["input_ids", "attention_mask"], ["text_embeds"]),
                 {"input_ids": {0: text_batch, 1: sequence}, "attention_mask": {0: text_batch, 1: sequence}},
                 output_dir / TEXT_FILE, metadata,
-            )
+            )  # fmt: skip
     model.config.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
-
     if not verify:
         return {}
+
     onnx_model = OpenVCLIPOnnxModel.from_pretrained(output_dir)
-    differences = {"video_embeds": 0.0, "frame_embeds": 0.0}
+    differences = {"video_embeds": 0.0, "frame_embeds": 0.0} | ({"text_embeds": 0.0} if text else {})
+
+    def record(name: str, expected: torch.Tensor, got: np.ndarray) -> None:
+        differences[name] = max(differences[name], float(np.abs(expected.numpy() - got).max()))
+
     with torch.no_grad():
         for batch_size, num_frames in ((1, 2), (3, 8)):
             shape = (batch_size, num_frames, vision.num_channels, vision.image_size, vision.image_size)
             pixel_values = torch.randn(shape, generator=generator)
-            expected = video_tower(pixel_values)
-            for name, want, got in zip(differences, expected, onnx_model.run_vision(pixel_values.numpy())):
-                differences[name] = max(differences[name], _max_abs_difference(want, got))
-        if text:
-            differences["text_embeds"] = 0.0
-            for batch_size, length in ((1, 5), (3, 11)):
-                input_ids = _random_token_ids(batch_size, length, model.config.text_config, generator)
-                attention_mask = torch.ones_like(input_ids)
-                attention_mask[0, -2:] = 0  # padded prompt
-                expected = text_tower(input_ids, attention_mask)
-                got = onnx_model.run_text(input_ids.numpy(), attention_mask.numpy())
-                differences["text_embeds"] = max(differences["text_embeds"], _max_abs_difference(expected, got))
-    worst = max(differences.values())
-    if not worst <= atol:  # also catches NaN
+            for name, want, got in zip(differences, video_tower(pixel_values), onnx_model.run_vision(pixel_values)):
+                record(name, want, got)
+        for batch_size, length in ((1, 5), (3, 11)) if text else ():
+            input_ids = _random_token_ids(batch_size, length, text_config, generator)
+            attention_mask = torch.ones_like(input_ids)
+            attention_mask[0, -2:] = 0  # padded prompt
+            record("text_embeds", text_tower(input_ids, attention_mask), onnx_model.run_text(input_ids, attention_mask))
+    if not max(differences.values()) <= atol:  # also catches NaN
         raise RuntimeError(f"ONNX outputs differ from PyTorch by more than {atol}: {differences}")
     return differences
 
@@ -208,15 +186,20 @@ def _random_token_ids(batch_size: int, length: int, text_config, generator) -> t
     return ids
 
 
+def _as_numpy(array, dtype) -> np.ndarray:
+    if isinstance(array, torch.Tensor):  # via torch: NumPy has no bfloat16
+        array = array.detach().to("cpu", torch.float32 if dtype is np.float32 else torch.int64).numpy()
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
 class OpenVCLIPOnnxModel:
     """[`OpenVCLIPModel`]'s inference interface on onnxruntime, for the files written by [`export_onnx`].
 
-    Provides what [`ZeroShotVideoClassificationPipeline`] and [`build_class_embeddings`] use:
-    `model(pixel_values=..., text_embeds=... | input_ids=...)` returning an [`OpenVCLIPOutput`] (`logits_per_video`,
-    `logits_per_text`, `video_embeds`, `text_embeds`; `loss` with `return_loss=True` or `labels`),
-    `get_video_features`, `get_text_features`, `config`, `dtype` (float32), `device`, `to()`
-    and `eval()`. Inputs may be torch tensors on any device or NumPy arrays; outputs are torch tensors on
-    `model.device` (the CPU unless `.to()` says otherwise; the execution provider is chosen by `providers`).
+    Provides what [`ZeroShotVideoClassificationPipeline`] and [`build_class_embeddings`] use: `model(pixel_values=...,
+    text_embeds=... | input_ids=...)` returning an [`OpenVCLIPOutput`] (no hidden states; `loss` with
+    `return_loss=True` or `labels`), `get_video_features`, `get_text_features`, `config`, `dtype` (float32), `device`,
+    `to()` and `eval()`. Inputs may be torch tensors on any device or NumPy arrays; outputs are torch tensors on
+    `model.device` (the CPU unless `.to()` says otherwise; the computation runs on the session's `providers`).
 
     Args:
         path: an export folder.
@@ -225,8 +208,7 @@ class OpenVCLIPOnnxModel:
         session_options: an `onnxruntime.SessionOptions` (threads, graph optimisation level...).
     """
 
-    main_input_name = "pixel_values"
-    input_modalities = ("video", "text")
+    input_modalities = ("video", "text")  # read by `Pipeline.__repr__`, with `can_generate`
     dtype = torch.float32
 
     def __init__(self, path: str | Path, providers=None, session_options=None):
@@ -237,30 +219,21 @@ class OpenVCLIPOnnxModel:
             raise FileNotFoundError(
                 f"{path} has no {VISION_FILE}: export one with `open-vclip export-onnx MODEL --out DIR`"
             )
-        self.path = path
-        self.config = OpenVCLIPConfig.from_pretrained(path)
-        providers = providers or ["CPUExecutionProvider"]
-        self.vision_session = onnxruntime.InferenceSession(
-            str(path / VISION_FILE), sess_options=session_options, providers=providers
-        )
-        self.text_session = None
-        if (path / TEXT_FILE).is_file():
-            self.text_session = onnxruntime.InferenceSession(
-                str(path / TEXT_FILE), sess_options=session_options, providers=providers
+        self.path, self.config, self.device = path, OpenVCLIPConfig.from_pretrained(path), torch.device("cpu")
+        sessions = {
+            name: onnxruntime.InferenceSession(
+                str(path / name), sess_options=session_options, providers=providers or ["CPUExecutionProvider"]
             )
+            for name in (VISION_FILE, TEXT_FILE)
+            if (path / name).is_file()
+        }
+        self.vision_session, self.text_session = sessions[VISION_FILE], sessions.get(TEXT_FILE)
         metadata = self.vision_session.get_modelmeta().custom_metadata_map
         self.logit_scale = torch.tensor(float(metadata[LOGIT_SCALE_KEY]))
-        self._device = torch.device("cpu")
 
     @classmethod
     def from_pretrained(cls, path: str | Path, providers=None, session_options=None) -> "OpenVCLIPOnnxModel":
         return cls(path, providers=providers, session_options=session_options)
-
-    # -- the bits of the PreTrainedModel interface the pipeline touches --------------------------------------------
-
-    @property
-    def device(self) -> torch.device:
-        return self._device
 
     def to(self, device=None, dtype=None, **_) -> "OpenVCLIPOnnxModel":
         """Only sets where output tensors are returned; the computation runs on the session's providers."""
@@ -269,7 +242,7 @@ class OpenVCLIPOnnxModel:
         if dtype is not None and dtype != torch.float32:
             raise ValueError(f"the ONNX model computes in float32, cannot convert it to {dtype}")
         if device is not None:
-            self._device = torch.device(device)
+            self.device = torch.device(device)
         return self
 
     def eval(self) -> "OpenVCLIPOnnxModel":
@@ -278,50 +251,39 @@ class OpenVCLIPOnnxModel:
     def can_generate(self) -> bool:
         return False
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, providers={self.vision_session.get_providers()})"
-
-    # -- raw sessions: NumPy in, NumPy out ---------------------------------------------------------------------------
-
-    def run_vision(self, pixel_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(video_embeds, frame_embeds)` of `pixel_values` `(batch, num_frames, 3, H, W)`."""
+    def run_vision(self, pixel_values) -> tuple[np.ndarray, np.ndarray]:
+        """`(video_embeds, frame_embeds)` of `pixel_values` `(batch, num_frames, 3, H, W)`, as NumPy arrays."""
         inputs = {"pixel_values": _as_numpy(pixel_values, np.float32)}
         video_embeds, frame_embeds = self.vision_session.run(None, inputs)
         return video_embeds, frame_embeds
 
-    def run_text(self, input_ids: np.ndarray, attention_mask: np.ndarray | None = None) -> np.ndarray:
-        """Projected, unnormalised text embeddings of tokenised texts `(batch, sequence)`."""
+    def run_text(self, input_ids, attention_mask=None) -> np.ndarray:
+        """Projected, unnormalised text embeddings of tokenised texts `(batch, sequence)`, as a NumPy array."""
         if self.text_session is None:
             raise RuntimeError(f"{self.path} has no {TEXT_FILE}: export with the text tower, or pass `text_embeds`")
         input_ids = _as_numpy(input_ids, np.int64)
         attention_mask = np.ones_like(input_ids) if attention_mask is None else _as_numpy(attention_mask, np.int64)
         return self.text_session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
-    # -- OpenVCLIPModel's inference methods ---------------------------------------------------------------------------
-
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(array).to(self._device)
-
     def get_video_features(self, pixel_values, **_) -> BaseModelOutputWithPooling:
         """`pooler_output`: the video embeddings `(batch, projection_dim)`, as [`OpenVCLIPModel.get_video_features`]."""
-        _check_pixel_values(pixel_values)
-        video_embeds, _frame_embeds = self.run_vision(pixel_values)
-        return BaseModelOutputWithPooling(pooler_output=self._tensor(video_embeds))
+        if pixel_values is None or len(pixel_values.shape) != 5:
+            shape = None if pixel_values is None else tuple(pixel_values.shape)
+            raise ValueError(
+                f"`pixel_values` must have shape (batch_size, num_frames, channels, height, width), got {shape}."
+            )
+        video_embeds = torch.from_numpy(self.run_vision(pixel_values)[0]).to(self.device)
+        return BaseModelOutputWithPooling(pooler_output=video_embeds)
 
     def get_text_features(self, input_ids, attention_mask=None, **_) -> BaseModelOutputWithPooling:
         """`pooler_output`: projected text embeddings `(batch, projection_dim)`, as `CLIPModel.get_text_features`."""
-        return BaseModelOutputWithPooling(pooler_output=self._tensor(self.run_text(input_ids, attention_mask)))
+        text_embeds = torch.from_numpy(self.run_text(input_ids, attention_mask)).to(self.device)
+        return BaseModelOutputWithPooling(pooler_output=text_embeds)
 
     def __call__(
-        self,
-        input_ids=None,
-        pixel_values=None,
-        attention_mask=None,
-        text_embeds=None,
-        return_loss: bool | None = None,
-        labels=None,
+        self, input_ids=None, pixel_values=None, attention_mask=None, text_embeds=None, return_loss=None, labels=None,
         **_,
-    ) -> OpenVCLIPOutput:
+    ) -> OpenVCLIPOutput:  # fmt: skip
         """As [`OpenVCLIPModel.forward`] (no hidden states or attentions)."""
         if return_loss and labels is not None:
             raise ValueError(
@@ -332,14 +294,14 @@ class OpenVCLIPOnnxModel:
         video_embeds = self.get_video_features(pixel_values).pooler_output
         if text_embeds is None:
             text_embeds = self.get_text_features(input_ids, attention_mask).pooler_output
-        text_embeds = torch.as_tensor(text_embeds).to(self._device, torch.float32)
+        text_embeds = torch.as_tensor(text_embeds).to(self.device, torch.float32)
         text_embeds = text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)
-        logits_per_video = video_embeds @ text_embeds.t() * self.logit_scale.exp().to(self._device)
+        logits_per_video = video_embeds @ text_embeds.t() * self.logit_scale.exp().to(self.device)
         loss = None
         if return_loss:
             loss = image_text_contrastive_loss(logits_per_video.t())
         elif labels is not None:
-            loss = nn.functional.cross_entropy(logits_per_video, torch.as_tensor(labels, device=self._device))
+            loss = nn.functional.cross_entropy(logits_per_video, torch.as_tensor(labels, device=self.device))
         return OpenVCLIPOutput(
             loss=loss,
             logits_per_video=logits_per_video,
@@ -349,49 +311,19 @@ class OpenVCLIPOnnxModel:
             vision_model_output=BaseModelOutputWithPooling(pooler_output=video_embeds),
         )
 
-    forward = __call__
-
-
-def _as_numpy(array, dtype) -> np.ndarray:
-    if isinstance(array, torch.Tensor):
-        array = array.detach().to("cpu", _TORCH_DTYPES[dtype]).numpy()
-    return np.ascontiguousarray(array, dtype=dtype)
-
-
-_TORCH_DTYPES = {np.float32: torch.float32, np.int64: torch.int64}
-
-
-def _check_pixel_values(pixel_values) -> None:
-    if pixel_values is None or len(pixel_values.shape) != 5:
-        shape = None if pixel_values is None else tuple(pixel_values.shape)
-        raise ValueError(
-            f"`pixel_values` must have shape (batch_size, num_frames, channels, height, width), got {shape}."
-        )
-
 
 def read_export_info(path: str | Path) -> dict:
-    """Inputs, outputs (with their symbolic dimensions) and metadata of an export folder, for printing."""
+    """Inputs, outputs (with their symbolic dimensions), and size in bytes of each ONNX file of an export folder."""
     import onnx
 
+    def describe(values) -> dict:
+        return {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim] for value in values}
+
     info = {}
-    for name in (VISION_FILE, TEXT_FILE):
-        file = Path(path) / name
-        if not file.is_file():
-            continue
-        graph = onnx.load(str(file), load_external_data=False).graph
-
-        def describe(values):
-            return {
-                value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim] for value in values
-            }
-
-        info[name] = {"inputs": describe(graph.input), "outputs": describe(graph.output), "bytes": _size(file)}
+    for file in (Path(path) / VISION_FILE, Path(path) / TEXT_FILE):
+        if file.is_file():
+            graph = onnx.load(str(file), load_external_data=False).graph
+            data = file.with_name(file.name + ".data")
+            size = file.stat().st_size + (data.stat().st_size if data.is_file() else 0)
+            info[file.name] = {"inputs": describe(graph.input), "outputs": describe(graph.output), "bytes": size}
     return info
-
-
-def _size(file: Path) -> int:
-    data = file.with_name(file.name + ".data")
-    return file.stat().st_size + (data.stat().st_size if data.is_file() else 0)
-
-
-__all__ = ["OpenVCLIPOnnxModel", "export_onnx", "read_export_info"]

@@ -1,14 +1,12 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""The official Open-VCLIP checkpoints in one table: where they come from, which CLIP they are patched toward, with
-which ratio, and the published numbers (with their sources) that a model card may quote.
+"""The official Open-VCLIP checkpoints in one table (data, like open_clip's `pretrained.py`): where they come from,
+which CLIP they are patched toward with which ratio, and the published numbers a model card may quote.
 
-Like open_clip's `pretrained.py`, this is data, not code: `convert`, `push` and the model card all read it from here.
 Rules for editing it: a ratio or file name needs a line of the official code behind it; a number needs a source a
 reader can open. Numbers are for the *patched* weights, evaluated with 8 frames and the paper's views (method doc 5, 7).
 """
 
 from dataclasses import dataclass, field
-
 
 OFFICIAL_REPO_URL = "https://github.com/wengzejia1/Open-VCLIP"
 # The Google Drive folder linked from the official README ("Checkpoint" section).
@@ -151,5 +149,3 @@ def match_official_checkpoint(config) -> OfficialCheckpoint | None:
             return checkpoint
     return None
 
-
-__all__ = ["OFFICIAL_CHECKPOINTS", "OfficialCheckpoint", "PaperResult", "backbone_name", "match_official_checkpoint"]

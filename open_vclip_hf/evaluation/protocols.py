@@ -1,14 +1,13 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
 """The official zero-shot test sets of Open-VCLIP (method doc section 5), read from the files users have on disk.
-
-One reader per benchmark, each returning the videos, labels and class names of one split as an [`VideoList`]:
+One reader per benchmark, each returning one split as a [`VideoList`]:
 
 | protocol | reader | split files | class names |
 |---|---|---|---|
-| UCF101 | [`read_ucf101`] | `classInd.txt` + `testlist0N.txt` (`full`: + `trainlist01.txt`) | CamelCase split, "Yo Yo" -> "Yoyo" |
-| HMDB51 | [`read_hmdb51`] | `<class>_test_splitN.txt`, id 2 = test (`full`: ids 1 and 2 of split 1) | underscores -> spaces |
+| UCF101 | [`read_ucf101`] | `classInd.txt`, `testlist0N.txt` (`full`: + `trainlist01.txt`) | CamelCase split |
+| HMDB51 | [`read_hmdb51`] | `<class>_test_splitN.txt`, id 2 = test (`full`: ids 1 and 2 of split 1) | `_` -> space |
 | K600 | [`read_k600`] | the 3 x 160 new-class lists shipped in `evaluation/data` | Kinetics names |
-| K400 | [`read_k400`] | the 400 Kinetics names shipped in `evaluation/data` | Kinetics names |
+| K400 | [`read_k400`] | the 400 Kinetics names shipped in `assets/kinetics400_classes.txt` | Kinetics names |
 | custom | `data.read_csv`, `data.read_folder` | a `path,label` CSV or a folder of class folders | as given |
 
 Class indices follow the official `zs_label_db` files exactly: UCF101 in `classInd.txt` order, HMDB51 sorted by name,
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from ..data import VIDEO_EXTENSIONS, DataError, VideoList, read_class_names, read_csv, read_folder
 
-
+PathLike = str | os.PathLike
 DATA_DIR = Path(__file__).parent / "data"
 # The 400 Kinetics names of the official label map, shared with the web demo's preset.
 KINETICS400_CLASSES_FILE = Path(__file__).parent.parent / "assets" / "kinetics400_classes.txt"
@@ -44,12 +43,9 @@ UCF101_SPLIT_DIRS = (".", "ucfTrainTestlist", "UCF101TrainTestSplits-Recognition
 HMDB51_SPLIT_DIRS = (".", "testTrainMulti_7030_splits", "splits")
 
 
-# ----------------------------------------------------------------------------------------------- class-name rules
-
-
 def ucf101_class_name(folder: str) -> str:
-    """UCF101 folder name -> prompt name, the rule of the official `zs_label_db/ucf101_full/process.py`: split the
-    CamelCase name before every capital letter and join with spaces; "YoYo" becomes "Yoyo".
+    """UCF101 folder name -> prompt name, as the official `zs_label_db/ucf101_full/process.py`: split the CamelCase
+    name before every capital letter; "YoYo" becomes "Yoyo".
 
     >>> ucf101_class_name("ApplyEyeMakeup"), ucf101_class_name("YoYo")
     ('Apply Eye Makeup', 'Yoyo')
@@ -68,9 +64,8 @@ def hmdb51_class_name(folder: str) -> str:
 
 
 def kinetics_class_names(protocol: str, split: str = "1") -> list[str]:
-    """The official class list of `"k400"` (400 names, `open_vclip_hf/assets/kinetics400_classes.txt`) or of `"k600"`
-    split `"1"`, `"2"` or `"3"` (160 new classes each, `open_vclip_hf/evaluation/data`; sources in
-    `data/SOURCES.md`)."""
+    """The official class list of `"k400"` (400 names) or of `"k600"` split `"1"`, `"2"` or `"3"` (160 new classes
+    each; sources in `evaluation/data/SOURCES.md`)."""
     if protocol == "k400":
         path = KINETICS400_CLASSES_FILE
     elif protocol == "k600" and split in PROTOCOL_SPLITS["k600"]:
@@ -85,17 +80,16 @@ def _normalized(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", name.lower()).split())
 
 
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def _find_split_dir(data_root: Path, split_file: str | os.PathLike | None, pattern: str, candidates: Sequence[str]) -> Path:
-    """The folder holding split files matching the glob `pattern`: `split_file` itself (a folder, or a file inside
-    it), else the first of `candidates` under `data_root` (or under its parent) that has one."""
+def _find_split_dir(data_root: Path, split_file, pattern: str, candidates: Sequence[str]) -> Path:
+    """The folder holding split files matching `pattern`: `split_file` (a folder, or a file inside it), else the
+    first of `candidates` under `data_root` or its parent that has one."""
     if split_file is not None:
         path = Path(split_file)
         folder = path if path.is_dir() else path.parent
         if not any(folder.glob(pattern)):
-            raise DataError(f"{folder}: no {pattern} here (--split-file must be the folder of the official split files)")
+            raise DataError(
+                f"{folder}: no {pattern} here (--split-file must be the folder of the official split files)"
+            )
         return folder
     for base in (data_root, data_root.parent):
         for candidate in candidates:
@@ -115,20 +109,11 @@ def _check_split(protocol: str, split: str) -> None:
         raise ValueError(f"{protocol} has splits {', '.join(allowed)}; got {split!r}")
 
 
-# ----------------------------------------------------------------------------------------------- UCF101
-
-
-def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
-    """UCF101 test split `"1"`, `"2"` or `"3"` (`testlist0N.txt`, 3783 / 3734 / 3696 videos), or `"full"` (UCF*:
-    `testlist01.txt` + `trainlist01.txt`, all 13,320 videos), all 101 classes.
-
-    Args:
-        data_root: the folder with the class folders (`UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi`, ...).
-        split: `"1"`, `"2"`, `"3"` or `"full"`.
-        split_file: the folder of `classInd.txt` and `testlist0N.txt` (default: `data_root`, or its
-            `ucfTrainTestlist` subfolder, or those of its parent).
-
-    Labels are the `classInd.txt` indices minus one; names follow [`ucf101_class_name`].
+def read_ucf101(data_root: PathLike, split: str = "1", split_file: PathLike | None = None) -> VideoList:
+    """UCF101 test split `"1"`, `"2"` or `"3"` (`testlist0N.txt`, 3783 / 3734 / 3696 videos) or `"full"` (UCF*:
+    `testlist01.txt` + `trainlist01.txt`, all 13,320 videos) of the class folders in `data_root`; `split_file` is
+    the folder of `classInd.txt` and the lists (default: `data_root`, its `ucfTrainTestlist`, or those of its parent).
+    Labels are the `classInd.txt` numbers minus one.
     """
     _check_split("ucf101", split)
     data_root = Path(data_root)
@@ -136,11 +121,12 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
     class_index = {}
     for line in _read_lines(folder / "classInd.txt"):
         number, _, class_folder = line.partition(" ")
-        if not number.isdigit() or not class_folder.strip() or " " in class_folder.strip():
+        class_folder = class_folder.strip()
+        if not number.isdigit() or not class_folder or " " in class_folder:
             raise DataError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
-        if class_folder.strip() in class_index:
-            raise DataError(f"{folder / 'classInd.txt'}: class {class_folder.strip()!r} listed twice")
-        class_index[class_folder.strip()] = int(number) - 1
+        if class_folder in class_index:
+            raise DataError(f"{folder / 'classInd.txt'}: class {class_folder!r} listed twice")
+        class_index[class_folder] = int(number) - 1
     if sorted(class_index.values()) != list(range(len(class_index))):
         raise DataError(f"{folder / 'classInd.txt'}: class numbers are not 1..{len(class_index)}")
     folders = sorted(class_index, key=class_index.get)
@@ -163,40 +149,28 @@ def read_ucf101(data_root: str | os.PathLike, split: str = "1", split_file: str 
     )
 
 
-# ----------------------------------------------------------------------------------------------- HMDB51
-
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<folder>.+)_test_split(?P<split>[123])\.txt$")
 
 
-def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
-    """HMDB51 test split `"1"`, `"2"` or `"3"` (videos marked 2 in `<class>_test_splitN.txt`, 1530 each), or
-    `"full"` (HMDB*: videos marked 1 or 2 in the split-1 files, 5100), 51 classes.
-
-    Args:
-        data_root: the folder with the class folders (`brush_hair/<video>.avi`, ...).
-        split: `"1"`, `"2"`, `"3"` or `"full"`.
-        split_file: the folder of the 153 `*_test_splitN.txt` files (default: `data_root`, its
-            `testTrainMulti_7030_splits` subfolder, or those of its parent).
-
-    Classes are sorted by their name with spaces (the official `hmdb-index2cls.json` order); names follow
-    [`hmdb51_class_name`].
+def read_hmdb51(data_root: PathLike, split: str = "1", split_file: PathLike | None = None) -> VideoList:
+    """HMDB51 test split `"1"`, `"2"` or `"3"` (videos marked 2 in `<class>_test_splitN.txt`, 1530 each) or `"full"`
+    (HMDB*: marked 1 or 2 in the split-1 files, 5100) of the class folders in `data_root`; `split_file` is the folder
+    of the 153 split files (default: `data_root`, its `testTrainMulti_7030_splits`, or those of its parent). Classes
+    are sorted by their name with spaces (the official `hmdb-index2cls.json` order).
     """
     _check_split("hmdb51", split)
     data_root = Path(data_root)
     file_split = "1" if split == "full" else split
     wanted_ids = {"1", "2"} if split == "full" else {"2"}
     folder = _find_split_dir(data_root, split_file, f"*_test_split{file_split}.txt", HMDB51_SPLIT_DIRS)
-    class_folders = sorted(
-        (match["folder"] for p in folder.iterdir() if (match := _HMDB_SPLIT_FILE.match(p.name)) and match["split"] == file_split),
-        key=hmdb51_class_name,
-    )
+    matches = [_HMDB_SPLIT_FILE.match(path.name) for path in folder.iterdir()]
+    class_folders = sorted((m["folder"] for m in matches if m and m["split"] == file_split), key=hmdb51_class_name)
     if not class_folders:
         raise DataError(f"{folder}: no HMDB51 split files '<class>_test_split{file_split}.txt'")
 
-    videos, labels, files = [], [], []
+    videos, labels = [], []
     for label, class_folder in enumerate(class_folders):
         path = folder / f"{class_folder}_test_split{file_split}.txt"
-        files.append(path)
         for line in _read_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in {"0", "1", "2"}:
@@ -204,21 +178,12 @@ def read_hmdb51(data_root: str | os.PathLike, split: str = "1", split_file: str 
             if parts[1] in wanted_ids:
                 videos.append(str(data_root / class_folder / parts[0]))
                 labels.append(label)
-    return VideoList(
-        videos,
-        labels,
-        [hmdb51_class_name(f) for f in class_folders],
-        split,
-        source=f"{len(files)} files {folder}/<class>_test_split{file_split}.txt (id {' or '.join(sorted(wanted_ids))})",
-    )
+    ids = " or ".join(sorted(wanted_ids))
+    source = f"{len(class_folders)} files {folder}/<class>_test_split{file_split}.txt (id {ids})"
+    return VideoList(videos, labels, [hmdb51_class_name(f) for f in class_folders], split, source=source)
 
 
-# ----------------------------------------------------------------------------------------------- Kinetics
-
-
-def _kinetics_split(
-    protocol: str, split: str, data_root: Path, split_file: str | os.PathLike | None
-) -> VideoList:
+def _kinetics_split(protocol: str, split: str, data_root: Path, split_file: PathLike | None) -> VideoList:
     class_names = kinetics_class_names(protocol, split)
     by_normalized = {_normalized(name): index for index, name in enumerate(class_names)}
     if len(by_normalized) != len(class_names):
@@ -240,7 +205,8 @@ def _kinetics_split(
     empty = sorted(set(range(len(class_names))) - set(labels))
     if empty:
         shown = ", ".join(repr(class_names[i]) for i in empty[:10])
-        notes.append(f"{len(empty)} of {len(class_names)} classes have no video: {shown}{' ...' if len(empty) > 10 else ''}")
+        more = " ..." if len(empty) > 10 else ""
+        notes.append(f"{len(empty)} of {len(class_names)} classes have no video: {shown}{more}")
     return VideoList(videos, labels, class_names, split, source, notes)
 
 
@@ -252,7 +218,12 @@ def _kinetics_annotation_rows(protocol, path, rows, header, data_root, by_normal
         raise DataError(f"{path}: a Kinetics annotation CSV needs 'label' and 'youtube_id' columns, got {header}")
     start = header.index("time_start") if "time_start" in header else None
     end = header.index("time_end") if "time_end" in header else None
-    stems = _video_files_by_stem(data_root)
+    stems = {}  # file name without extension -> path, for every video under data_root
+    for folder, _, files in os.walk(data_root):
+        for name in files:
+            stem, extension = os.path.splitext(name)
+            if extension.lower() in VIDEO_EXTENSIONS:
+                stems.setdefault(stem, os.path.join(folder, name))
     videos, labels, unknown = [], [], set()
     for row in rows[1:]:
         label = by_normalized.get(_normalized(row[column["label"]]))
@@ -316,53 +287,30 @@ def _kinetics_class_folders(data_root, class_names, by_normalized):
     return videos, labels, [], f"class folders of {base}"
 
 
-def _video_files_by_stem(data_root: Path) -> dict[str, str]:
-    stems = {}
-    for folder, _, files in os.walk(data_root):
-        for name in files:
-            stem, extension = os.path.splitext(name)
-            if extension.lower() in VIDEO_EXTENSIONS:
-                stems.setdefault(stem, os.path.join(folder, name))
-    return stems
-
-
-def read_k600(data_root: str | os.PathLike, split: str = "1", split_file: str | os.PathLike | None = None) -> VideoList:
-    """Kinetics-600 new-class split `"1"`, `"2"` or `"3"`: the 160 classes of the shipped official list, Kinetics-600
-    validation videos (7276 / 7226 / 7261 in the paper's copy).
-
-    Videos come from class folders `data_root[/val]/<class name>/` (spaces or underscores, as the official code
-    expects), or, with `split_file`, from the Kinetics-600 validation annotation CSV
-    (`label,youtube_id,time_start,time_end,split`; rows of the other 440 classes are skipped; videos are found under
-    `data_root` by file name) or from an official `zs_label_db/k600_splitN/test.csv` (`path,class_index`).
+def read_k600(data_root: PathLike, split: str = "1", split_file: PathLike | None = None) -> VideoList:
+    """Kinetics-600 new-class split `"1"`, `"2"` or `"3"`: the 160 classes of the shipped official list, validation
+    videos (7276 / 7226 / 7261 in the paper's copy) from class folders `data_root[/val]/<class name>/` (spaces or
+    underscores), or with `split_file` from the validation annotation CSV (`label,youtube_id,time_start,time_end,
+    split`; rows of the other 440 classes are skipped; videos found under `data_root` by file name) or an official
+    `zs_label_db/k600_splitN/test.csv` (`path,class_index`).
     """
     _check_split("k600", split)
     return _kinetics_split("k600", split, Path(data_root), split_file)
 
 
-def read_k400(data_root: str | os.PathLike, split_file: str | os.PathLike | None = None) -> VideoList:
-    """Kinetics-400 validation set, 400 classes (closed-set top-1 / top-5; 19,761 videos in the paper's copy).
-
-    Same inputs as [`read_k600`]: class folders under `data_root[/val]`, the Kinetics-400 validation annotation CSV
-    (`label,youtube_id,time_start,time_end,split`) or a `path,class_index` CSV such as the official
-    `label_db/weng_compress_full_splits/test.csv`.
+def read_k400(data_root: PathLike, split_file: PathLike | None = None) -> VideoList:
+    """Kinetics-400 validation set, 400 classes (closed-set top-1 / top-5; 19,761 videos in the paper's copy), from the
+    same inputs as [`read_k600`] (official `path,class_index` CSV: `label_db/weng_compress_full_splits/test.csv`).
     """
     return _kinetics_split("k400", "val", Path(data_root), split_file)
 
 
-# ----------------------------------------------------------------------------------------------- dispatch
-
-
 def read_protocol(
-    protocol: str,
-    data_root: str | os.PathLike | None = None,
-    split: str = "all",
-    split_file: str | os.PathLike | None = None,
+    protocol: str, data_root: PathLike | None = None, split: str = "all", split_file: PathLike | None = None
 ) -> list[VideoList]:
-    """The splits to evaluate for `protocol` (`"ucf101"`, `"hmdb51"`, `"k600"`, `"k400"` or `"custom"`).
-
-    `split` is `"all"` (every split of the protocol: 1, 2 and 3 for UCF101, HMDB51 and K600) or one split name
-    (`"1"`, `"2"`, `"3"`; `"full"` for UCF101 / HMDB51). K400 and custom have a single split. For `custom`, give
-    the CSV as `split_file` (paths relative to `data_root` or to the CSV) or a `datasets` video folder as `data_root`.
+    """The splits to evaluate for `protocol` (`PROTOCOLS`): `split` is `"all"` (`PROTOCOL_SPLITS`) or one split
+    name (also `"full"` for UCF101 / HMDB51). For `custom`, give the CSV as `split_file` (paths relative to
+    `data_root` or to the CSV) or a `datasets` video folder as `data_root`.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -391,16 +339,3 @@ def read_protocol(
             raise ValueError("k600: a 'path,class_index' CSV belongs to one split; pass --split 1, 2 or 3 with it")
     return [readers[protocol](data_root, name, split_file) for name in names]
 
-
-__all__ = [
-    "VideoList",
-    "PROTOCOLS",
-    "PROTOCOL_SPLITS",
-    "hmdb51_class_name",
-    "kinetics_class_names",
-    "read_hmdb51",
-    "read_k400",
-    "read_k600",
-    "read_protocol",
-    "read_ucf101",
-]

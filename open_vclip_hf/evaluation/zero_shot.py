@@ -1,8 +1,6 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""One call per benchmark: read the official split files, evaluate, write the JSON / markdown / PNG reports.
-
-This is what `open-vclip evaluate` runs; `examples/evaluate_zero_shot.py` shows it from Python.
-"""
+"""One call per benchmark: read the official split files, evaluate, write the JSON / markdown / PNG reports
+(`open-vclip evaluate`; `examples/evaluate_zero_shot.py` from Python)."""
 
 import os
 from collections.abc import Sequence
@@ -30,7 +28,7 @@ def load_model_and_processor(model: str | os.PathLike, device: str | None = None
     processor files gets the default processor (CLIP's image processing and tokenizer)."""
     from .. import OpenVCLIPModel, OpenVCLIPProcessor
 
-    loaded = OpenVCLIPModel.from_pretrained(model, dtype=dtype) if dtype is not None else OpenVCLIPModel.from_pretrained(model)
+    loaded = OpenVCLIPModel.from_pretrained(model, **({"dtype": dtype} if dtype is not None else {}))
     if device is not None:
         loaded = loaded.to(device)
     try:
@@ -77,9 +75,13 @@ def evaluate_protocol(
     [`EvaluationResult`] (with the view-summed logits of every run and split).
     """
     if patch_ratios and clip_anchor is None:
-        raise ValueError("--patch-sweep interpolates toward CLIP: give θ_CLIP with --clip-anchor (OpenAI .pt file or CLIP folder)")
+        raise ValueError(
+            "--patch-sweep interpolates toward CLIP: give θ_CLIP with --clip-anchor (OpenAI .pt file or CLIP folder)"
+        )
     if clip_anchor is not None and not patch_ratios:
-        raise ValueError("--clip-anchor is only used with --patch-sweep (e.g. --patch-sweep 0.5 for the paper's B/16 ratio)")
+        raise ValueError(
+            "--clip-anchor is only used with --patch-sweep (e.g. --patch-sweep 0.5 for the paper's B/16 ratio)"
+        )
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
 
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
@@ -102,8 +104,7 @@ def evaluate_protocol(
     if frame_wise and attention == "none":
         warnings.append("the model already has temporal_attention='none': --frame-wise adds nothing")
 
-    anchor = None
-    anchor_name = None
+    anchor = anchor_name = None
     if clip_anchor is not None:
         from ..convert import clip_anchor_state_dict
 
@@ -125,5 +126,3 @@ def evaluate_protocol(
     paths = write_report(summary, out_dir) if out_dir is not None else {}
     return summary, paths, result
 
-
-__all__ = ["evaluate_protocol", "load_model_and_processor", "parse_ratios"]
