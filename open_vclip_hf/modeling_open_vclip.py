@@ -85,12 +85,9 @@ class OpenVCLIPNeighborFrameAttention(CLIPAttention):
         input_shape = hidden_states.shape[:-1]
         queries = self.q_proj(hidden_states).view(*input_shape, -1, self.head_dim).transpose(1, 2)
         # Expanded before the split into heads: every copied block is one contiguous (seq_len, embed_dim) slab.
-        keys, values = (
-            expand_to_neighbor_frames(projection(hidden_states), num_frames)
-            .view(input_shape[0], -1, self.num_heads, self.head_dim)
-            .transpose(1, 2)
-            for projection in (self.k_proj, self.v_proj)
-        )
+        neighbor_shape = (input_shape[0], -1, self.num_heads, self.head_dim)
+        keys = expand_to_neighbor_frames(self.k_proj(hidden_states), num_frames).view(neighbor_shape).transpose(1, 2)
+        values = expand_to_neighbor_frames(self.v_proj(hidden_states), num_frames).view(neighbor_shape).transpose(1, 2)
 
         attn_output, attn_weights = attention_interface(
             self, queries, keys, values, attention_mask, scaling=self.scale, dropout=dropout, **kwargs
@@ -114,7 +111,13 @@ class OpenVCLIPVisionEncoder(CLIPEncoder):
 
 
 class OpenVCLIPVisionModel(CLIPVisionModel):
-    """The Open-VCLIP vision tower: [`CLIPVisionModel`] with neighbour-frame attention, applied to videos."""
+    """The Open-VCLIP vision tower: [`CLIPVisionModel`] with neighbour-frame attention, applied to videos.
+
+    `pixel_values` `(batch_size, num_frames, num_channels, height, width)`, any `num_frames >= 1`, gives a
+    [`BaseModelOutputWithPooling`] with `last_hidden_state` `(batch_size, num_frames, seq_len, hidden_size)` and
+    `pooler_output` `(batch_size, num_frames, hidden_size)` (the post-layernorm CLS token of every frame); per-layer
+    `hidden_states` / `attentions` are per frame, `(batch_size * num_frames, ...)`, attentions over `3 * seq_len` keys.
+    """
 
     config: OpenVCLIPVisionConfig
 
