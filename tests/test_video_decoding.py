@@ -5,7 +5,11 @@ import functools
 import http.server
 import io
 import math
+import socket
 import threading
+import time
+import types
+import urllib.parse
 from fractions import Fraction
 from pathlib import Path
 
@@ -314,6 +318,143 @@ def test_url_download_failure_names_the_url(http_base_url):
     url = f"{http_base_url}/missing.mp4"
     with pytest.raises(VideoDecodingError, match=f"Could not download {url}.*404"):
         load_video(url)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Limits on untrusted input: frame size, download size, download time, redirects, private addresses
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_frame_size_limit_refuses_before_decoding(painted_mp4, monkeypatch, video_dir):
+    monkeypatch.setattr(video_decoding, "MAX_VIDEO_PIXELS", 160 * 96 - 1)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a frame")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(video_decoding, "_decode_frames", no_decoding)
+        with pytest.raises(VideoDecodingError, match=r"160x96: 15360 pixels per frame, more than MAX_VIDEO_PIXELS"):
+            load_video(painted_mp4)
+    monkeypatch.setattr(video_decoding, "MAX_VIDEO_PIXELS", None)
+    assert load_video(painted_mp4).shape == (1, 8, 96, 160, 3)
+    # The tester's file: 8192 x 8192 H.264, a few KB, refused by the default limit (DCI 8K, 8192 x 4320).
+    monkeypatch.undo()
+    path = str(video_dir / "huge_frames.mp4")
+    with av.open(path, mode="w") as output:
+        stream = output.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width = stream.height = 8192
+        stream.pix_fmt = "yuv420p"
+        output.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((8192, 8192, 3), np.uint8), format="rgb24")))
+        output.mux(stream.encode())
+    with pytest.raises(VideoDecodingError, match="8192x8192"):
+        load_video(path)
+
+
+class LimitsHandler(http.server.BaseHTTPRequestHandler):
+    """`/video.mp4`; `/redirect?URL` (302); `/huge` (8 MiB of zeros, no length); `/huge-declared` (a length of 3 GiB,
+    64 KiB sent); `/slow` (1 byte every 50 ms, 100 bytes); `/stalled` (headers, then 3 s of nothing). Every answer
+    ends by itself."""
+
+    video = b""
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, headers=(), body=b""):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        path, _, query = self.path.partition("?")
+        try:
+            if path == "/video.mp4":
+                self.send(200, [("Content-Length", str(len(self.video)))], self.video)
+            elif path == "/redirect":
+                self.send(302, [("Location", urllib.parse.unquote(query)), ("Content-Length", "0")])
+            elif path == "/huge":
+                self.send(200, [("Connection", "close")])
+                for _ in range(128):
+                    self.wfile.write(bytes(2**16))
+            elif path == "/huge-declared":
+                self.send(200, [("Content-Length", str(3 * 2**30))], bytes(2**16))
+            elif path == "/slow":
+                self.send(200, [("Content-Length", "100")])
+                for _ in range(100):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            elif path == "/stalled":
+                self.send(200, [("Content-Length", "100")])
+                self.wfile.flush()
+                time.sleep(3)
+            else:
+                self.send(404, [("Content-Length", "0")])
+        except OSError:  # the client gave up
+            pass
+
+
+@pytest.fixture(scope="module")
+def limits_server(painted_mp4):
+    LimitsHandler.video = Path(painted_mp4).read_bytes()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LimitsHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_download_size_is_capped(limits_server, monkeypatch):
+    with pytest.raises(VideoDecodingError, match=r"/huge-declared: larger than MAX_DOWNLOAD_BYTES = 536870912"):
+        load_video(f"{limits_server}/huge-declared")  # refused from its Content-Length
+    monkeypatch.setattr(video_decoding, "MAX_DOWNLOAD_BYTES", 2**20)
+    with pytest.raises(VideoDecodingError, match=r"/huge: larger than MAX_DOWNLOAD_BYTES = 1048576"):
+        load_video(f"{limits_server}/huge")  # counted while streaming
+    assert load_video(f"{limits_server}/video.mp4").shape == (1, 8, 96, 160, 3)  # 66 KB
+
+
+@pytest.mark.parametrize("path", ["slow", "stalled"])
+def test_download_has_a_total_deadline(limits_server, monkeypatch, path):
+    monkeypatch.setattr(video_decoding, "DOWNLOAD_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(VideoDecodingError, match=f"Could not download {limits_server}/{path}: not done within 0.5 s"):
+        load_video(f"{limits_server}/{path}")
+
+
+def test_redirects_are_followed_to_http_urls_only(limits_server, painted_mp4):
+    video = f"{limits_server}/video.mp4"
+    assert np.array_equal(load_video(f"{limits_server}/redirect?{video}"), load_video(painted_mp4))
+    url = f"{limits_server}/redirect?ftp://127.0.0.1:9/video.mp4"
+    with pytest.raises(VideoDecodingError, match=r"redirected to ftp://127.0.0.1:9/video.mp4: only http\(s\) URLs"):
+        load_video(url)
+
+
+def test_private_addresses_are_refused_when_not_allowed(limits_server, monkeypatch, painted_mp4):
+    port = limits_server.rsplit(":", 1)[1]
+    redirect = f"{limits_server}/redirect?http://localhost:{port}/video.mp4"
+    assert np.array_equal(load_video(redirect), load_video(painted_mp4))  # allowed by default (library, CLI)
+    monkeypatch.setattr(video_decoding, "ALLOW_PRIVATE_ADDRESSES", False)
+    with pytest.raises(VideoDecodingError, match=r"127.0.0.1 resolves to 127.0.0.1, not a public address"):
+        load_video(f"{limits_server}/video.mp4")
+
+    # Every redirect is checked: let the check take 127.0.0.1 (only that name) for a public address. The resolver is
+    # replaced for the check alone; the connections go to 127.0.0.1 as before.
+    def resolve(host, port, **kwargs):
+        if host == "127.0.0.1":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.32.10", port))]
+        return socket.getaddrinfo(host, port, **kwargs)
+
+    monkeypatch.setattr(
+        video_decoding, "socket", types.SimpleNamespace(getaddrinfo=resolve, SOCK_STREAM=socket.SOCK_STREAM)
+    )
+    assert load_video(f"{limits_server}/video.mp4").shape == (1, 8, 96, 160, 3)
+    with pytest.raises(
+        VideoDecodingError, match=f"redirected to http://localhost:{port}/video.mp4: localhost resolves"
+    ):
+        load_video(redirect)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
