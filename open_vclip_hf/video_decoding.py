@@ -27,6 +27,7 @@ import io
 import ipaddress
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -205,14 +206,8 @@ def load_video(
             cause.
         `FileNotFoundError`: a path that does not exist.
     """
-    sampling_kwargs = {
-        "num_frames": num_frames,
-        "sampling": sampling,
-        "num_clips": num_clips,
-        "frame_stride": frame_stride,
-        "target_fps": target_fps,
-        "generator": generator,
-    }
+    sampling_kwargs = {"num_frames": num_frames, "sampling": sampling, "num_clips": num_clips, "generator": generator}
+    sampling_kwargs.update(frame_stride=frame_stride, target_fps=target_fps)
     frames = _as_frame_array(video)
     if frames is not None:
         return frames[sample_frame_indices(len(frames), fps=fps, **sampling_kwargs)]
@@ -236,11 +231,7 @@ def load_video(
             except _EndedEarly as again:  # the frames there are could not be counted from the timestamps
                 raise VideoDecodingError(f"{name} is truncated or damaged: {again}, then fewer") from None
     except av.FFmpegError as error:
-        hint = (
-            " (not a video FFmpeg can read, or a truncated or damaged file)"
-            if isinstance(error, av.InvalidDataError)
-            else ""
-        )
+        hint = " (not a video FFmpeg can read, or a truncated or damaged file)" * isinstance(error, av.InvalidDataError)
         raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
@@ -355,8 +346,9 @@ def _fetch(url: str, deadline: float) -> bytes:
     try:
         with opener.open(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             declared = response.headers.get("Content-Length", "")
+            declared = int(declared) if declared.isdigit() else 0
             while True:
-                if MAX_DOWNLOAD_BYTES is not None and max(size, int(declared or 0)) > MAX_DOWNLOAD_BYTES:
+                if MAX_DOWNLOAD_BYTES is not None and max(size, declared) > MAX_DOWNLOAD_BYTES:
                     raise VideoDecodingError(
                         f"Could not download {url}: larger than MAX_DOWNLOAD_BYTES = {MAX_DOWNLOAD_BYTES} (set "
                         "open_vclip_hf.video_decoding.MAX_DOWNLOAD_BYTES to allow it)."
@@ -613,15 +605,11 @@ def _h264_picture(data, length_size: int | None) -> tuple[bool, bool]:
 
     A packet that cannot be parsed is neither.
     """
-    data = bytes(data) if length_size is None else memoryview(data)  # a packet, or its bytes
     if length_size is None:
-        starts = []
-        start = data.find(b"\x00\x00\x01")
-        while 0 <= start < len(data) - 3:
-            starts.append(start + 3)
-            start = data.find(b"\x00\x00\x01", start + 3)
+        data = bytes(data)
+        starts = [match.end() for match in re.finditer(b"\x00\x00\x01", data) if match.end() < len(data)]
     else:
-        starts, offset = [], 0
+        data, starts, offset = memoryview(data), [], 0  # `data`: a packet, or its bytes
         while offset < len(data):
             size = int.from_bytes(data[offset : offset + length_size], "big")
             if size == 0 or offset + length_size + size > len(data):
