@@ -462,8 +462,8 @@ class _Reader:
 
     H.264 in MP4 / Matroska is decoded packet by packet, and a non-reference picture ([`_h264_picture`]) is left out
     when it lies below `index - 1/2` and a packet at or past it has been demuxed (so the answer is such a frame, not
-    the last one of the stream), once the decoder started at an IDR picture. No other picture predicts from it, so the
-    other frames stay those of a full decode on a valid stream. A damaged stream that lost a reference picture is
+    the last one of the stream). No other picture predicts from it, so the other frames stay those of a full decode
+    on a valid stream (also one that starts at a keyframe that is no IDR picture). A damaged stream that lost a reference picture is
     concealed by FFmpeg from the pictures it was given: only `DROP_NON_REFERENCE_PICTURES = False` then reproduces a
     decode of every frame.
     """
@@ -485,7 +485,7 @@ class _Reader:
         """Read from a fresh demuxer (after opening or seeking, which flushes the decoder)."""
         self._packets = self._container.demux(self._stream)
         self._lookahead, self._decoded = collections.deque(), collections.deque()
-        self._latest, self._idr_seen, self._drained = None, False, False
+        self._latest, self._drained = None, False
 
     def _at(self, pts: int) -> float:
         return float((pts - self._origin) * self._stream.time_base) * self._fps
@@ -517,8 +517,8 @@ class _Reader:
 
     def _demux_past(self, threshold: float) -> bool:
         """Demux until a packet at or past `threshold` shows up; whether one does."""
-        while self._origin is None or self._latest is None or self._at(self._latest) < threshold:
-            if not self._demux():
+        while self._latest is None or self._at(self._latest) < threshold:
+            if self._origin is None or not self._demux():
                 return False
         return True
 
@@ -533,12 +533,9 @@ class _Reader:
                 self._drained = True
                 continue
             packet = self._lookahead.popleft()
-            if self._drop:
-                idr, non_reference = _h264_picture(packet, self._length_size)
-                below = drop_below is not None and packet.pts is not None and self._at(packet.pts) < drop_below
-                if non_reference and below and self._idr_seen:
-                    continue
-                self._idr_seen = self._idr_seen or idr
+            below = drop_below is not None and packet.pts is not None and self._at(packet.pts) < drop_below
+            if below and _h264_picture(packet, self._length_size)[1]:  # non-reference: no other picture needs it
+                continue
             self._decode(packet)
         frame = self._decoded.popleft()
         _check_frame_size(frame.width, frame.height, self._name)  # parameter sets may change the size mid-stream

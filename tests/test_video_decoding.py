@@ -796,6 +796,25 @@ def test_seeks_land_where_decoding_starts_exactly(video_dir, seek_counter, monke
     assert seek_counter
 
 
+@pytest.mark.parametrize("x264_params", [PYRAMID + ":keyint=10:open-gop=1", PYRAMID + ":keyint=10:intra-refresh=1"])
+def test_streams_starting_without_an_idr_picture_match_a_full_decode(video_dir, packet_counter, x264_params):
+    # Cut without re-encoding at the second keyframe (an open-GOP I picture, an intra-refresh recovery point), as
+    # `ffmpeg -ss ... -c copy` does: FFmpeg shows only the frames it has recovered; leaving non-reference pictures
+    # out before the wanted frames changes none of them.
+    source = encode_h264(video_dir / "cut_source.mp4", 60, x264_params, noisy_frame)
+    path = remux(
+        source, video_dir / "cut.mp4", lambda packets: packets[[p.is_keyframe for p in packets].index(True, 1) :]
+    )
+    with av.open(path) as container:
+        num_video_frames, fps = video_decoding._frame_count_and_rate(container, container.streams.video[0], 30)
+    sets = index_sets(num_video_frames, fps)
+    for indices, expected in zip(sets, reference_frames(path, *sets), strict=True):
+        np.testing.assert_array_equal(read_frames(path, indices), expected, err_msg=str(indices))
+    packet_counter[0] = 0
+    read_frames(path, sets[0])
+    assert packet_counter[0] < num_video_frames
+
+
 def lose_reference(packets):
     """Leave out the last P-frame (the latest timestamp), which the B-frames after it refer to: a lost packet."""
     return [packet for packet in packets if packet.pts != max(p.pts for p in packets)]
