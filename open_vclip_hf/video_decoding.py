@@ -18,7 +18,8 @@ Limits on untrusted input, module attributes to set like `PIL.Image.MAX_IMAGE_PI
 - `DOWNLOAD_TIMEOUT_SECONDS` (60): total time for a download (connecting, redirects and the whole body).
 - `ALLOW_PRIVATE_ADDRESSES` (`True`): with `False` (`open-vclip serve` sets it, unless `--allow-private-urls`), a
   URL or redirect whose host resolves to a loopback, private, link-local or otherwise non-public address is refused,
-  so that a server does not fetch internal URLs for its users. Redirects are followed to http(s) URLs only.
+  so that a server does not fetch internal URLs for its users (the name is resolved for the check; a DNS answer that
+  changes before urllib connects is not caught). Redirects are followed to http(s) URLs only.
 """
 
 import collections
