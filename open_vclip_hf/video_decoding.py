@@ -464,9 +464,9 @@ class _Reader:
     H.264 in MP4 / Matroska is decoded packet by packet, and a non-reference picture ([`_h264_picture`]) is left out
     when it lies below `index - 1/2` and a packet at or past it has been demuxed (so the answer is such a frame, not
     the last one of the stream). No other picture predicts from it, so the other frames stay those of a full decode
-    on a valid stream (also one that starts at a keyframe that is no IDR picture). A damaged stream that lost a reference picture is
-    concealed by FFmpeg from the pictures it was given: only `DROP_NON_REFERENCE_PICTURES = False` then reproduces a
-    decode of every frame.
+    on a valid stream (also one that starts at a keyframe that is no IDR picture). A damaged stream that lost a
+    reference picture is concealed by FFmpeg from the pictures it was given: only `DROP_NON_REFERENCE_PICTURES =
+    False` then reproduces a decode of every frame.
     """
 
     def __init__(self, container, stream, fps: float, name: str, may_seek: bool = True):
