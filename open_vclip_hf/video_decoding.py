@@ -9,14 +9,30 @@ Two entry points:
 - [`sample_frame_indices`]: the pure index arithmetic, `(num_clips, num_frames)` indices for a video of `N` frames.
 - [`load_video`]: open a path / URL / bytes / file object (or take already decoded frames), count its frames, sample
   indices and decode just those frames, as `uint8` RGB of shape `(num_clips, num_frames, height, width, 3)`.
+
+Limits on untrusted input, module attributes to set like `PIL.Image.MAX_IMAGE_PIXELS` (`None`: no limit):
+
+- `MAX_VIDEO_PIXELS` (8192 x 4320, DCI 8K): videos with more pixels per frame (width x height) are refused with a
+  `VideoDecodingError` before any frame is decoded (one 8192 x 8192 RGB frame is 200 MB).
+- `MAX_DOWNLOAD_BYTES` (512 MiB): a URL's body is streamed into memory and refused once it is larger.
+- `DOWNLOAD_TIMEOUT_SECONDS` (60): total time for a download (connecting, redirects and the whole body).
+- `ALLOW_PRIVATE_ADDRESSES` (`True`): with `False` (`open-vclip serve` sets it, unless `--allow-private-urls`), a
+  URL or redirect whose host resolves to a loopback, private, link-local or otherwise non-public address is refused,
+  so that a server does not fetch internal URLs for its users (the name is resolved for the check; a DNS answer that
+  changes before urllib connects is not caught). Redirects are followed to http(s) URLs only.
 """
 
 import collections
 import http.client
 import io
-import itertools
+import ipaddress
 import math
 import os
+import re
+import socket
+import threading
+import time
+import urllib.parse
 import urllib.request
 from typing import BinaryIO
 
@@ -31,10 +47,16 @@ logger = hf_logging.get_logger(__name__)
 
 SAMPLING_MODES = ("uniform", "dense")
 
+# Limits (see the module docstring); set them like `PIL.Image.MAX_IMAGE_PIXELS`, `None` for no limit.
+MAX_VIDEO_PIXELS = 8192 * 4320
+MAX_DOWNLOAD_BYTES = 512 * 2**20
+DOWNLOAD_TIMEOUT_SECONDS = 60
+ALLOW_PRIVATE_ADDRESSES = True
 # Keep decoding forward while the next wanted frame is at most this many seconds ahead, seek beyond that. A seek
 # restarts decoding at the keyframe before the target, and keyframes are commonly 1 to 10 seconds apart.
 SEEK_THRESHOLD_SECONDS = 3.0
-DOWNLOAD_TIMEOUT_SECONDS = 60
+# H.264: leave out non-reference pictures that no wanted frame needs (see `_Reader`); `False` decodes every picture.
+DROP_NON_REFERENCE_PICTURES = True
 
 VideoInput = str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image]
 
@@ -159,18 +181,18 @@ def load_video(
 
     Encoded videos are opened with PyAV. Their frame count comes from the stream header (`stream.frames`), else from
     the duration (stream, then container) times the frame rate, else from counting packets, so `.mkv` / `.webm`
-    files whose header has no frame count still work. Only the sampled frames are converted to RGB; when the next
-    sampled frame is more than `SEEK_THRESHOLD_SECONDS` ahead the reader seeks to the keyframe before it instead of
-    decoding everything in between (H.264: only when that keyframe is an IDR picture). Index `i` stands for time
-    `i / fps` after the first frame, so variable-frame-rate videos are sampled by time. Frames carrying a rotation
-    (display matrix) are rotated upright.
+    files whose header has no frame count still work. The frames are those of a decode of every frame: the reader
+    decodes forward and seeks when the next sampled frame is more than `SEEK_THRESHOLD_SECONDS` ahead (H.264: only
+    onto IDR pictures), leaves out H.264 non-reference pictures that no sampled frame needs, and converts only the
+    sampled frames to RGB. Index `i` stands for time `i / fps` after the first frame, so variable-frame-rate videos
+    are sampled by time. Frames carrying a rotation (display matrix) are rotated upright.
 
     Args:
         video:
-            One video: a path (`str` or `os.PathLike`), an `http(s)://` URL (downloaded into memory), the bytes of a
-            file, a binary file object (read into memory), or frames that are already decoded: a `(T, H, W, 3)`
-            `uint8` array or tensor, or a list of PIL images or `(H, W, 3)` arrays. Batches are handled by
-            `OpenVCLIPProcessor`.
+            One video: a path (`str` or `os.PathLike`), an `http(s)://` URL (downloaded into memory, see the limits
+            in the module docstring), the bytes of a file, a binary file object (read into memory), or frames that
+            are already decoded: a `(T, H, W, 3)` `uint8` array or tensor, or a list of PIL images or `(H, W, 3)`
+            arrays. Batches are handled by `OpenVCLIPProcessor`.
         num_frames, sampling, num_clips, frame_stride, target_fps, generator:
             See [`sample_frame_indices`].
         fps (`float`, *optional*):
@@ -181,17 +203,12 @@ def load_video(
 
     Raises:
         `VideoDecodingError` (a `ValueError`): the input is empty, not a video, has no video stream, is corrupt or
-            truncated, or could not be downloaded. The message names the input and the cause.
+            truncated, exceeds `MAX_VIDEO_PIXELS`, or could not be downloaded. The message names the input and the
+            cause.
         `FileNotFoundError`: a path that does not exist.
     """
-    sampling_kwargs = {
-        "num_frames": num_frames,
-        "sampling": sampling,
-        "num_clips": num_clips,
-        "frame_stride": frame_stride,
-        "target_fps": target_fps,
-        "generator": generator,
-    }
+    sampling_kwargs = {"num_frames": num_frames, "sampling": sampling, "num_clips": num_clips, "generator": generator}
+    sampling_kwargs.update(frame_stride=frame_stride, target_fps=target_fps)
     frames = _as_frame_array(video)
     if frames is not None:
         return frames[sample_frame_indices(len(frames), fps=fps, **sampling_kwargs)]
@@ -200,6 +217,7 @@ def load_video(
     try:
         with _open(source) as container:
             stream = _video_stream(container, name)
+            _check_frame_size(stream.codec_context.width, stream.codec_context.height, name)
             num_video_frames, video_fps = _frame_count_and_rate(container, stream, default_fps=target_fps)
             if num_video_frames is None:
                 num_video_frames = sum(1 for packet in container.demux(stream) if packet.size)
@@ -214,33 +232,38 @@ def load_video(
             except _EndedEarly as again:  # the frames there are could not be counted from the timestamps
                 raise VideoDecodingError(f"{name} is truncated or damaged: {again}, then fewer") from None
     except av.FFmpegError as error:
-        hint = " (not a video FFmpeg can read, or a truncated or damaged file)" if isinstance(error, av.InvalidDataError) else ""
+        hint = " (not a video FFmpeg can read, or a truncated or damaged file)" * isinstance(error, av.InvalidDataError)
         raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
 
 
 def _sample_and_decode(source, num_video_frames: int, fps: float, name: str, sampling_kwargs: dict):
-    """The frame indices to sample from a video of `num_video_frames` frames, and those frames, decoded on the fast
-    path or, where it cannot prove itself, by decoding every frame."""
+    """The frame indices to sample from a video of `num_video_frames` frames, and the frames at them."""
     indices = sample_frame_indices(num_video_frames, fps=fps, **sampling_kwargs)
-    try:
-        decoded = _decode_frames(source, np.unique(indices).tolist(), fps, name, fast=True)
-    except _NotProven:
-        decoded = _decode_frames(source, np.unique(indices).tolist(), fps, name, fast=False)
-    return indices, decoded
+    return indices, _decode_frames(source, np.unique(indices).tolist(), fps, name)
 
 
-def _decode_frames(source, indices: list[int], fps: float, name: str, fast: bool) -> dict[int, np.ndarray]:
-    """Upright RGB frames at the ascending `indices`, by a [`_FrameReader`] on a fresh container (counting packets read
-    to the end, and raw streams cannot seek back)."""
+def _decode_frames(source, indices: list[int], fps: float, name: str, may_seek: bool = True) -> dict[int, np.ndarray]:
+    """Upright RGB frames at the ascending `indices`, read by a [`_Reader`] from a fresh container (counting packets
+    read to the end, and raw streams cannot seek back); from the top again, never seeking, after a seek that missed."""
     with _open(source) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        reader = _FrameReader(container, stream, fps, name, fast=fast)
-        frames = {index: _upright_rgb(reader.read(index)) for index in indices}
-        reader.finish()
-        return frames
+        stream.thread_type = "AUTO"  # frame threads: the fastest here (benchmarks/README.md)
+        reader = _Reader(container, stream, fps, name, may_seek)
+        try:
+            return {index: _upright_rgb(reader.read(index)) for index in indices}
+        except _SeekMissed:
+            pass
+    return _decode_frames(source, indices, fps, name, may_seek=False)
+
+
+def _check_frame_size(width: int, height: int, name: str):
+    if MAX_VIDEO_PIXELS is not None and width * height > MAX_VIDEO_PIXELS:
+        raise VideoDecodingError(
+            f"{name} is {width}x{height}: {width * height} pixels per frame, more than MAX_VIDEO_PIXELS = "
+            f"{MAX_VIDEO_PIXELS} (set open_vclip_hf.video_decoding.MAX_VIDEO_PIXELS to allow it)."
+        )
 
 
 def _as_frame_array(video) -> np.ndarray | None:
@@ -295,14 +318,87 @@ def _read_source(video) -> tuple[str | bytes, str]:
 
 
 def _download(url: str) -> bytes:
+    """The body of `url`, fetched in a helper thread so that the answer comes by the deadline even from a server that
+    stops sending (the thread then ends at its socket's timeout)."""
+    deadline, outcome = time.monotonic() + DOWNLOAD_TIMEOUT_SECONDS, []
+
+    def fetch():
+        try:
+            outcome.append(_fetch(url, deadline))
+        except BaseException as error:  # noqa: BLE001 (re-raised by the caller)
+            outcome.append(error)
+
+    thread = threading.Thread(target=fetch, name=f"download {url}", daemon=True)
+    thread.start()
+    thread.join(DOWNLOAD_TIMEOUT_SECONDS)
+    if not outcome:
+        raise VideoDecodingError(f"Could not download {url}: not done within {DOWNLOAD_TIMEOUT_SECONDS} s.")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    if not outcome[0]:
+        raise VideoDecodingError(f"{url} is empty.")
+    return outcome[0]
+
+
+def _fetch(url: str, deadline: float) -> bytes:
+    _check_url(url, url)
+    opener = urllib.request.build_opener(_CheckedRedirects(url))
+    chunks, size = [], 0
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            data = response.read()
+        with opener.open(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+            declared = response.headers.get("Content-Length", "")
+            declared = int(declared) if declared.isdigit() else 0
+            while True:
+                if MAX_DOWNLOAD_BYTES is not None and max(size, declared) > MAX_DOWNLOAD_BYTES:
+                    raise VideoDecodingError(
+                        f"Could not download {url}: larger than MAX_DOWNLOAD_BYTES = {MAX_DOWNLOAD_BYTES} (set "
+                        "open_vclip_hf.video_decoding.MAX_DOWNLOAD_BYTES to allow it)."
+                    )
+                if time.monotonic() > deadline:
+                    raise VideoDecodingError(f"Could not download {url}: not done within {DOWNLOAD_TIMEOUT_SECONDS} s.")
+                chunk = response.read1(2**16)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                size += len(chunk)
     except (OSError, http.client.HTTPException) as error:  # URLError and HTTPError are OSErrors
         raise VideoDecodingError(f"Could not download {url}: {error}") from error
-    if not data:
-        raise VideoDecodingError(f"{url} is empty.")
-    return data
+
+
+def _check_url(url: str, first_url: str):
+    """Refuse (`VideoDecodingError`) a URL that is not http(s) or, unless `ALLOW_PRIVATE_ADDRESSES`, whose host
+    resolves to an address that is not public. `first_url` is the one asked for (`url` may be a redirect)."""
+    parts = urllib.parse.urlsplit(url)
+    via = "" if url == first_url else f"redirected to {url}: "
+    if parts.scheme not in ("http", "https"):
+        raise VideoDecodingError(f"Could not download {first_url}: {via}only http(s) URLs are followed.")
+    if ALLOW_PRIVATE_ADDRESSES:
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)}
+    except (OSError, ValueError) as error:
+        raise VideoDecodingError(f"Could not download {first_url}: {via}{error}") from error
+    for text in sorted(addresses):
+        address = ipaddress.ip_address(text.split("%")[0])
+        address = getattr(address, "ipv4_mapped", None) or address
+        if not address.is_global or address.is_multicast:
+            raise VideoDecodingError(
+                f"Could not download {first_url}: {via}{parts.hostname} resolves to {address}, not a public address "
+                "(refused while ALLOW_PRIVATE_ADDRESSES is False, as under `open-vclip serve`)."
+            )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only where [`_check_url`] allows it."""
+
+    def __init__(self, first_url: str):
+        super().__init__()
+        self.first_url = first_url
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        _check_url(newurl, self.first_url)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _open(source: str | bytes) -> av.container.InputContainer:
@@ -340,10 +436,6 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
     return None, fps
 
 
-class _NotProven(Exception):
-    """The fast path of [`_FrameReader`] met a stream it cannot prove it decodes exactly; decode again, every frame."""
-
-
 class _EndedEarly(Exception):
     """The video track ended frames before the count estimated from the container's duration (no count or duration
     of its own): sample again from the `frames` there are."""
@@ -353,280 +445,121 @@ class _EndedEarly(Exception):
         self.frames = frames
 
 
-# H.264 NAL unit types that a packet may hold and still be left undecoded or jumped over: coded slices of a non-IDR (1)
-# or IDR (5) picture, access unit delimiters (9) and filler (12). Anything else (SEI, parameter sets, end of sequence,
-# data partitions, extensions) may change decoder state that outlives its own picture, so a packet holding it is
-# always decoded.
-_H264_SLICE_TYPES = (1, 5)
-_H264_STATELESS_TYPES = (1, 5, 9, 12)
-_REORDER_WINDOW = 32
+class _SeekMissed(Exception):
+    """A seek landed past its target or (H.264) on a keyframe that is no IDR picture: read again from the top."""
 
 
-def _h264_nal_length_size(stream) -> int | None:
-    """Size of the NAL length prefixes of an H.264 stream stored as in MP4 / Matroska (`avcC` extradata), else
-    `None` (other codecs, Annex B byte streams): the only streams whose packets [`_FrameReader`] looks into."""
-    extradata = stream.codec_context.extradata
-    if stream.codec_context.name != "h264" or not extradata or len(extradata) < 7 or extradata[0] != 1:
-        return None
-    return (extradata[4] & 3) + 1
-
-
-def _h264_packet_kind(data: bytes, length_size: int) -> tuple[bool, bool, bool]:
+class _Reader:
     """
-    `(idr, non_reference, stateless)` of one H.264 access unit with `length_size`-byte NAL length prefixes:
+    Decodes one video stream forward and returns the frame shown at each (ascending) frame index: the first frame
+    whose position `(pts - pts of the first frame) * time_base * fps` is at least `index - 1/2` (frame `index` at a
+    constant frame rate, the frame shown at time `index / fps` at a variable one), the last frame past the end.
+    Streams without timestamps (raw elementary streams) count frames instead and never seek.
 
-    - `idr`: its first slice belongs to an IDR picture, which empties the decoder's reference buffer: decoding can
-      start here (after a flush) and give the same frames as decoding from the very start.
-    - `non_reference`: it holds only slices with `nal_ref_idc == 0` (plus delimiters / filler). No other picture
-      predicts from it (H.264 7.4.1), so leaving it out changes no other decoded frame; `frame_num` is designed so
-      that its absence is no gap (7.4.3).
-    - `stateless`: only the NAL types of `_H264_STATELESS_TYPES`, so dropping the packet loses no state.
+    When the index lies more than `SEEK_THRESHOLD_SECONDS` ahead it seeks to the keyframe before it. For H.264 only an
+    IDR picture is a place where decoding gives the frames of a decode from the start (open-GOP I pictures and
+    intra-refresh recovery points may rely on pictures before them): a seek landing elsewhere, or past its target,
+    raises [`_SeekMissed`] and the caller reads again from the top without seeking.
 
-    A packet that cannot be parsed is neither (it is always decoded and never jumped over).
-    """
-    idr, non_reference, stateless, has_slice = False, True, True, False
-    offset, end = 0, len(data)
-    while offset < end:
-        size = int.from_bytes(data[offset : offset + length_size], "big")
-        offset += length_size
-        if size == 0 or offset + size > end:
-            return False, False, False
-        header = data[offset]
-        nal_type, nal_ref_idc = header & 0x1F, header >> 5 & 3
-        if nal_type in _H264_SLICE_TYPES:
-            if not has_slice:
-                idr, has_slice = nal_type == 5, True
-            non_reference = non_reference and nal_ref_idc == 0
-        if nal_type not in _H264_STATELESS_TYPES:
-            stateless = non_reference = False
-        offset += size
-    return idr, non_reference and has_slice, stateless and has_slice
-
-
-def _h264_starts_at_idr(data: bytes, length_size: int | None) -> bool:
-    """
-    Whether the first slice of one H.264 access unit belongs to an IDR picture; NAL units with `length_size`-byte
-    length prefixes, or Annex B start codes when it is `None` (MPEG-TS). Only there does decoding after a seek give the
-    frames of decoding from the start: the other keyframes a demuxer can land on (open-GOP I pictures, intra-refresh
-    recovery points) may rely on pictures before them, and FFmpeg's recovery-point heuristics do not make them exact.
-    """
-    if length_size:
-        return _h264_packet_kind(data, length_size)[0]
-    start = data.find(b"\x00\x00\x01")
-    while 0 <= start < len(data) - 3:
-        nal_type = data[start + 3] & 0x1F
-        if nal_type in _H264_SLICE_TYPES:
-            return nal_type == 5
-        start = data.find(b"\x00\x00\x01", start + 3)
-    return False
-
-
-class _BitReader:
-    """The bits of (the start of) one H.264 NAL unit after its header, emulation prevention bytes removed."""
-
-    def __init__(self, nal: bytes):
-        rbsp = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
-        self.value, self.size, self.position = int.from_bytes(rbsp, "big"), 8 * len(rbsp), 0
-
-    def bits(self, count: int) -> int:
-        self.position += count
-        if self.position > self.size:
-            raise _NotProven("H.264 header cut short")
-        return self.value >> (self.size - self.position) & ((1 << count) - 1)
-
-    def ue(self) -> int:
-        zeros = 0
-        while not self.bits(1):
-            zeros += 1
-        return (1 << zeros) - 1 + self.bits(zeros)
-
-    def se(self) -> int:
-        code = self.ue()
-        return (code + 1) // 2 if code % 2 else -(code // 2)
-
-
-class _H264FrameNums:
-    """
-    `frame_num` of H.264 access units, from the parameter sets seen so far (`avcC` extradata, then in-band ones).
-
-    FFmpeg takes a `frame_num` that neither repeats nor follows the one of the picture decoded before (reference or
-    not) for lost reference pictures and makes them up. Without losses a non-reference picture shares `frame_num`
-    with the next reference picture, so leaving it out changes nothing; in a stream with a lost reference picture it
-    moves the gap FFmpeg sees, so [`_FrameReader`] gives up on gaps, in demuxing and in decoding order
-    ([`_check_frame_num`]).
+    H.264 in MP4 / Matroska is decoded packet by packet, and a non-reference picture ([`_h264_picture`]) is left out
+    when it lies below `index - 1/2` and a packet at or past it has been demuxed (so the answer is such a frame, not
+    the last one of the stream). No other picture predicts from it, so the other frames stay those of a full decode
+    on a valid stream (also one that starts at a keyframe that is no IDR picture). A damaged stream that lost a
+    reference picture is concealed by FFmpeg from the pictures it was given: only `DROP_NON_REFERENCE_PICTURES =
+    False` then reproduces a decode of every frame.
     """
 
-    def __init__(self, extradata: bytes, length_size: int):
-        self.length_size, self.sps, self.pps = length_size, {}, {}
-        offset, count = 6, extradata[5] & 0x1F
-        for _ in range(2):  # sequence, then picture parameter sets
-            for _ in range(count):
-                size = int.from_bytes(extradata[offset : offset + 2], "big")
-                self._parameter_set(extradata[offset + 2 : offset + 2 + size])
-                offset += 2 + size
-            count, offset = (extradata[offset] if offset < len(extradata) else 0), offset + 1
-
-    def _parameter_set(self, nal: bytes):
-        """Take in a sequence or picture parameter set (other NAL units are ignored)."""
-        nal_type = nal[0] & 0x1F if nal else 0
-        if nal_type == 7:
-            bits = _BitReader(nal)
-            profile = bits.bits(24) >> 16  # profile_idc, constraint flags, level_idc
-            sps_id, separate_colour_planes = bits.ue(), 0
-            if profile in (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135):
-                chroma_format = bits.ue()
-                if chroma_format == 3:
-                    separate_colour_planes = bits.bits(1)
-                bits.ue(), bits.ue(), bits.bits(1)  # bit depths, qpprime_y_zero_transform_bypass_flag
-                if bits.bits(1):  # seq_scaling_matrix_present_flag: skip the scaling lists
-                    for index in range(8 if chroma_format != 3 else 12):
-                        if bits.bits(1):
-                            last = next_scale = 8
-                            for _ in range(16 if index < 6 else 64):
-                                if next_scale:
-                                    next_scale = (last + bits.se()) % 256
-                                last = next_scale or last
-            self.sps[sps_id] = (separate_colour_planes, bits.ue() + 4)  # log2_max_frame_num
-        elif nal_type == 8:
-            bits = _BitReader(nal)
-            pps_id = bits.ue()
-            self.pps[pps_id] = bits.ue()
-
-    def __call__(self, data: bytes) -> tuple[int, int] | None:
-        """`(frame_num, MaxFrameNum)` of the slices of one access unit (`None` without slices); parameter sets in it
-        are taken in. Raises `_NotProven` when it cannot tell."""
-        found, offset = set(), 0
-        while offset < len(data):
-            size = int.from_bytes(data[offset : offset + self.length_size], "big")
-            start, offset = offset + self.length_size, offset + self.length_size + size
-            if not size or offset > len(data):
-                raise _NotProven("H.264 packet cut short")
-            nal_type = data[start] & 0x1F
-            if nal_type in (7, 8):
-                self._parameter_set(data[start:offset])
-            elif nal_type in _H264_SLICE_TYPES:
-                bits = _BitReader(data[start : min(offset, start + 32)])
-                bits.ue(), bits.ue()  # first_mb_in_slice, slice_type
-                pps_id = bits.ue()
-                if pps_id not in self.pps or self.pps[pps_id] not in self.sps:
-                    raise _NotProven(f"H.264 slice refers to unknown parameter set {pps_id}")
-                separate_colour_planes, log2_max_frame_num = self.sps[self.pps[pps_id]]
-                bits.bits(2 * separate_colour_planes)  # colour_plane_id
-                found.add((bits.bits(log2_max_frame_num), 1 << log2_max_frame_num))
-        if len(found) > 1:
-            raise _NotProven(f"H.264 access unit with several frame_num {found}")
-        return found.pop() if found else None
-
-
-def _check_frame_num(entry: "_Packet", previous: int | None) -> int | None:
-    """The `frame_num` of `entry` (else `previous`), after checking that it does not leave a gap after `previous`, the
-    one of the picture before in the same order (demuxed, or handed to the decoder). See [`_H264FrameNums`]."""
-    if entry.frame_num is None:
-        return previous
-    frame_num, max_frame_num = entry.frame_num
-    if entry.idr:
-        gap = frame_num != 0
-    else:
-        gap = previous not in (None, frame_num, (frame_num - 1) % max_frame_num)
-    if gap:
-        raise _NotProven(f"frame_num {frame_num} after {previous}")
-    return frame_num
-
-
-class _Packet:
-    __slots__ = ("packet", "pts", "idr", "non_reference", "stateless", "frame_num")
-
-    def __init__(self, packet, length_size, frame_nums=None):
-        self.packet, self.pts = packet, packet.pts
-        data = bytes(packet) if length_size else b""
-        kind = _h264_packet_kind(data, length_size) if length_size else (False, False, False)
-        self.idr, self.non_reference, self.stateless = kind
-        self.frame_num = frame_nums(data) if frame_nums is not None else None
-
-
-class _FrameReader:
-    """
-    Walks forward through one video stream and returns the frame shown at a given (ascending) frame index, seeking
-    ahead when the index lies more than `SEEK_THRESHOLD_SECONDS` past the current position. A seek that lands on an
-    H.264 keyframe other than an IDR picture (see [`_h264_starts_at_idr`]) starts over from the top instead, and the
-    reader decodes forward from then on.
-
-    The position of a frame is `(pts - pts of the first frame) * time_base * fps`, and index `i` returns the first
-    frame whose position is at least `i - 1/2`: frame `i` itself at a constant frame rate, the frame shown at time
-    `i / fps` at a variable one. Streams without timestamps (raw elementary streams) count frames instead and never
-    seek. Past the end of the stream the last frame is returned again.
-
-    With `fast=True`, H.264 in MP4 / Matroska (length-prefixed NAL units) is decoded packet by packet, and packets
-    that cannot change the answer are never handed to the decoder (see [`_h264_packet_kind`]):
-
-    - a non-reference picture whose position is below `i - 1/2`, while a frame at or past `i - 1/2` is known to exist
-      (so the answer for `i` is such a frame, not the last one of the stream), once the decoder started at an IDR
-      picture and as long as no `frame_num` is missing (see [`_H264FrameNums`]);
-    - everything before an IDR picture when all of it lies below `i - 1/2` (the decoder is flushed and restarts at
-      the IDR, as after a seek).
-
-    Both rely on every frame coming out of the decoder in presentation order, once per packet, with its packet's
-    timestamp, and on error-free decoding (error concealment looks at whichever pictures were decoded before). That
-    is checked on every frame (after the last `read`, [`finish`] drains the decoder to check the rest), and the
-    stream's reordering depth (from the packets' timestamps, skipped ones included) must stay within the decoder's
-    reorder buffer (`has_b_frames`), else [`_NotProven`] is raised and the caller decodes again with `fast=False`,
-    which hands every packet to the decoder.
-    """
-
-    def __init__(self, container, stream, fps: float, name: str, fast: bool = True):
+    def __init__(self, container, stream, fps: float, name: str, may_seek: bool = True):
         self._container, self._stream, self._fps, self._name = container, stream, fps, name
         self._codec = stream.codec_context
-        # `reorder_depth` (FFmpeg's `has_b_frames`) is exposed by recent PyAV (18 here); without it nothing is left out.
-        proven = fast and hasattr(self._codec, "reorder_depth")
-        self._length_size = _h264_nal_length_size(stream) if proven else None
-        self._may_seek = True  # until a seek lands where decoding cannot restart exactly
-        self._frame_nums = _H264FrameNums(stream.codec_context.extradata, self._length_size) if self._fast else None
-        self._origin, self._reorder_depth = None, getattr(self._codec, "reorder_depth", 0)
-        self._restart(container.demux(stream))
-        self.frame = self._next_frame()
+        extradata = self._codec.extradata  # `avcC`: length-prefixed NAL units (MP4, Matroska); else Annex B
+        self._length_size = (extradata[4] & 3) + 1 if extradata and len(extradata) > 6 and extradata[0] == 1 else None
+        self._drop = DROP_NON_REFERENCE_PICTURES and self._codec.name == "h264" and self._length_size is not None
+        self._origin, self._may_seek = None, may_seek
+        self._restart()
+        self.frame = self._next_frame(None)
         if self.frame is None:
             raise VideoDecodingError(f"{name} holds no decodable video frame.")
-        self._origin = self.frame.pts
-        if self._origin is None:
-            self._length_size = None
-        self._position = 0.0
-        self._reorder_depth = getattr(self._codec, "reorder_depth", 0)  # may have grown from the sequence parameters
+        self._origin, self._position = self.frame.pts, 0.0
 
-    @property
-    def _fast(self) -> bool:
-        return self._length_size is not None
+    def _restart(self):
+        """Read from a fresh demuxer (after opening or seeking, which flushes the decoder)."""
+        self._packets = self._container.demux(self._stream)
+        self._lookahead, self._decoded = collections.deque(), collections.deque()
+        self._latest, self._drained = None, False
 
-    def _restart(self, packets):
-        """Start over from `packets` (a fresh demuxer, after opening or seeking; the decoder has been flushed)."""
-        self._packets = packets
-        self._lookahead = collections.deque()  # demuxed, not handed to the decoder yet
-        self._decoded = collections.deque()  # out of the decoder, not returned yet
-        self._pending = []  # timestamps of the packets inside the decoder
-        self._recent = collections.deque(maxlen=_REORDER_WINDOW)  # timestamps of the last demuxed packets
-        self._exhausted = self._drained = self._clean = False
-        self._demuxed_frame_num = self._decoded_frame_num = None  # of the last picture demuxed / handed to the decoder
+    def _at(self, pts: int) -> float:
+        return float((pts - self._origin) * self._stream.time_base) * self._fps
 
     def read(self, index: int) -> av.VideoFrame:
         far = index - self._position > SEEK_THRESHOLD_SECONDS * self._fps
         if far and self._origin is not None and self._may_seek:
             self._seek(index)
         if self._position < index - 0.5:
-            skip_below = self._jump(index - 0.5) if self._fast else None
+            drop_below = index - 0.5 if self._drop and self._demux_past(index - 0.5) else None
             while self._position < index - 0.5:
-                frame = self._next_frame(skip_below)
+                frame = self._next_frame(drop_below)
                 if frame is None:
                     self._check_complete(index)
                     break
                 self.frame = frame
-                self._position = self._position + 1 if frame.pts is None else self._timestamp_position(frame.pts)
+                self._position = self._position + 1 if frame.pts is None else self._at(frame.pts)
         return self.frame
 
-    def finish(self):
-        """After the last `read`: on the fast path, drain the decoder so that every frame handed to it is checked,
-        including reference pictures that come out after the frames predicted from them."""
-        if self._fast and not self._drained:
-            self._decode(None)
-            self._drained = True
+    def _demux(self) -> bool:
+        """Move one packet from the demuxer to the lookahead; `False` at the end of the stream."""
+        for packet in self._packets:
+            if packet.size:  # not the demuxer's closing empty packet
+                self._lookahead.append(packet)
+                if packet.pts is not None and (self._latest is None or packet.pts > self._latest):
+                    self._latest = packet.pts
+                return True
+        return False
+
+    def _demux_past(self, threshold: float) -> bool:
+        """Demux until a packet at or past `threshold` shows up; whether one does."""
+        while self._latest is None or self._at(self._latest) < threshold:
+            if self._origin is None or not self._demux():
+                return False
+        return True
+
+    def _next_frame(self, drop_below: float | None) -> av.VideoFrame | None:
+        """The next frame in presentation order (`None` after the last), leaving out the non-reference pictures
+        below `drop_below`."""
+        while not self._decoded:
+            if self._drained:
+                return None
+            if not self._lookahead and not self._demux():
+                self._decode(None)
+                self._drained = True
+                continue
+            packet = self._lookahead.popleft()
+            below = drop_below is not None and packet.pts is not None and self._at(packet.pts) < drop_below
+            if below and _h264_picture(packet, self._length_size)[1]:  # non-reference: no other picture needs it
+                continue
+            self._decode(packet)
+        frame = self._decoded.popleft()
+        _check_frame_size(frame.width, frame.height, self._name)  # parameter sets may change the size mid-stream
+        return frame
+
+    def _decode(self, packet: av.Packet | None):
+        self._decoded.extend(self._codec.decode(packet))
+
+    def _seek(self, index: int):
+        # The answer is the first frame at a position >= `index - 1/2`: land on a keyframe at or before that position
+        # (frames of a variable frame rate can lie closer than 1/2 before `index`), for H.264 an IDR picture.
+        self._container.seek(
+            self._origin + int((index - 0.5) / self._fps / self._stream.time_base), stream=self._stream
+        )
+        self._restart()
+        if self._codec.name == "h264" and not (
+            self._demux() and _h264_picture(self._lookahead[0], self._length_size)[0]
+        ):
+            raise _SeekMissed
+        frame = self._next_frame(None)
+        if frame is None or frame.pts is None or self._at(frame.pts) > index - 0.5:
+            raise _SeekMissed
+        self.frame, self._position = frame, self._at(frame.pts)
 
     def _check_complete(self, index: int):
         """
@@ -657,141 +590,35 @@ class _FrameReader:
             f"frames) before the end its header declares, {end:.2f} s."
         )
 
-    def _timestamp_position(self, pts: int) -> float:
-        return float((pts - self._origin) * self._stream.time_base) * self._fps
 
-    # -- packets in, frames out ----------------------------------------------------------------------------------------
+def _h264_picture(data, length_size: int | None) -> tuple[bool, bool]:
+    """
+    `(idr, non_reference)` of one H.264 access unit, from the first byte of each NAL unit: NAL units with
+    `length_size`-byte length prefixes (MP4, Matroska), or Annex B start codes when it is `None` (MPEG-TS).
 
-    def _demux(self) -> bool:
-        """Move one packet from the demuxer to the lookahead; `False` at the end of the stream."""
-        for packet in self._packets:
-            if packet.size == 0:  # the demuxer's closing empty packet
-                continue
-            if not self._fast:
-                self._lookahead.append(_Packet(packet, None))
-                return True
-            self._check_reordering(packet.pts)
-            entry = _Packet(packet, self._length_size, self._frame_nums)
-            self._demuxed_frame_num = _check_frame_num(entry, self._demuxed_frame_num)
-            self._lookahead.append(entry)
-            return True
-        self._exhausted = True
-        return False
+    - `idr`: its first slice belongs to an IDR picture, which empties the reference buffer: decoding can start here
+      (after a flush) and give the frames of decoding from the very start.
+    - `non_reference`: only slices with `nal_ref_idc == 0` (H.264 7.4.1: no other picture predicts from them), access
+      unit delimiters and filler; anything else (SEI, parameter sets...) may change decoder state beyond its picture.
 
-    def _check_reordering(self, pts):
-        """Raise `_NotProven` unless `pts` is a new timestamp at most `has_b_frames` places out of order."""
-        if pts is None and self._origin is None:  # no timestamps from the start: nothing can be skipped
-            self._length_size = None
-            return
-        if pts is None or pts in self._recent:
-            raise _NotProven(f"packet timestamp {pts}")
-        later = sum(1 for other in self._recent if other > pts)
-        if later > self._reorder_depth or (later and later == len(self._recent) == _REORDER_WINDOW):
-            raise _NotProven(f"reordering by {later} frames")
-        self._recent.append(pts)
-
-    def _next_frame(self, skip_below: float | None = None) -> av.VideoFrame | None:
-        """
-        The next frame in presentation order, or `None` after the last. Non-reference packets whose position is below
-        `skip_below` are dropped unread (only once the decoder started at an IDR picture).
-        """
-        while not self._decoded:
-            if self._drained:
-                return None
-            if not self._lookahead and not self._demux():
-                self._decode(None)
-                self._drained = True
-                continue
-            entry = self._lookahead.popleft()
-            if (
-                skip_below is not None
-                and self._clean
-                and entry.non_reference
-                and self._timestamp_position(entry.pts) < skip_below
-            ):
-                continue
-            self._clean = self._clean or entry.idr
-            self._decode(entry)
-        return self._decoded.popleft()
-
-    def _decode(self, entry: _Packet | None):
-        if entry is not None and self._fast:
-            self._pending.append(entry.pts)
-            self._decoded_frame_num = _check_frame_num(entry, self._decoded_frame_num)
-        for frame in self._codec.decode(None if entry is None else entry.packet):
-            if self._fast:
-                if not self._pending or frame.pts != min(self._pending):
-                    raise _NotProven(f"frame {frame.pts} out of order, expected one of {self._pending}")
-                self._pending.remove(frame.pts)
-                if self._origin is not None and self._codec.reorder_depth != self._reorder_depth:
-                    raise _NotProven("the decoder changed its reorder buffer")
-                if frame.is_corrupt:  # errors were concealed
-                    raise _NotProven(f"frame {frame.pts} is corrupt")
-            self._decoded.append(frame)
-        if entry is None and self._pending:
-            raise _NotProven(f"frames {self._pending} never came out of the decoder")
-
-    def _jump(self, threshold: float) -> float:
-        """
-        Before decoding toward the first frame at a position >= `threshold`: demux until a packet at or past it shows
-        up, restart the decoder at the last IDR picture that only has frames below `threshold` before it, and return
-        the position below which non-reference pictures can be dropped: `threshold`, or `-inf` at the end of the
-        stream (nothing is dropped: the last frame to come out of the decoder, the answer, must be decoded).
-        """
-        position = self._timestamp_position
-        if not any(position(entry.pts) >= threshold for entry in self._lookahead):
-            while self._demux() and position(self._lookahead[-1].pts) < threshold:
-                pass
-        if any(position(pts) >= threshold for pts in self._pending) or any(
-            position(frame.pts) >= threshold for frame in self._decoded
-        ):
-            return threshold
-        restart = None
-        for number, entry in enumerate(self._lookahead):
-            # Worth it when a reference picture (which could not be dropped otherwise) lies before the IDR.
-            if entry.idr and any(not other.non_reference for other in itertools.islice(self._lookahead, number)):
-                restart = number
-            if position(entry.pts) >= threshold or not entry.stateless:
-                break  # the packets before a restart are dropped: all below `threshold` and stateless
-        if restart is not None:
-            self._codec.flush_buffers()
-            for _ in range(restart):
-                self._lookahead.popleft()
-            self._decoded.clear()
-            self._pending.clear()
-            self._drained = self._clean = False
-            self._decoded_frame_num = None
-        if self._exhausted and not any(position(entry.pts) >= threshold for entry in self._lookahead):
-            # The answer is the frame that comes out last, which need not be the one with the latest timestamp.
-            return -math.inf
-        return threshold
-
-    def _seek(self, index: int):
-        # The answer is the first frame at a position >= `index - 1/2`: land on a keyframe at or before that position
-        # (frames of a variable frame rate can lie closer than 1/2 before `index`). Should a demuxer land past it, or
-        # (H.264) on a keyframe that is no IDR picture, start over from the top and decode forward from then on.
-        target = self._origin + int((index - 0.5) / self._fps / self._stream.time_base)
-        for offset in (target, self._origin):
-            self._container.seek(offset, stream=self._stream)  # also flushes the decoder
-            self._restart(self._container.demux(self._stream))
-            if offset != self._origin and not self._at_exact_restart():
-                self._may_seek = False
-                continue
-            frame = self._next_frame()
-            if frame is not None and frame.pts is not None and self._timestamp_position(frame.pts) <= index - 0.5:
-                self.frame, self._position = frame, self._timestamp_position(frame.pts)
-                return
-        raise VideoDecodingError(f"Could not seek to frame {index} of {self._name}.")
-
-    def _at_exact_restart(self) -> bool:
-        """After a seek: whether decoding from the first packet gives the frames of decoding from the start. For H.264
-        only an IDR picture does (see [`_h264_starts_at_idr`]); other codecs are trusted with their keyframes."""
-        if self._codec.name != "h264":
-            return True
-        if not self._lookahead and not self._demux():
-            return False
-        # Length-prefixed NAL units (MP4, Matroska), else Annex B start codes (MPEG-TS).
-        return _h264_starts_at_idr(bytes(self._lookahead[0].packet), _h264_nal_length_size(self._stream))
+    A packet that cannot be parsed is neither.
+    """
+    if length_size is None:
+        data = bytes(data)
+        starts = [match.end() for match in re.finditer(b"\x00\x00\x01", data) if match.end() < len(data)]
+    else:
+        data, starts, offset = memoryview(data), [], 0  # `data`: a packet, or its bytes
+        while offset < len(data):
+            size = int.from_bytes(data[offset : offset + length_size], "big")
+            if size == 0 or offset + length_size + size > len(data):
+                return False, False
+            starts.append(offset + length_size)
+            offset += length_size + size
+    headers = [data[start] for start in starts]
+    slices = [header for header in headers if header & 0x1F in (1, 5)]
+    idr = bool(slices) and slices[0] & 0x1F == 5
+    non_reference = bool(slices) and all(h & 0x1F in (1, 9, 12) and not h & 0x60 for h in headers)
+    return idr, non_reference
 
 
 def _upright_rgb(frame: av.VideoFrame) -> np.ndarray:

@@ -18,13 +18,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from PIL import Image
 
+from . import video_decoding
 from .demo import EXAMPLE_LABELS, RANDOM_MODEL_WARNING, example_videos
-from .video_decoding import load_video
-
+from .video_decoding import VideoDecodingError, load_video
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ THUMBNAIL_SIZE = 160
 # Share of brightness kept outside the centre square: CLIP's processor resizes the short side and crops the centre
 # square, so the darkened sides of a wide frame are what the model does not see.
 OUTSIDE_CROP_BRIGHTNESS = 0.35
+# Bound on frames x views x width x height of one request, checked before decoding (with the per-frame
+# `video_decoding.MAX_VIDEO_PIXELS`): the sliders' maximum (32 frames x 5 views) at 1920x1080, about 1 GB of RGB frames.
+MAX_SAMPLED_PIXELS = 32 * 5 * 1920 * 1080
 
 
 def kinetics400_classes() -> list[str]:
@@ -93,6 +97,7 @@ def classify_video(
     _, forward_params, postprocess_params = classifier._sanitize_parameters(
         candidate_labels=candidate_labels, top_k=top_k, num_frames=num_frames, num_clips=num_clips, sampling=sampling
     )
+    _check_sampled_pixels(video, num_frames * num_clips)
     start = time.perf_counter()
     frames = load_video(
         video,
@@ -109,6 +114,22 @@ def classify_video(
     model_inputs = {"pixel_values": pixel_values["pixel_values"], "num_views": torch.tensor([num_clips])}
     ranking = classifier.postprocess(classifier.forward(model_inputs, **forward_params), **postprocess_params)
     return VideoPrediction(ranking=ranking, frames=frames, seconds=time.perf_counter() - start)
+
+
+def _check_sampled_pixels(video, num_sampled: int):
+    """Refuse (`VideoDecodingError`) a video file whose `num_sampled` frames hold more than `MAX_SAMPLED_PIXELS`
+    pixels, from its header; other inputs, and files PyAV cannot open, are left to `load_video`."""
+    try:
+        with av.open(os.fspath(video)) as container:
+            context = container.streams.video[0].codec_context
+            width, height = context.width, context.height
+    except (TypeError, IndexError, OSError, ValueError, av.FFmpegError):
+        return
+    if num_sampled * width * height > MAX_SAMPLED_PIXELS:
+        raise VideoDecodingError(
+            f"{video} is {width}x{height}: {num_sampled} frames of it are more than the {MAX_SAMPLED_PIXELS} pixels "
+            "this demo decodes per request; take fewer frames or views."
+        )
 
 
 def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> Image.Image:
@@ -288,6 +309,7 @@ def serve(
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
     random_model_warning: str = RANDOM_MODEL_WARNING,
     block: bool = True,
+    allow_private_urls: bool = False,
     **launch_kwargs,
 ):
     """Build the app ([`build_demo`]) and serve it on `http://host:port`.
@@ -298,11 +320,15 @@ def serve(
         host: `127.0.0.1` serves this machine only; `0.0.0.0` every network interface (a Space).
         port: TCP port; `0` picks a free one (read it back from `demo.server_port`).
         block: wait until the server is stopped (Ctrl+C); `False` returns at once (tests, notebooks).
+        allow_private_urls: sets `video_decoding.ALLOW_PRIVATE_ADDRESSES` for this process: by default a video URL or
+            redirect to a loopback, private or link-local address is refused, so that the server does not fetch
+            internal URLs for whoever can reach it.
         launch_kwargs: passed on to `gradio.Blocks.launch` (e.g. `share=True`, `auth=...`).
 
     Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
     """
     gr = require_gradio()
+    video_decoding.ALLOW_PRIVATE_ADDRESSES = allow_private_urls
     demo = build_demo(
         classifier, random_model=random_model, max_upload_mb=max_upload_mb, random_model_warning=random_model_warning
     )
@@ -333,6 +359,7 @@ def _free_port(host: str) -> int:
 
 __all__ = [
     "DEFAULT_MAX_UPLOAD_MB",
+    "MAX_SAMPLED_PIXELS",
     "VideoPrediction",
     "build_demo",
     "classify_video",

