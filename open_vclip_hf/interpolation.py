@@ -204,6 +204,11 @@ def _is_dtensor(tensor: torch.Tensor) -> bool:
     return dtensor is not None and isinstance(tensor, dtensor)
 
 
+def _is_sharded(param: nn.Parameter) -> bool:
+    """A DTensor of which this process holds only a part (a `Shard` placement on some mesh dimension)."""
+    return _is_dtensor(param) and not all(placement.is_replicate() for placement in param.placements)
+
+
 def _local(param: nn.Parameter) -> torch.Tensor:
     """What this process holds of `param`: the local shard of a DTensor (a view: writes reach the parameter, and
     FSDP2 gathers the parameter from it), the parameter itself otherwise. Call under `torch.no_grad()`."""
@@ -504,10 +509,12 @@ class InterpolatedWeightRegularizer:
     Sharded training (FSDP2, `torch.distributed.fsdp.fully_shard`): a sharded parameter is a DTensor; its anchor is
     sharded exactly like it (same device mesh and placements) and only the local shard is kept, and the swap reads,
     backs up and writes local shards only (`to_local()`), never a gathered parameter: θ_r is elementwise, so each
-    rank swaps its own shard and FSDP2 gathers θ_r for the pass. Parameters that FSDP2 leaves alone (e.g. a 0-dim
-    `logit_scale` passed as `ignored_params`) are swapped whole, as without sharding. Under `no_sync` FSDP2 keeps
-    pass 1's gradients unsharded until the plain pass reduce-scatters them (as on accumulation micro-steps).
-    DeepSpeed ZeRO-3 partitions parameters its own way and is refused (use FSDP2).
+    rank swaps its own shard and FSDP2 gathers θ_r for the pass. Hence one r for all ranks: a weight gathered from
+    shards written with different ratios would be none of the θ_r, so sharded parameters need `share_ratio=True` (or
+    a fixed `ratio`); the per-rank r of the official code remains the default under DDP. Parameters that FSDP2
+    leaves alone (e.g. a 0-dim `logit_scale` passed as `ignored_params`) are swapped whole, as without sharding.
+    Under `no_sync` FSDP2 keeps pass 1's gradients unsharded until the plain pass reduce-scatters them (as on
+    accumulation micro-steps). DeepSpeed ZeRO-3 partitions parameters its own way and is refused (use FSDP2).
 
     Mixed precision: both passes go through `accelerator.backward` (GradScaler, 1/accumulation-steps loss scaling);
     the forward of a model prepared by accelerate runs under its autocast, otherwise wrap the body of `loss_fn` in
@@ -516,7 +523,7 @@ class InterpolatedWeightRegularizer:
     Patch ratio sampling: by default each process draws its own r with its own `random.Random()` (seeded by the OS),
     like the official code whose Python `random` is never seeded, so the all-reduced gradient mixes one r per rank.
     Pass a seeded `random.Random` or `torch.Generator` for reproducibility, `share_ratio=True` to broadcast rank
-    0's r to all ranks (one tiny collective per call), or a fixed `ratio`.
+    0's r to all ranks (one tiny collective per call; required with sharded parameters), or a fixed `ratio`.
 
     Memory (N = number of trainable parameters found in the anchor, per rank: the local shards under FSDP2): the
     θ_CLIP anchor is copied once at construction, only for those parameters, in float32 (4N bytes: ≈0.35 GB for the
@@ -543,7 +550,8 @@ class InterpolatedWeightRegularizer:
         weight: β, the weight of the interpolated loss.
         ratio: a fixed patch ratio instead of sampling.
         generator: a `random.Random` or `torch.Generator` to draw r from (default: a fresh `random.Random()`).
-        share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized.
+        share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized (required when
+            parameters are sharded, unless `ratio` is fixed).
         anchor_device: where to keep the anchor (default: on the device of each parameter).
     """
 
@@ -584,6 +592,13 @@ class InterpolatedWeightRegularizer:
         matched, skipped = _matched_parameters(model, anchor_state_dict, trainable_only=True)
         self.interpolated_names = tuple(name for name, _, _ in matched)
         self.skipped_names = tuple(skipped)
+        sharded = [name for name, param, _ in matched if _is_sharded(param)]
+        if sharded and self.ratio is None and not share_ratio:
+            raise ValueError(
+                "sharded parameters need one patch ratio on every rank: each rank writes θ_r into its own shard of "
+                "every weight and FSDP2 gathers the shards for the pass, so ratios drawn per rank would mix in one "
+                f"weight ({_listed(sharded)}). Pass share_ratio=True (or a fixed ratio)."
+            )
         self._pairs = [
             (param, _compact_anchor(_local_anchor(param, anchor).to(anchor_device or param.device, torch.float32)))
             for _, param, anchor in matched
