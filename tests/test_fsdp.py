@@ -11,11 +11,19 @@ setup: one unit per encoder layer, the root for the rest, the 0-dim `logit_scale
 
 import os
 import random
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_training import temporal_dataset, tiny_model_dir  # noqa: F401  (fixtures shared with the training tests)
 from torch import nn
 from torch.func import functional_call
 from transformers.models.clip.modeling_clip import CLIPEncoderLayer
@@ -257,3 +265,133 @@ def test_fsdp2_regularized_gradients_equal_ddp_and_the_two_pass_formula(tmp_path
     bit-identical afterwards; the swap touched local shards only; anchor shards and the evaluation sweep work on the
     sharded model."""
     mp.spawn(distributed_worker, args=(str(tmp_path / "rendezvous"),), nprocs=WORLD_SIZE, join=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# examples/train_openvclip.py under accelerate's FSDP2 code path (2 CPU processes)
+# --------------------------------------------------------------------------------------------------------------------
+
+# accelerate applies an FSDP config on GPUs and other accelerators only: on a CPU it keeps DDP over gloo and says
+# nothing (the training script refuses that, see `check_distributed_setup`). This wrapper applies the config as
+# accelerate does on a GPU (the FSDP plugin read from the launcher's FSDP_* variables, i.e. from
+# examples/accelerate_configs/fsdp.yaml; distributed type FSDP), so that everything after it is accelerate's own FSDP2
+# code: `fully_shard` per encoder layer and on the root, `no_sync`, DTensor-aware gradient clipping, gathered
+# `get_state_dict`, sharded `save_state` / `load_state`.
+FSDP2_ON_CPU = """
+import importlib.util, sys
+from pathlib import Path
+
+import accelerate
+from accelerate import DistributedType, FullyShardedDataParallelPlugin, PartialState
+from accelerate.state import AcceleratorState
+from safetensors.torch import save_file
+from torch.distributed.tensor import DTensor
+
+accelerator_init = accelerate.Accelerator.__init__
+
+
+def init_with_fsdp2(self, *args, **kwargs):
+    accelerator_init(self, *args, **kwargs)
+    for state in (PartialState(), AcceleratorState()):
+        state.distributed_type = DistributedType.FSDP
+    AcceleratorState().fsdp_plugin = FullyShardedDataParallelPlugin()
+
+
+accelerate.Accelerator.__init__ = init_with_fsdp2
+spec = importlib.util.spec_from_file_location("train_openvclip", sys.argv[1])
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+args = train.parse_args(sys.argv[2:])
+model = train.training_function(args)
+rank = PartialState().process_index
+kinds = sorted({type(param).__name__ for param in model.parameters()})
+local = {name: (t.to_local() if isinstance(t, DTensor) else t).contiguous() for name, t in model.state_dict().items()}
+save_file(local, str(Path(args.output_dir) / f"rank{rank}.safetensors"), metadata={"kinds": ",".join(kinds)})
+"""
+
+
+@dataclass
+class ScriptRun:
+    output_dir: Path
+    arguments: list[str]
+    launch: Callable[[list[str]], subprocess.CompletedProcess]
+    stdout: str
+
+
+@pytest.fixture(scope="module")
+def fsdp2_run(request, tmp_path_factory) -> ScriptRun:
+    """`accelerate launch --config_file examples/accelerate_configs/fsdp.yaml` of the training script: 2 processes,
+    the regularizer on, 2 accumulation micro-steps per step, 2 epochs of 2 steps, a sharded training state per step."""
+    from test_training import REPO, SCRIPT, run_script, script_env
+
+    model_dir, data = request.getfixturevalue("tiny_model_dir"), request.getfixturevalue("temporal_dataset")
+    root = tmp_path_factory.mktemp("fsdp2")
+    (root / "wrapper.py").write_text(FSDP2_ON_CPU)
+
+    def launch(arguments):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        launcher = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--config_file", str(REPO / "examples" / "accelerate_configs" / "fsdp.yaml"), "--num_processes", "2",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+            str(root / "wrapper.py"), str(SCRIPT),
+        ]  # fmt: skip
+        return run_script(arguments, env=script_env(), launcher=launcher)
+
+    arguments = [
+        "--cpu", "--model_name_or_path", str(model_dir), "--train_csv", str(data / "train.csv"),
+        "--class_names", str(data / "classes.txt"), "--num_workers", "0", "--frame_stride", "1",
+        "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2", "--num_train_epochs", "2",
+        "--learning_rate", "3e-3", "--checkpointing_steps", "1", "--checkpoints_total_limit", "0", "--seed", "1",
+    ]  # fmt: skip
+    output_dir = root / "run"
+    result = launch([*arguments, "--output_dir", str(output_dir)])
+    return ScriptRun(output_dir, arguments, launch, result.stdout)
+
+
+def test_training_script_under_accelerates_fsdp2_shards_all_but_logit_scale_and_saves_clip_layout(fsdp2_run, request):
+    """Every parameter is sharded except the 0-dim `logit_scale` (replicated: both ranks hold the same value), one r
+    for both processes; the epoch checkpoint is the gathered shards in CLIP's keys and shapes (0-dim `logit_scale`),
+    trained, with the text tower untouched; training states are sharded."""
+    from test_training import state_dict_of
+
+    output_dir = fsdp2_run.output_dir
+    assert "4 steps; regularizer r ~ U(0.0, 0.6), weight 0.5, one r for all processes" in fsdp2_run.stdout
+    assert (output_dir / "step_2" / "pytorch_model_fsdp_0").is_dir()  # SHARDED_STATE_DICT
+    initial = state_dict_of(request.getfixturevalue("tiny_model_dir"))
+    trained = state_dict_of(output_dir / "epoch_2")
+    assert {key: value.shape for key, value in trained.items()} == {key: value.shape for key, value in initial.items()}
+    assert trained["logit_scale"].shape == ()
+    for rank in range(2):
+        local, kinds = state_dict_of_file(output_dir / f"rank{rank}.safetensors")
+        assert kinds == "DTensor,Parameter", kinds  # logit_scale is the one plain parameter
+        for key, value in trained.items():
+            expected = value if value.ndim == 0 else value.tensor_split(2)[rank]  # Shard(0), torch.chunk's split
+            assert torch.equal(local[key], expected), (rank, key)
+    changed = {key for key in initial if not torch.equal(initial[key], trained[key])}
+    assert "logit_scale" in changed and "visual_projection.weight" in changed
+    assert not any(key.startswith(("text_model.", "text_projection.")) for key in changed)
+
+
+def test_training_script_under_accelerates_fsdp2_resumes_bit_identically(fsdp2_run, tmp_path):
+    """Resumed from the sharded training state of step 2 (of 4), the run ends bit-identical: epoch 2, SWA, final."""
+    from test_training import assert_state_dicts_equal, state_dict_of
+
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(fsdp2_run.output_dir, resumed_dir)
+    for name in ("step_3", "step_4", "epoch_2", "swa", "final"):
+        shutil.rmtree(resumed_dir / name)
+    result = fsdp2_run.launch([*fsdp2_run.arguments, "--output_dir", str(resumed_dir), "--resume_from_checkpoint",
+                               "latest"])  # fmt: skip
+    assert f"Resumed from checkpoint: {resumed_dir / 'step_2'}" in result.stdout + result.stderr
+    for folder in ("epoch_2", "swa", "final"):
+        assert_state_dicts_equal(state_dict_of(resumed_dir / folder), state_dict_of(fsdp2_run.output_dir / folder))
+
+
+def state_dict_of_file(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        return {key: handle.get_tensor(key) for key in handle.keys()}, handle.metadata()["kinds"]
