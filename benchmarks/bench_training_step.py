@@ -5,12 +5,14 @@
     python benchmarks/bench_training_step.py                 # CPU, the default "small" model
     python benchmarks/bench_training_step.py --device cuda   # GPU: peak = torch.cuda.max_memory_allocated
 
-Targets (issue): regularized / plain step time <= 2.05 (it is 2 forward + 2 backward passes by construction) and
-peak memory <= plain + one copy of the trainable weights. The regularizer keeps no backup of θ and no θ_r for the
-backward (`interpolation._InterpolatedWeightsMode`); a regularized step still peaks one weight copy above a plain
-one, because the gradients of its first pass are complete while the second pass holds its activations (as on the
-second micro-step of gradient accumulation); the θ_CLIP anchor is one more copy (half of one when its values are
-float16, as OpenAI's CLIP weights, and as this script's model), on the device or on the host.
+Targets: regularized / plain step time <= 2.05 (it is 2 forward + 2 backward passes by construction) and
+peak memory <= plain + one copy of the trainable weights. The regularizer is an in-place swap
+(`InterpolatedWeightRegularizer`): it backs up θ, writes θ_r into the parameters, runs the weighted pass and restores
+θ. The backup (one weight copy) lives during the first pass only; a regularized step peaks one weight copy above a
+plain one later, because the gradients of its first pass are complete while the second pass holds its activations
+(as on the second micro-step of gradient accumulation); the θ_CLIP anchor is one more copy, held for the whole run
+(half of one when its values are float16, as OpenAI's CLIP weights, and as this script's model), on the device or on
+the host.
 
 Method. Time: in each of `--rounds` fresh Python processes (model, AdamW optimizer with its states initialised
 by an untimed step, the θ_CLIP anchor), plain and regularized steps alternate on the same weights, `--steps` pairs

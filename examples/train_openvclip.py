@@ -16,9 +16,10 @@
 #     (--patch_ratio, section 3.3) into `OUTPUT_DIR/final`, ready for
 #     `pipeline("zero-shot-video-classification", model="OUTPUT_DIR/final")`.
 #
-# It runs unchanged on one CPU or GPU, with several GPUs (DDP) and with mixed precision:
+# It runs unchanged on one CPU or GPU, with several GPUs (DDP), sharded with FSDP2 and with mixed precision:
 #   accelerate launch examples/train_openvclip.py --model_name_or_path openai/clip-vit-base-patch16 \
 #       --train_csv train.csv --class_names classes.txt --output_dir runs/my-openvclip
+#   accelerate launch --config_file examples/accelerate_configs/fsdp.yaml examples/train_openvclip.py ...
 # `--resume_from_checkpoint latest` continues an interrupted run exactly where it stopped.
 #
 # The data can be
@@ -33,6 +34,7 @@ import argparse
 import math
 import os
 import random
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -148,6 +150,65 @@ def save_epoch_checkpoint(accelerator: Accelerator, model, path: Path):
     accelerator.wait_for_everyone()
 
 
+def check_distributed_setup(args, accelerator: Accelerator):
+    """Stop before anything is loaded when the launch cannot train as asked.
+
+    * An FSDP config that accelerate did not apply: accelerate runs FSDP only on GPUs and other accelerators; on a CPU
+      it falls back without a word to DDP (`--cpu`) or to independent processes.
+    * The regularizer under FSDP1 or DeepSpeed. It writes θ_r into the parameters, which FSDP1 keeps in flat buffers
+      and DeepSpeed ZeRO-3 in partitions; and accelerate's DeepSpeed `backward` also steps the optimizer on every sync
+      step, so the regularizer's extra backward would take an optimizer step of its own. FSDP2 is the sharded way.
+    """
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true" and accelerator.distributed_type != (
+        DistributedType.FSDP
+    ):
+        raise SystemExit(
+            f"accelerate did not apply the FSDP configuration (distributed type: {accelerator.distributed_type.value}):"
+            " it runs FSDP on GPUs and other accelerators only. Launch on GPUs, or train with DDP on this machine "
+            "(`accelerate launch --multi_gpu --num_processes N examples/train_openvclip.py --cpu ...`)."
+        )
+    if args.iwo_weight <= 0:
+        return
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        raise SystemExit(
+            "The Interpolated Weight Optimization regularizer does not support DeepSpeed (ZeRO-3 partitions the "
+            "parameters the regularizer swaps, and accelerate's DeepSpeed backward steps the optimizer after each of "
+            "the two backward passes). Shard with FSDP2 instead (`accelerate launch --config_file "
+            "examples/accelerate_configs/fsdp.yaml`, fsdp_version: 2), use DDP, or train without the regularizer: "
+            "--iwo_weight 0."
+        )
+    if accelerator.distributed_type == DistributedType.FSDP and not accelerator.is_fsdp2:
+        raise SystemExit(
+            "The Interpolated Weight Optimization regularizer needs FSDP2 (fsdp_version: 2, as in "
+            "examples/accelerate_configs/fsdp.yaml): FSDP1 keeps the parameters in flat buffers."
+        )
+
+
+def replicate_scalar_parameters(accelerator: Accelerator, model) -> list[torch.nn.Parameter]:
+    """FSDP2: the parameters left whole on every rank, to be passed to `average_gradients` after each sync backward.
+
+    `fully_shard` cannot shard a 0-dim parameter ("Change logit_scale to a 1D tensor"), and CLIP's `logit_scale` is
+    one, which checkpoints must keep. So 0-dim parameters are left out of sharding (`ignored_params`, through the
+    plugin's `ignored_modules`): they stay replicated, like under DDP, and everything else (encoder layers by the
+    auto-wrap policy, the rest by the root call) is sharded. FSDP2 does not reduce the gradients of ignored
+    parameters; `average_gradients` does (one 4-byte all-reduce per step for CLIP)."""
+    scalars = [param for param in model.parameters() if param.ndim == 0]
+    plugin = accelerator.state.fsdp_plugin
+    ignored = plugin.ignored_modules
+    if isinstance(ignored, str):  # a regular expression over module names, as accelerate reads it
+        ignored = [module for name, module in model.named_modules() if re.fullmatch(ignored, name)]
+    plugin.ignored_modules = [*(ignored or []), torch.nn.ParameterList(scalars)]
+    return scalars
+
+
+def average_gradients(parameters, accelerator: Accelerator) -> None:
+    """Average the gradients of replicated parameters over the processes (what DDP does for every parameter)."""
+    for param in parameters:
+        if param.grad is not None:
+            torch.distributed.all_reduce(param.grad)
+            param.grad /= accelerator.num_processes
+
+
 def check_output_dir(args, accelerator: Accelerator, output_dir: Path):
     """An `--output_dir` holding an earlier run is continued (`--resume_from_checkpoint`) or cleared
     (`--overwrite_output_dir`), never mixed with a new run: its `epoch_N` would enter the SWA, and pruning by step
@@ -218,13 +279,7 @@ def training_function(args):
     )
     output_dir = Path(args.output_dir)
     check_output_dir(args, accelerator, output_dir)
-    if args.iwo_weight > 0 and accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        raise SystemExit(
-            f"The Interpolated Weight Optimization regularizer does not support {accelerator.distributed_type.value} "
-            "(it recognises each parameter in the operations that use it, and sharding replaces them by gathered "
-            "copies at run time). Use DDP (`accelerate launch "
-            "--multi_gpu`), or train without the regularizer: --iwo_weight 0."
-        )
+    check_distributed_setup(args, accelerator)
     set_seed(args.seed)
 
     model, processor = load_model_and_processor(args)
@@ -264,6 +319,7 @@ def training_function(args):
     optimizer = torch.optim.AdamW(
         parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.999), eps=1e-8
     )
+    replicated = replicate_scalar_parameters(accelerator, model) if accelerator.is_fsdp2 else []
     model, optimizer, train_dataloader = accelerator.prepare(model, optimizer, train_dataloader)
     if len(train_dataloader) == 0:
         raise ValueError("fewer training videos than one global batch: lower --per_device_train_batch_size")
@@ -284,7 +340,9 @@ def training_function(args):
     lr_scheduler = accelerator.prepare(lr_scheduler)
 
     # One r ~ U(low, high) per batch and process (like the official code, each rank draws its own unless
-    # --iwo_share_ratio), from a generator re-seeded with (seed, process, epoch, batch): reproducible on resume
+    # --iwo_share_ratio), from a generator re-seeded with (seed, process, epoch, batch): reproducible on resume.
+    # Sharded weights need one θ_r on every rank (FSDP2 gathers each weight from all ranks' shards): rank 0's draw.
+    share_ratio = args.iwo_share_ratio or accelerator.is_fsdp2
     iwo_generator = random.Random()
     regularizer = None
     if args.iwo_weight > 0:
@@ -295,6 +353,7 @@ def training_function(args):
             high=args.iwo_high,
             weight=args.iwo_weight,
             generator=iwo_generator,
+            share_ratio=share_ratio,
             anchor_device="cpu" if args.iwo_anchor_on_cpu else None,
         )
     del anchor
@@ -315,6 +374,8 @@ def training_function(args):
 
     total_batch_size = args.per_device_train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
     iwo = f"r ~ U({args.iwo_low}, {args.iwo_high}), weight {args.iwo_weight}" if regularizer is not None else "off"
+    if regularizer is not None and accelerator.num_processes > 1:
+        iwo += ", one r for all processes" if share_ratio else ", one r per process"
     accelerator.print(
         f"{num_epochs} epochs x {updates_per_epoch} steps of {total_batch_size} videos = {max_train_steps} steps; "
         f"regularizer {iwo}"
@@ -339,11 +400,13 @@ def training_function(args):
                     return module(**inputs, text_embeds=class_embeds).loss
 
                 if regularizer is not None:
-                    rank = 0 if args.iwo_share_ratio else accelerator.process_index
+                    rank = 0 if share_ratio else accelerator.process_index
                     iwo_generator.seed(f"iwo/{args.seed}/{rank}/{epoch}/{batch_index}")
                     sums[1] += regularizer.backward(loss_fn, accelerator).loss  # pass 1 at θ_r, not all-reduced
                 loss = loss_fn(model)
                 accelerator.backward(loss)  # pass 2 at θ: adds ∇L(θ) and all-reduces the sum
+                if accelerator.sync_gradients and replicated:
+                    average_gradients(replicated, accelerator)  # FSDP2 leaves them to us
                 sums[0] += loss.detach()
                 sums[2] += 1
                 if accelerator.sync_gradients:
@@ -449,7 +512,8 @@ def parse_args(argv=None):
     iwo.add_argument("--iwo_weight", type=float, default=0.5, help="β, weight of the interpolated loss (0: off)")
     iwo.add_argument("--iwo_low", type=float, default=0.0)
     iwo.add_argument("--iwo_high", type=float, default=0.6)
-    iwo.add_argument("--iwo_share_ratio", action="store_true", help="one r for all processes (official: one each)")
+    iwo.add_argument("--iwo_share_ratio", action="store_true",
+                     help="one r for all processes (official: one each; implied under FSDP2)")
     iwo.add_argument("--iwo_anchor_on_cpu", action="store_true",
                      help="keep θ_CLIP in host memory (a GPU then holds no copy of it; it crosses per use)")
     iwo.add_argument("--swa_start", type=int, help="first averaged epoch (default: --warmup_epochs, i.e. 2)")

@@ -302,6 +302,14 @@ class OpenVCLIPModel(CLIPModel):
         model.load_state_dict(clip_model.state_dict(), strict=True)
         return model
 
+    def get_input_embeddings(self) -> nn.Module:
+        """The text tower's token embedding, as `CLIPTextModel.get_input_embeddings` (`CLIPModel` has none, and
+        accelerate's FSDP2 preparation asks the model for it)."""
+        return self.text_model.embeddings.token_embedding
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.text_model.embeddings.token_embedding = value
+
     @can_return_tuple
     def get_video_features(
         self,

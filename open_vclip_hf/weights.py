@@ -12,6 +12,7 @@
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -173,22 +174,75 @@ def _matched_parameters(
     return matched, missing
 
 
+def _loaded(module: str, name: str) -> Any:
+    """`module.name` if torch has imported `module`, else None. A DTensor or an FSDP2 module cannot exist before the
+    module that defines it is imported, and importing `torch.distributed.tensor` takes about a second."""
+    return getattr(sys.modules.get(module), name, None)
+
+
+def _is_dtensor(tensor: torch.Tensor) -> bool:
+    """A parameter sharded by FSDP2 (`fully_shard`) or tensor parallelism: a `torch.distributed.tensor.DTensor`."""
+    dtensor = _loaded("torch.distributed.tensor", "DTensor")
+    return dtensor is not None and isinstance(tensor, dtensor)
+
+
+def _is_sharded(param: nn.Parameter) -> bool:
+    """A DTensor of which this process holds only a part (a `Shard` placement on some mesh dimension)."""
+    return _is_dtensor(param) and not all(placement.is_replicate() for placement in param.placements)
+
+
+def _local(param: nn.Parameter) -> torch.Tensor:
+    """What this process holds of `param`: the local shard of a DTensor (a view: writes reach the parameter, and
+    FSDP2 gathers the parameter from it), the parameter itself otherwise. Call under `torch.no_grad()`."""
+    return param.to_local() if _is_dtensor(param) else param
+
+
+def _local_anchor(param: nn.Parameter, anchor: torch.Tensor) -> torch.Tensor:
+    """The entries of the (full) `anchor` that match `_local(param)`: for a DTensor parameter the anchor is sharded
+    exactly like it (same device mesh and placements, cut locally: no communication) and only the local shard is
+    returned; otherwise `anchor` itself."""
+    if not _is_dtensor(param):
+        return anchor
+    from torch.distributed.tensor import distribute_tensor
+
+    sharded = distribute_tensor(anchor.detach(), param.device_mesh, param.placements, src_data_rank=None)
+    return sharded.to_local()
+
+
+def _reshard(model: nn.Module) -> None:
+    """Make every FSDP2 module of `model` hold its sharded parameters (a no-op for anything else, and for a module
+    already sharded). The swap writes the shards; a module still holding gathered parameters (the root after a
+    forward without backward, or with `reshard_after_backward=False`) would not gather them again."""
+    fsdp_module = _loaded("torch.distributed.fsdp", "FSDPModule")
+    if fsdp_module is not None:
+        for module in model.modules():
+            if isinstance(module, fsdp_module):
+                module.reshard()
+
+
 @contextmanager
-def _parameters_at_ratio(pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float) -> Iterator[None]:
-    """Inside the block every parameter of `pairs` holds `ratio·anchor + (1 − ratio)·θ`; on exit (also on an
+def _parameters_at_ratio(
+    model: nn.Module, pairs: Sequence[tuple[nn.Parameter, torch.Tensor]], ratio: float
+) -> Iterator[None]:
+    """The swap. Inside the block every parameter of `pairs` (parameters of `model`, each with the anchor of its local
+    part, see `_local_anchor`) holds `ratio·anchor + (1 − ratio)·θ`, rounded as `_interpolate`; on exit (also on an
     exception) it holds θ again, bit for bit: θ_r cannot be inverted exactly in floating point, so θ is backed up
-    (one copy of the parameters in `pairs`, freed on exit)."""
+    first (a copy of what this process holds of the parameters in `pairs`, only the local shards of sharded ones;
+    freed on exit). Elementwise, so a sharded parameter is swapped shard by shard, nothing gathered."""
     backups = []
     try:
+        _reshard(model)
         with torch.no_grad():
             for param, anchor in pairs:
-                backups.append(param.detach().clone())
-                param.copy_(_interpolate(param, anchor, ratio))
+                weight = _local(param)
+                backups.append(weight.clone())
+                weight.copy_(_interpolate(weight, anchor, ratio))
         yield
     finally:
         with torch.no_grad():
             for (param, _), backup in zip(pairs, backups):
-                param.copy_(backup)
+                _local(param).copy_(backup)
+        _reshard(model)
 
 
 @contextmanager
@@ -197,20 +251,19 @@ def interpolated_parameters(
 ) -> Iterator[nn.Module]:
     """Temporarily set the parameters of `model` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` (method doc 3.1/3.3).
 
-    Every parameter with an entry in `anchor_state_dict` is swapped (wrapper prefixes `module.` / `_orig_mod.` are
-    ignored; buffers are not touched); θ is restored bit-exactly when the block exits, also on an exception. Useful to
-    evaluate a sweep of patch ratios without reloading the model. Costs one backup copy of the swapped parameters
-    while the block runs. Yields `model`.
+    Every parameter with an entry in `anchor_state_dict` is swapped in place (wrapper prefixes `module.` /
+    `_orig_mod.` are ignored; buffers are not touched); θ is restored bit-exactly when the block exits, also on an
+    exception. Useful to evaluate a sweep of patch ratios without reloading the model; the training regularizer
+    (`InterpolatedWeightRegularizer`) runs its pass at θ_r through the same swap. Costs one backup copy of the swapped
+    parameters while the block runs. Parameters sharded by FSDP2 (DTensors) are swapped shard by shard: the anchor is
+    cut like each parameter (same mesh and placements) and only local shards are read, written and backed up. Yields
+    `model`.
     """
     ratio = _check_ratio(ratio)
+    _reshard(model)  # FSDP2: `named_parameters` then yields the sharded parameters
     matched, _ = _matched_parameters(model, anchor_state_dict, trainable_only=False)
-    with _parameters_at_ratio([(param, anchor) for _, param, anchor in matched], ratio):
+    with _parameters_at_ratio(model, [(param, _local_anchor(param, anchor)) for _, param, anchor in matched], ratio):
         yield model
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Reading checkpoints and streaming SWA (method doc section 3.2)
-# --------------------------------------------------------------------------------------------------------------------
 
 
 class CheckpointError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Tests of open_vclip_hf.interpolation: Interpolated Weight Optimization, SWA and patching (method doc section 3).
+"""Tests of open_vclip_hf.weights and open_vclip_hf.training (regularizer, swa): Interpolated Weight Optimization, SWA and patching (method doc section 3).
 
 Every expected value is computed here independently of the module: interpolated weights by hand
 (`r * anchor + (1 - r) * theta`) and gradients with separate deep-copied models whose weights are set by hand.
@@ -258,40 +258,60 @@ def test_weights_are_restored_bit_exactly_after_an_exception_in_the_loss():
     assert_bit_exact(model, saved)
 
 
-def test_theta_is_never_modified_and_no_interpolated_weight_is_kept_for_the_backward(monkeypatch):
-    """Memory: the pass keeps no backup of θ (θ is not even written) and the autograd graph holds no θ_r: every
-    θ_r made in the forward is garbage by the time the forward ends (the backward recomputes the ones it needs)."""
-    from open_vclip_hf.training import regularizer as interpolation
-
+def test_the_pass_swaps_the_parameters_in_place_and_restores_them_from_a_backup():
+    """The official procedure: the parameters themselves (the objects the optimizer holds) hold θ_r during the pass,
+    and θ afterwards; the straight-through gradient lands in their `.grad`."""
     model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
     saved = snapshot(model)
-    versions = {name: param._version for name, param in model.named_parameters()}
-    made = []
-    original = interpolation._interpolate
-
-    def recording_interpolate(weight, anchor_tensor, ratio):
-        result = original(weight, anchor_tensor, ratio)
-        made.append(weakref.ref(result))
-        return result
-
-    monkeypatch.setattr(interpolation, "_interpolate", recording_interpolate)
-    alive_after_forward = []
+    parameters = dict(model.named_parameters())
+    hand = hand_interpolated_state(model, anchor, 0.3)
 
     def loss_fn(m):
-        loss = batch_loss(m, batch)
         for name, param in m.named_parameters():
-            assert torch.equal(param.data, saved[name]), name  # θ itself, untouched, while θ_r is in use
-        alive_after_forward.append(sum(ref() is not None for ref in made))
-        return loss
+            assert param is parameters[name], name
+            assert torch.equal(param.detach(), hand[name]), name
+        return batch_loss(m, batch)
 
     regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.3)
     regularizer.backward(loss_fn)
-    assert len(made) >= 3  # the two visual weights (saved by the linear layers) and the logit scale at least
-    assert alive_after_forward == [0]
-    assert {name: param._version for name, param in model.named_parameters()} == versions
+    assert dict(model.named_parameters()) == parameters
     assert_bit_exact(model, saved)
-    interpolated = gradients_at(model, hand_interpolated_state(model, anchor, 0.3), batch)
+    interpolated = gradients_at(model, hand, batch)
     assert_gradients(model, {name: 0.5 * grad for name, grad in interpolated.items()})
+
+
+def test_a_compiled_model_sees_the_interpolated_weights_at_every_ratio():
+    """`torch.compile` reads the parameters as graph inputs: a swap between two calls reaches the compiled code."""
+    model, anchor, batch = TinyVideoCLIP(seed=0), clip_anchor(), make_batch(0)
+    compiled = torch.compile(model, backend="aot_eager")
+    saved = snapshot(model)
+    regularizer = InterpolatedWeightRegularizer(compiled, anchor, generator=random.Random(4))
+    assert set(regularizer.interpolated_names) == {f"_orig_mod.{name}" for name in trainable_names(model)}
+    for _ in range(2):  # two ratios through the same compiled graph
+        model.zero_grad(set_to_none=True)
+        result = regularized_step(compiled, regularizer, batch)
+        assert_bit_exact(model, saved)
+        assert_gradients(model, expected_gradients(model, anchor, result.ratio, 0.5, batch))
+
+
+def test_the_regularizer_imports_no_private_torch_api():
+    """The regularizer is a swap: no torch-function mode, no saved-tensor hooks, no global module hooks and no private
+    (`_`-prefixed) torch name."""
+    import ast
+    import inspect
+
+    from open_vclip_hf import weights
+    from open_vclip_hf.training import regularizer
+
+    source = inspect.getsource(weights) + inspect.getsource(regularizer)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("torch"):
+            names = [*node.module.split("."), *(alias.name for alias in node.names)]
+            assert not any(name.startswith("_") for name in names), ast.unparse(node)
+        if isinstance(node, ast.Attribute) and ast.unparse(node).startswith("torch."):
+            assert not any(part.startswith("_") for part in ast.unparse(node).split(".")), ast.unparse(node)
+    for gone in ("TorchFunctionMode", "saved_tensors_hooks", "register_module_forward", "_local_tensor"):
+        assert gone not in source, gone
 
 
 class ParentUsesChildWeight(nn.Module):
@@ -322,10 +342,10 @@ def test_parameters_read_outside_their_module_see_the_interpolated_weights():
         torch.testing.assert_close(param.grad, twin_param.grad, atol=1e-6, rtol=0, msg=name)
 
 
-def test_regularizer_refuses_sharded_parameters():
+def test_regularizer_refuses_deepspeed_zero3_parameters_and_names_fsdp2():
     model, anchor = TinyVideoCLIP(seed=0), clip_anchor()
-    model.visual[0].weight.device_mesh = object()  # what an FSDP2 / DTensor parameter carries
-    with pytest.raises(ValueError, match="sharded.*visual.0.weight"):
+    model.visual[0].weight.ds_id = 3  # what a DeepSpeed ZeRO-3 partitioned parameter carries
+    with pytest.raises(ValueError, match=r"ZeRO-3.*visual\.0\.weight.*FSDP2"):
         InterpolatedWeightRegularizer(model, anchor)
 
 
@@ -486,7 +506,8 @@ def test_open_vclip_model_vision_tower_is_regularized_text_tower_untouched(gradi
     regularizer = InterpolatedWeightRegularizer(model, anchor, ratio=0.5)
     assert regularizer.skipped_names == ()
     assert set(regularizer.interpolated_names) == set(trainable_names(model))
-    assert all(name.startswith(("vision_model.", "visual_projection.", "logit_scale")) for name in trainable_names(model))
+    trained_prefixes = ("vision_model.", "visual_projection.", "logit_scale")
+    assert all(name.startswith(trained_prefixes) for name in trainable_names(model))
     regularized_step(model, regularizer, batch, loss)
     assert_bit_exact(model, saved)
     assert_gradients(model, expected_gradients(model, anchor, 0.5, 0.5, batch, loss))  # text tower: grad None

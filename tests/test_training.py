@@ -596,13 +596,21 @@ def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(train, t
     assert "earlier run" not in str(error.value) and not any(run.iterdir())
 
 
-def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(train, monkeypatch, tiny_model_dir, tmp_path):
-    """The regularizer swaps whole parameters: the script stops with a message before loading anything."""
+def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypatch, tiny_model_dir, tmp_path):
+    """The script stops with a message before loading anything: the regularizer under DeepSpeed (naming FSDP2) or
+    FSDP1, and an FSDP config that accelerate did not apply (on a CPU it silently falls back to DDP)."""
     from accelerate import Accelerator, DistributedType
 
     args = train.parse_args(["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path),
                              "--output_dir", str(tmp_path / "run")])  # fmt: skip
-    for kind in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self, kind=kind: kind))
-        with pytest.raises(SystemExit, match=rf"does not support {kind.value} .*--iwo_weight 0"):
+    with monkeypatch.context() as patch:
+        patch.setenv("ACCELERATE_USE_FSDP", "true")
+        with pytest.raises(SystemExit, match=r"did not apply the FSDP configuration \(distributed type: NO\)"):
             train.training_function(args)
+    monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType.DEEPSPEED))
+    with pytest.raises(SystemExit, match=r"does not support DeepSpeed .*FSDP2.*--iwo_weight 0"):
+        train.training_function(args)
+    monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType.FSDP))
+    monkeypatch.setattr(Accelerator, "is_fsdp2", property(lambda self: False))
+    with pytest.raises(SystemExit, match=r"needs FSDP2 \(fsdp_version: 2"):
+        train.training_function(args)
