@@ -239,3 +239,25 @@ def test_auto_classes_resolve_the_processor(model_dir):
 
     assert isinstance(AutoProcessor.from_pretrained(model_dir), OpenVCLIPProcessor)
     assert "zero-shot-video-classification" in PIPELINE_REGISTRY.get_supported_tasks()
+
+
+def test_help_imports_neither_torch_nor_transformers_and_import_still_registers():
+    """`open-vclip --help` is instant: importing the package defers torch and transformers (PEP 562), and the Auto
+    classes and the task are registered once transformers is imported, whichever import comes first."""
+    help_run = (
+        "import runpy, sys; sys.argv = ['open-vclip', '--help']\n"
+        "try:\n    runpy.run_module('open_vclip_hf.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", help_run], capture_output=True, text=True)
+    assert result.returncode == 0 and "classify" in result.stdout, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    registered = (
+        "from transformers import AutoConfig, AutoProcessor\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "print('zero-shot-video-classification' in PIPELINE_REGISTRY.get_supported_tasks(),"
+        " type(AutoConfig.for_model('open_vclip')).__name__)"
+    )
+    for first in ("import open_vclip_hf", "import open_vclip_hf.convert", "import transformers; import open_vclip_hf"):
+        result = subprocess.run([sys.executable, "-c", f"{first}\n{registered}"], capture_output=True, text=True)
+        assert result.stdout.split() == ["True", "OpenVCLIPConfig"], (first, result.stderr)
