@@ -15,7 +15,6 @@ shapes, and the OpenAI -> Hugging Face key mapping is the one of transformers'
 """
 
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,19 +69,14 @@ class ConversionError(CheckpointError):
     """A checkpoint that can be read but is not a (complete, consistent) CLIP / Open-VCLIP checkpoint."""
 
 
-def _is_torchscript_archive(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
-
-
 def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) stored in `path`.
 
     `path` is an official Open-VCLIP checkpoint (`swa_2_22.pth`, `{'model_state': {'model.<key>': ...}}`), a plain
-    OpenAI state dict or an OpenAI TorchScript `.pt`. Files are read with `torch.load(weights_only=True)`; TorchScript
-    archives with `torch.jit.load` (they hold no pickled Python objects).
+    OpenAI state dict or an OpenAI TorchScript `.pt`, read by [`load_checkpoint_state_dict`]: `torch.load` with
+    `weights_only=True`, and for TorchScript archives (which `torch.jit.load` would execute: their `code/` and any
+    `__setstate__` run on loading) a restricted unpickler that rebuilds only the tensors of `data.pkl` and refuses
+    everything else.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -94,13 +88,7 @@ def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.is_file() and path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
-    if path.is_file() and _is_torchscript_archive(path):
-        try:
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as error:
-            raise CheckpointError(f"{path}: cannot read TorchScript archive ({type(error).__name__}: {error})") from error
-    else:
-        state = load_checkpoint_state_dict(path)
+    state = load_checkpoint_state_dict(path)
 
     weights = {}
     for key, tensor in state.items():

@@ -5,14 +5,20 @@
   patching (method doc section 3.3: `interpolate_weights`, `patch_model_`), the weight swap `interpolated_parameters`
   (patch sweeps in evaluation, and the training regularizer of section 3.1 in `training.regularizer`);
 * `check_same_keys_and_shapes`: every comparison of two state dicts (conversion, anchors, SWA);
-* `load_checkpoint_state_dict`: safetensors, torch files (`weights_only=True`) and `save_pretrained` folders;
+* `load_checkpoint_state_dict`: safetensors, torch files (`weights_only=True`), TorchScript archives (tensors only,
+  no code runs) and `save_pretrained` folders;
 * `save_pretrained_atomically` / `commit_directory`: folders that never exist half-written.
 """
 
+import collections
+import io
 import json
 import os
+import pickle
 import shutil
+import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -217,7 +223,83 @@ class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read (truncated download, corrupt file, unexpected content)."""
 
 
+# Storage classes named in a TorchScript `data.pkl`, and the dtype of their bytes.
+_STORAGE_DTYPES = {
+    f"{name}Storage": dtype
+    for name, dtype in (("Float", torch.float32), ("Half", torch.float16), ("BFloat16", torch.bfloat16),
+                        ("Double", torch.float64), ("Long", torch.int64), ("Int", torch.int32),
+                        ("Short", torch.int16), ("Char", torch.int8), ("Byte", torch.uint8), ("Bool", torch.bool))
+}  # fmt: skip
+
+
+class _ScriptedObject:
+    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its state is kept."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_):  # the arguments of `torch._utils._rebuild_tensor_v2`
+    return storage.as_strided(size, stride, offset)
+
+
+class _TensorOnlyUnpickler(pickle.Unpickler):
+    """Unpickles `data.pkl` of a TorchScript archive (`torch.jit.save`, e.g. OpenAI's `ViT-B-16.pt`) rebuilding only
+    tensors (from the archive's `data/<key>` records) and the attribute dicts of modules: any other global is refused,
+    no code of the archive (`code/`, `__setstate__`) runs."""
+
+    def __init__(self, archive: zipfile.ZipFile, prefix: str):
+        super().__init__(io.BytesIO(archive.read(f"{prefix}data.pkl")))
+        self.archive, self.prefix, self.storages = archive, prefix, {}
+
+    def find_class(self, module, name):
+        if module == "__torch__" or module.startswith("__torch__."):
+            return _ScriptedObject
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        raise CheckpointError(
+            f"{self.archive.filename}: refusing to unpickle {module}.{name} (not a tensor): a TorchScript archive is "
+            "read without running any of its code, and this one holds more than weights"
+        )
+
+    def persistent_load(self, pid):
+        _, dtype, key, _, _ = pid  # ('storage', dtype (from find_class), key, location, numel)
+        if key not in self.storages:
+            data = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+            self.storages[key] = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        return self.storages[key]
+
+
+def _named_tensors(obj: _ScriptedObject, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    for name, value in obj.state.items() if isinstance(obj.state, dict) else ():
+        if isinstance(value, torch.Tensor):
+            yield prefix + name, value
+        elif isinstance(value, _ScriptedObject):
+            yield from _named_tensors(value, f"{prefix}{name}.")
+
+
+def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
+    """The tensors of a TorchScript archive by dotted attribute path, as `torch.jit.load(...).state_dict()` names them
+    (for a traced module such as OpenAI's files: exactly its state dict), without executing the archive."""
+    names = archive.namelist()
+    prefix = next((name[:-8] for name in names if name.endswith("/data.pkl") and name.count("/") == 1), None)
+    if prefix is None:
+        raise CheckpointError(f"{archive.filename}: a TorchScript archive without data.pkl")
+    if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").decode() != sys.byteorder:
+        raise CheckpointError(f"{archive.filename}: the archive was written on a machine of the other byte order")
+    root = _TensorOnlyUnpickler(archive, prefix).load()
+    return dict(_named_tensors(root)) if isinstance(root, _ScriptedObject) else {}
+
+
 def _read_torch_file(path: Path) -> Mapping[str, Any]:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
+                return _read_torchscript(archive)
     state = torch.load(path, map_location="cpu", weights_only=True)
     # PySlowFast epoch checkpoints and the official `swa_2_22.pth` wrap the weights: {'model_state': {...}}.
     if isinstance(state, Mapping) and "model_state" in state:
@@ -259,7 +341,8 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     Accepts a `.safetensors` file, a torch file (`.pth`, `.pyth`, `.pt`, `.bin`, read with
     `torch.load(map_location="cpu", weights_only=True)`; a `{'model_state': ...}` wrapper as in PySlowFast's
-    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped), a `save_pretrained` folder
+    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped; a TorchScript archive such as OpenAI's
+    `ViT-B-16.pt` gives its tensors, unpickled without running any code of the archive), a `save_pretrained` folder
     (`model.safetensors` or `pytorch_model.bin`, possibly sharded with an `*.index.json`) or an `accelerate`
     `save_state` folder.
 

@@ -1,8 +1,10 @@
 """Checkpoint conversion against an OpenAI-CLIP forward written out here (OpenAI key names, fused in_proj)."""
 
 import os
+import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import openai_checkpoints
@@ -13,7 +15,7 @@ from transformers import pipeline
 
 from open_vclip_hf import OpenVCLIPModel
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
-from open_vclip_hf.weights import CheckpointError
+from open_vclip_hf.weights import CheckpointError, load_checkpoint_state_dict
 
 
 WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  # heads = 128 / 64 = 2
@@ -85,32 +87,107 @@ def test_official_checkpoint_converts_to_the_same_clip(tmp_path):
     assert model.logit_scale.item() == pytest.approx(4.6052)
 
 
+class _Holder(nn.Module):
+    def forward(self, x):
+        return x
+
+
+def openai_holder(sd, dtype=None) -> nn.Module:
+    """A module whose parameters have OpenAI's names; scripted and saved, like `ViT-B-16.pt` (fp16 there)."""
+    holder = _Holder()
+    for key, value in sd.items():
+        *path, leaf = key.split(".")
+        module = holder
+        for part in path:
+            if not hasattr(module, part):
+                module.add_module(part, _Holder())
+            module = getattr(module, part)
+        module.register_parameter(leaf, nn.Parameter(value.to(dtype)))
+    return holder
+
+
 def test_plain_state_dict_and_torchscript_give_the_same_model(tmp_path):
     sd = random_openai_state_dict(1)
     torch.save(sd, tmp_path / "plain.pt")
 
-    class Holder(nn.Module):  # a TorchScript archive with OpenAI's names, like `ViT-B-16.pt` (fp16 there)
-        def __init__(self):
-            super().__init__()
-            for key, value in sd.items():
-                *path, leaf = key.split(".")
-                module = self
-                for part in path:
-                    if not hasattr(module, part):
-                        module.add_module(part, nn.Module())
-                    module = getattr(module, part)
-                module.register_parameter(leaf, nn.Parameter(value.half()))
-
-        def forward(self, x):
-            return x
-
-    torch.jit.save(torch.jit.script(Holder()), str(tmp_path / "ViT-tiny.pt"))
+    torch.jit.save(torch.jit.script(openai_holder(sd, torch.half)), str(tmp_path / "ViT-tiny.pt"))
     plain = convert_checkpoint(tmp_path / "plain.pt").state_dict()
     jit = convert_checkpoint(tmp_path / "ViT-tiny.pt").state_dict()
     assert plain.keys() == jit.keys()
     for key in plain:
         assert jit[key].dtype == torch.float32
         torch.testing.assert_close(jit[key], plain[key].half().float(), msg=key)
+
+
+class _Payload(nn.Module):
+    """A scripted module whose `__setstate__` runs when `torch.jit.load` reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(2))
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, bool]:
+        return (self.weight, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+        print("PAYLOAD RAN")
+        self.weight = state[0]
+        self.training = state[1]
+
+    def forward(self, x):
+        return x
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_torchscript_archives_are_read_without_running_their_code(tmp_path, capfd):
+    sd = random_openai_state_dict(4)
+
+    class Traced(nn.Module):  # OpenAI's files are traced modules: the tensors read are exactly the state dict
+        def __init__(self):
+            super().__init__()
+            self.visual = nn.Linear(3, 2)
+            self.register_buffer("input_resolution", torch.tensor(224))
+
+        def forward(self, x):
+            return self.visual(x)
+
+    traced = Traced().half()
+    torch.jit.save(torch.jit.trace(traced, torch.zeros(1, 3, dtype=torch.half)), str(tmp_path / "traced.pt"))
+    read = load_checkpoint_state_dict(tmp_path / "traced.pt")
+    assert read.keys() == traced.state_dict().keys()
+    assert all(torch.equal(read[k], v) and read[k].dtype == v.dtype for k, v in traced.state_dict().items())
+
+    holder = openai_holder(sd)
+    holder.payload = _Payload()
+    torch.jit.save(torch.jit.script(holder), str(tmp_path / "payload.pt"))
+    torch.save(sd, tmp_path / "plain.pt")
+    converted = convert_checkpoint(tmp_path / "payload.pt").state_dict()
+    plain = convert_checkpoint(tmp_path / "plain.pt").state_dict()
+    assert all(torch.equal(converted[key], plain[key]) for key in plain)
+    assert "PAYLOAD RAN" not in capfd.readouterr().out  # torch.jit.load would have printed it
+
+    # A data.pkl that calls os.system when unpickled: refused, as file to convert and as --clip-anchor.
+    malicious, marker = tmp_path / "ViT-evil.pt", tmp_path / "marker"
+    with zipfile.ZipFile(tmp_path / "payload.pt") as source, zipfile.ZipFile(malicious, "w") as target:
+        for item in source.infolist():
+            evil = item.filename.endswith("/data.pkl")
+            target.writestr(item, pickle.dumps(_Exploit(marker), protocol=2) if evil else source.read(item))
+    for convert in (
+        lambda: convert_checkpoint(malicious),
+        lambda: convert_checkpoint(tmp_path / "plain.pt", clip_anchor=malicious, ratio=0.5),
+    ):
+        with pytest.raises(CheckpointError, match=r"ViT-evil.pt: refusing to unpickle posix.system"):
+            convert()
+        assert not marker.exists()
 
 
 def test_ratio_patches_toward_the_anchor(tmp_path):
