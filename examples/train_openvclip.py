@@ -61,8 +61,7 @@ from open_vclip_hf.training import (
     write_patched_model,
     write_swa_model,
 )
-from open_vclip_hf.training.recipe import staging_directory
-from open_vclip_hf.weights import check_same_keys_and_shapes, commit_directory
+from open_vclip_hf.weights import check_same_keys_and_shapes, commit_directory, staging_directory
 
 
 def load_model_and_processor(args):
@@ -130,7 +129,7 @@ def save_state(accelerator: Accelerator, output_dir: Path, completed_steps: int,
     accelerator.save_state(str(staging))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        commit_directory(staging, path)
+        commit_directory(staging, path, replace_whole=True)  # a state of this run, never a user's folder
         if total_limit:
             for old in list(numbered_folders(output_dir, "step_").values())[:-total_limit]:
                 shutil.rmtree(old)

@@ -246,6 +246,12 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise ValueError(f"--device {device}: this PyTorch ({torch.__version__}) has no usable {kind} device")
 
 
+_OVERWRITE_HELP = (
+    "replace an existing output model folder: its config, weight, processor and tokenizer files (its other files "
+    "stay); a non-empty folder that is not a model folder is refused"
+)
+
+
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
@@ -270,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--clip-anchor", help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
     convert.add_argument("--ratio", type=float, default=0.0, help="weight r of the CLIP anchor (default 0)")
     convert.add_argument("--num-frames", type=int, default=8, help="frames sampled per video by default (8)")
-    convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    convert.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     convert.set_defaults(func=_convert)
 
     classify = commands.add_parser(
@@ -381,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     average.add_argument("--out", required=True, help="output folder, or a .pth / .safetensors file (atomic)")
     average.add_argument("--start", type=int, help="first epoch to average (the last number in each name)")
     average.add_argument("--end", type=int, help="last epoch to average")
-    average.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    average.add_argument(
+        "--overwrite", action="store_true", help=f"{_OVERWRITE_HELP}; a .pth / .safetensors --out file is replaced"
+    )
     average.set_defaults(func=_average)
 
     patch = commands.add_parser(
@@ -395,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument("--clip", required=True, help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
     patch.add_argument("--ratio", type=float, required=True, help="weight r of CLIP, in [0, 1]")
     patch.add_argument("--out", required=True, help="output folder (written atomically)")
-    patch.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    patch.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     patch.set_defaults(func=_patch)
 
     export = commands.add_parser(

@@ -27,6 +27,7 @@ from .processing_open_vclip import OpenVCLIPProcessor
 from .weights import (
     WRAPPER_PREFIXES,
     CheckpointError,
+    check_output_folder,
     check_same_keys_and_shapes,
     interpolate_weights,
     load_checkpoint_state_dict,
@@ -207,7 +208,8 @@ def convert_checkpoint(
         output_dir: if given, the model and its processor ([`OpenVCLIPProcessor.for_model`]) are written there with
             `save_pretrained` (safetensors). The folder is built next to its destination and renamed into place, so
             it never exists half-written.
-        overwrite: replace an existing `output_dir`.
+        overwrite: replace an existing `output_dir`: an empty folder or a model folder, of which only the model's
+            own files are replaced (other files stay); any other folder is refused.
         config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
 
     Raises:
@@ -218,8 +220,8 @@ def convert_checkpoint(
         raise ValueError(f"ratio must be in [0, 1] (the weight of the CLIP anchor), got {ratio}")
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
-    if output_dir is not None and Path(output_dir).exists() and not overwrite:
-        raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+    if output_dir is not None:
+        check_output_folder(output_dir, overwrite)
 
     openai_weights = read_openai_state_dict(src)
     try:

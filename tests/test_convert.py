@@ -14,6 +14,7 @@ from torch import nn
 from transformers import pipeline
 
 from open_vclip_hf import OpenVCLIPModel
+from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
 from open_vclip_hf.weights import CheckpointError, load_checkpoint_state_dict
 
@@ -255,6 +256,31 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 8
     convert_checkpoint(src, output_dir=out, overwrite=True, num_frames=16)
     assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 16
+
+
+def test_overwrite_replaces_only_the_files_of_a_model_folder(tmp_path, capsys):
+    work = tmp_path / "work"  # the reporter's folder: notes, data and the source checkpoint, no model
+    (work / "data").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "data" / "important.csv").write_text("a,b\n")
+    src = official_pth(work / "swa.pth", random_openai_state_dict(0))
+    before = sorted(work.rglob("*"))
+    assert cli_main(["convert", str(src), "--out", str(work), "--overwrite"]) == 1
+    assert f"{work} is not a model folder" in capsys.readouterr().err
+    assert sorted(work.rglob("*")) == before and (work / "notes.txt").read_text() == "mine"
+
+    # A model folder holding other files too: only the model's own files are replaced (a stale weight file of the
+    # other format too); a staging folder that a killed run left is removed.
+    out = tmp_path / "out"
+    convert_checkpoint(src, output_dir=out)
+    (out / "notes.txt").write_text("mine")
+    (out / "pytorch_model.bin").write_bytes(b"older weights")
+    (tmp_path / ".out.partial").mkdir()
+    (tmp_path / ".out.partial" / "model.safetensors").write_bytes(b"half-written")
+    assert cli_main(["convert", str(src), "--out", str(out), "--overwrite", "--num-frames", "16"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "pytorch_model.bin").exists()
+    assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 16
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "work"]  # no .partial / .old folder left
 
 
 def test_cli_convert(tmp_path):

@@ -360,6 +360,26 @@ def test_cli_patch_ratio_0_and_1_give_the_two_ends(tmp_path, capsys):
     assert "ratio must lie in [0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
+    folders = [save_tiny_model(tmp_path / f"epoch_{e}", seed=e) for e in (1, 2)]
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "data" / "important.csv").write_text("a,b\n")
+    before = sorted(work.rglob("*"))
+    commands = (["average", *map(str, folders)], ["patch", str(folders[0]), "--clip", str(folders[1]), "--ratio", "1"])
+    for command in commands:
+        assert cli_main([*command, "--out", str(work), "--overwrite"]) == 1
+        assert f"{work} is not a model folder" in capsys.readouterr().err
+        assert sorted(work.rglob("*")) == before
+        out = tmp_path / f"{command[0]}_out"
+        assert cli_main([*command, "--out", str(out)]) == 0
+        (out / "notes.txt").write_text("mine")
+        assert cli_main([*command, "--out", str(out), "--overwrite"]) == 0
+        assert (out / "notes.txt").read_text() == "mine" and OpenVCLIPModel.from_pretrained(out)
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # examples/train_openvclip.py end to end (subprocesses)
 # --------------------------------------------------------------------------------------------------------------------

@@ -291,12 +291,6 @@ class TrainingProgress:
             setattr(self, key, int(value))
 
 
-def staging_directory(path: str | Path) -> Path:
-    """The temporary sibling `.<name>.partial` where `path` is written before [`commit_directory`] renames it."""
-    path = Path(path).absolute()
-    return path.parent / f".{path.name}.partial"
-
-
 def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
     """`{N: parent/<prefix>N}` for the complete folders `<prefix><integer>` in `parent` (staging folders, which
     start with a dot, are ignored)."""

@@ -5,7 +5,6 @@ model folder (section 3.3): what `open-vclip average` and `open-vclip patch` and
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import torch
 
 from ..weights import (
     TORCH_SUFFIXES,
+    check_output_folder,
     check_same_keys_and_shapes,
-    default_permissions,
     load_checkpoint_state_dict,
     patch_model_,
     save_pretrained_atomically,
+    staging_directory,
 )
 
 
@@ -105,20 +105,19 @@ def average_checkpoints(
 
 def _save_state_dict_file(state_dict: Mapping[str, torch.Tensor], output: Path) -> Path:
     """`.safetensors` as is; `.pth` / `.pyth` / `.pt` / `.bin` as `{'model_state': ...}` like the official
-    `swa_2_22.pth` (readable by `open-vclip convert`). Written to a temporary file, then renamed."""
+    `swa_2_22.pth` (readable by `open-vclip convert`). Written to `.<name>.partial` (one a killed run left is
+    replaced), then renamed."""
     from safetensors.torch import save_file
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.partial-", dir=output.parent)
-    os.close(handle)
+    temporary = staging_directory(output)
     try:
         if output.suffix == ".safetensors":
             save_file({key: value.contiguous() for key, value in state_dict.items()}, temporary)
         else:
             torch.save({"model_state": dict(state_dict)}, temporary)
-        default_permissions(temporary)
         os.replace(temporary, output)
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
     return output
 
@@ -156,7 +155,9 @@ def write_swa_model(
             checkpoints, min(epochs) if start is None else start, max(epochs) if end is None else end
         )
     output = Path(output).absolute()
-    if output.exists() and not overwrite:
+    if output.suffix not in _STATE_DICT_SUFFIXES:
+        check_output_folder(output, overwrite)
+    elif output.exists() and not overwrite:
         raise ValueError(f"{output} already exists; pass overwrite=True (--overwrite) to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     average = average_checkpoints(checkpoints)
@@ -206,9 +207,7 @@ def write_patched_model(
     if not 0.0 <= ratio <= 1.0:  # checked before anything is loaded
         raise ValueError(f"ratio must lie in [0, 1] (it is the weight on CLIP), got {ratio}")
     output_dir = Path(output_dir).absolute()
-    if output_dir.exists() and not overwrite:
-        raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(output_dir, overwrite)
     model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     previous = model.config.patch_ratio or 0.0
