@@ -68,9 +68,11 @@ def _classifier(args: argparse.Namespace):
             raise ValueError(f"{args.model} is an ONNX export ({VISION_FILE}): add --backend onnx")
         # pipeline_class: repositories pushed by `open-vclip push` name their remote-code pipeline in config.json
         # (`custom_pipelines`), which transformers would refuse without trust_remote_code; use the package's class.
+        # processor: the folder's, or the default one of its model (an epoch_N checkpoint, a CLIP folder).
         return pipeline(
             "zero-shot-video-classification",
             model=args.model,
+            processor=OpenVCLIPProcessor.from_pretrained(args.model),
             device=args.device,
             dtype=dtype,
             pipeline_class=ZeroShotVideoClassificationPipeline,
@@ -246,6 +248,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise ValueError(f"--device {device}: this PyTorch ({torch.__version__}) has no usable {kind} device")
 
 
+_MODEL_HELP = (
+    "save_pretrained folder or Hub id of an Open-VCLIP model, or of a transformers CLIP model (run as Open-VCLIP); "
+    "without processor files (e.g. an epoch_N checkpoint) the model's default processor is used"
+)
 _OVERWRITE_HELP = (
     "replace an existing output model folder: its config, weight, processor and tokenizer files (its other files "
     "stay); a non-empty folder that is not a model folder is refused"
@@ -286,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
         "small random-weight model is used and the scores are meaningless.",
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or http(s) URLs")
-    classify.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    classify.add_argument("--model", help=_MODEL_HELP)
     labels = classify.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'archery,cooking,surfing'")
     labels.add_argument("--labels-file", help="text file with one class name per line")
@@ -310,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(pip install 'open_vclip_hf[demo]'). Without --model a small random-weight model is used and the page "
         "says so.",
     )
-    serve.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    serve.add_argument("--model", help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
@@ -325,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         "embeddings; top-1 / top-5 per split, mean ± std over splits, a JSON file, a markdown table and (with "
         "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted.",
     )
-    evaluate.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    evaluate.add_argument("--model", required=True, help=_MODEL_HELP)
     evaluate.add_argument(
         "--protocol", required=True, choices=["ucf101", "hmdb51", "k600", "k400", "custom"], help="benchmark"
     )

