@@ -538,7 +538,7 @@ def test_killed_run_resumes_bit_identically(reference_run, tiny_model_dir, tempo
     assert process.returncode == -signal.SIGKILL, stderr.decode()[-3000:]
     assert not (output_dir / "final").exists() and not (output_dir / "epoch_10").exists()  # really interrupted
     for state in output_dir.glob("step_*"):  # complete states only: staging folders start with a dot
-        assert {"model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl"} <= {p.name for p in state.iterdir()}
+        assert {"model.safetensors", "optimizer.bin", "training_progress.json"} <= {p.name for p in state.iterdir()}
 
     result = run_script([*args, "--resume_from_checkpoint", "latest"])
     assert "Resumed from checkpoint" in result.stdout + result.stderr
@@ -643,3 +643,30 @@ def test_the_regularizer_is_refused_under_fsdp_and_deepspeed(train, monkeypatch,
         monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self, kind=kind: kind))
         with pytest.raises(SystemExit, match=rf"does not support {kind.value} .*--iwo_weight 0"):
             train.training_function(args)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_resuming_reads_the_progress_as_json_and_unpickles_no_code(train, tiny_model_dir, temporal_dataset, tmp_path):
+    """accelerate unpickles what `register_for_checkpointing` saved with `weights_only=False`: the progress is JSON
+    instead, and a crafted `custom_checkpoint_0.pkl` in a shared run folder never runs."""
+    run, marker = tmp_path / "run", tmp_path / "marker"
+    data = temporal_dataset
+    arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_csv", str(data / "train.csv"),
+                 "--class_names", str(data / "classes.txt"), "--num_workers", "0", "--frame_stride", "1",
+                 "--per_device_train_batch_size", "4", "--max_train_steps", "1", "--checkpointing_steps", "1",
+                 "--output_dir", str(run)]  # fmt: skip
+    train.training_function(train.parse_args(arguments))
+    state = run / "step_1"
+    torch.save(_Exploit(marker), state / "custom_checkpoint_0.pkl")
+    with pytest.raises(Exception, match="custom checkpoints"):  # accelerate: no object registered for it
+        train.training_function(train.parse_args([*arguments, "--resume_from_checkpoint", "latest"]))
+    assert not marker.exists()
+    progress = json.loads((state / "training_progress.json").read_text())
+    assert progress == {"epoch": 0, "batches_done": 1, "completed_steps": 1}
