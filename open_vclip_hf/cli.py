@@ -274,14 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
         "convert",
         help="convert an official swa_2_22.pth / OpenAI CLIP checkpoint into a save_pretrained folder",
         description="Convert an official Open-VCLIP checkpoint (swa_2_22.pth), a PySlowFast epoch checkpoint, an "
-        "OpenAI CLIP state dict or an OpenAI TorchScript .pt into a transformers folder (safetensors), optionally "
-        "patched toward CLIP: θ = r·θ_CLIP + (1−r)·θ (r = 0.5 for B/16, 0.6 for L/14).",
+        "OpenAI CLIP state dict or an OpenAI TorchScript .pt (its tensors only: none of its code runs) into a "
+        "transformers folder (safetensors), optionally patched toward CLIP: θ = r·θ_CLIP + (1−r)·θ (r = 0.5 for "
+        "B/16, 0.6 for L/14).",
     )
     convert.add_argument("src", help="checkpoint file")
     convert.add_argument("--out", required=True, help="output folder (written atomically)")
     convert.add_argument("--clip-anchor", help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
-    convert.add_argument("--ratio", type=float, default=0.0, help="weight r of the CLIP anchor (default 0)")
-    convert.add_argument("--num-frames", type=int, default=8, help="frames sampled per video by default (8)")
+    convert.add_argument(
+        "--ratio", type=float, default=0.0, help="weight r of the CLIP anchor (default 0; > 0 with --clip-anchor)"
+    )
+    convert.add_argument("--num-frames", type=_positive_int, default=8, help="frames sampled per video by default (8)")
     convert.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     convert.set_defaults(func=_convert)
 

@@ -202,7 +202,7 @@ def convert_checkpoint(
     Args:
         src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
         clip_anchor: θ_CLIP for test-time patching (method doc 3.3): an OpenAI file, a CLIP `save_pretrained`
-            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`.
+            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`, refused when 0.
         ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
             Recorded in `config.patch_ratio`.
         output_dir: if given, the model and its processor ([`OpenVCLIPProcessor.for_model`]) are written there with
@@ -220,6 +220,8 @@ def convert_checkpoint(
         raise ValueError(f"ratio must be in [0, 1] (the weight of the CLIP anchor), got {ratio}")
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
+    if ratio == 0 and clip_anchor is not None:
+        raise ValueError("a CLIP anchor with ratio 0 patches nothing: give the ratio (--ratio, e.g. 0.5 for B/16)")
     if output_dir is not None:
         check_output_folder(output_dir, overwrite)
 

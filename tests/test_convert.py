@@ -220,6 +220,19 @@ def test_anchor_of_another_architecture_is_rejected(tmp_path):
         convert_checkpoint(src, clip_anchor=tmp_path / "other.pt", ratio=0.5)
     with pytest.raises(ValueError, match="clip_anchor"):
         convert_checkpoint(src, ratio=0.5)
+    with pytest.raises(ValueError, match="ratio 0 patches nothing"):  # it would silently write unpatched weights
+        convert_checkpoint(src, clip_anchor=tmp_path / "other.pt")
+
+
+def test_cli_convert_option_errors_are_messages(tmp_path, capsys):
+    src = official_pth(tmp_path / "swa.pth", random_openai_state_dict(0))
+    torch.save(random_openai_state_dict(1), tmp_path / "clip.pt")
+    anchor = str(tmp_path / "clip.pt")
+    assert cli_main(["convert", str(src), "--out", str(tmp_path / "o"), "--clip-anchor", anchor]) == 1
+    assert "--ratio" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        cli_main(["convert", str(src), "--out", str(tmp_path / "o"), "--num-frames", "0"])
+    assert "--num-frames: must be a positive integer" in capsys.readouterr().err
 
 
 def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path):
