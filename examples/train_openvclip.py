@@ -63,8 +63,12 @@ from open_vclip_hf.training import (
     write_patched_model,
     write_swa_model,
 )
-from open_vclip_hf.training.recipe import staging_directory
-from open_vclip_hf.weights import check_same_keys_and_shapes, commit_directory
+from open_vclip_hf.weights import (
+    check_same_keys_and_shapes,
+    commit_directory,
+    fresh_staging_directory,
+    staging_directory,
+)
 
 
 def load_model_and_processor(args):
@@ -121,10 +125,10 @@ def get_dataset(args, accelerator: Accelerator, crop_size: int) -> VideoClassifi
     )
 
 
-def save_state(accelerator: Accelerator, output_dir: Path, completed_steps: int, total_limit: int | None):
-    """`accelerator.save_state` into `output_dir/step_N`, atomically: every process writes into a staging folder,
-    which is renamed once complete. Keeps the `total_limit` newest states."""
-    path = output_dir / f"step_{completed_steps}"
+def save_state(accelerator: Accelerator, output_dir: Path, progress: TrainingProgress, total_limit: int | None):
+    """`accelerator.save_state` and `progress` (JSON) into `output_dir/step_N`, atomically: every process writes into
+    a staging folder, which is renamed once complete. Keeps the `total_limit` newest states."""
+    path = output_dir / f"step_{progress.completed_steps}"
     staging = staging_directory(path)
     if accelerator.is_main_process and staging.exists():
         shutil.rmtree(staging)
@@ -132,10 +136,13 @@ def save_state(accelerator: Accelerator, output_dir: Path, completed_steps: int,
     accelerator.save_state(str(staging))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        commit_directory(staging, path)
-        if total_limit:
+        progress.save(staging)
+        commit_directory(staging, path, replace_whole=True)  # a state of this run, never a user's folder
+        if total_limit:  # moved aside before deleting: a run killed meanwhile leaves no incomplete step_N
             for old in list(numbered_folders(output_dir, "step_").values())[:-total_limit]:
-                shutil.rmtree(old)
+                retired = fresh_staging_directory(old, "old")
+                os.replace(old, retired / old.name)
+                shutil.rmtree(retired)
     accelerator.wait_for_everyone()
 
 
@@ -360,11 +367,11 @@ def training_function(args):
 
     # Where training stands is saved with the state, so that `--resume_from_checkpoint` continues mid-epoch
     progress = TrainingProgress()
-    accelerator.register_for_checkpointing(progress)
     checkpoint = resume_path(args, output_dir)
     if checkpoint is not None:
         accelerator.print(f"Resumed from checkpoint: {checkpoint}")
-        accelerator.load_state(str(checkpoint))
+        progress = TrainingProgress.load(checkpoint)
+        accelerator.load_state(str(checkpoint))  # weights_only=True unless FSDP (DCP) / DeepSpeed: see --help
     elif args.resume_from_checkpoint == "latest":
         accelerator.print(f"No checkpoint in {output_dir} yet: starting from the beginning")
 
@@ -429,7 +436,7 @@ def training_function(args):
                         accelerator.log(logs, step=progress.completed_steps)
                     sums.zero_()
                 if args.checkpointing_steps.isdigit() and progress.completed_steps % int(args.checkpointing_steps) == 0:
-                    save_state(accelerator, output_dir, progress.completed_steps, args.checkpoints_total_limit)
+                    save_state(accelerator, output_dir, progress, args.checkpoints_total_limit)
                 if progress.completed_steps >= max_train_steps:
                     break
 
@@ -437,7 +444,7 @@ def training_function(args):
         save_epoch_checkpoint(accelerator, model, output_dir / f"epoch_{epoch + 1}")
         progress.epoch, progress.batches_done = epoch + 1, 0
         if args.checkpointing_steps == "epoch":
-            save_state(accelerator, output_dir, progress.completed_steps, args.checkpoints_total_limit)
+            save_state(accelerator, output_dir, progress, args.checkpoints_total_limit)
         if progress.completed_steps >= max_train_steps:
             break
     progress_bar.close()
@@ -528,7 +535,13 @@ def parse_args(argv=None):
     out.add_argument("--checkpointing_steps", default="epoch",
                      help="save the training state every N steps, or 'epoch' (default)")
     out.add_argument("--checkpoints_total_limit", type=int, default=2, help="training states kept (0: all)")
-    out.add_argument("--resume_from_checkpoint", help="a step_N folder, or 'latest' in --output_dir")
+    out.add_argument(
+        "--resume_from_checkpoint",
+        help="a step_N folder, or 'latest' in --output_dir. Single-process / DDP states are read without unpickling "
+        "code (progress as JSON, the rest with torch.load(weights_only=True)); under FSDP (whose "
+        "torch.distributed.checkpoint pickles .metadata) and DeepSpeed (weights_only=False) loading a state can run "
+        "code: resume only from folders you trust",
+    )
     out.add_argument("--with_tracking", action="store_true", help="log with the trackers of --report_to")
     out.add_argument("--report_to", default="all", help="'all', 'tensorboard', 'wandb', ... (accelerate trackers)")
     out.add_argument("--logging_steps", type=int, default=10)

@@ -68,9 +68,11 @@ def _classifier(args: argparse.Namespace):
             raise ValueError(f"{args.model} is an ONNX export ({VISION_FILE}): add --backend onnx")
         # pipeline_class: repositories pushed by `open-vclip push` name their remote-code pipeline in config.json
         # (`custom_pipelines`), which transformers would refuse without trust_remote_code; use the package's class.
+        # processor: the folder's, or the default one of its model (an epoch_N checkpoint, a CLIP folder).
         return pipeline(
             "zero-shot-video-classification",
             model=args.model,
+            processor=OpenVCLIPProcessor.from_pretrained(args.model),
             device=args.device,
             dtype=dtype,
             pipeline_class=ZeroShotVideoClassificationPipeline,
@@ -250,6 +252,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise ValueError(f"--device {device}: this PyTorch ({torch.__version__}) has no usable {kind} device")
 
 
+_MODEL_HELP = (
+    "save_pretrained folder or Hub id of an Open-VCLIP model, or of a transformers CLIP model (run as Open-VCLIP); "
+    "without processor files (e.g. an epoch_N checkpoint) the model's default processor is used"
+)
+_OVERWRITE_HELP = (
+    "replace an existing output model folder: its config, weight, processor and tokenizer files (its other files "
+    "stay); a non-empty folder that is not a model folder is refused"
+)
+
+
 def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="e.g. cpu, cuda, cuda:1, mps (default: cpu)")
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
@@ -274,15 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
         "convert",
         help="convert an official swa_2_22.pth / OpenAI CLIP checkpoint into a save_pretrained folder",
         description="Convert an official Open-VCLIP checkpoint (swa_2_22.pth), a PySlowFast epoch checkpoint, an "
-        "OpenAI CLIP state dict or an OpenAI TorchScript .pt into a transformers folder (safetensors), optionally "
-        "patched toward CLIP: θ = r·θ_CLIP + (1−r)·θ (r = 0.5 for B/16, 0.6 for L/14).",
+        "OpenAI CLIP state dict or an OpenAI TorchScript .pt (its tensors only: none of its code runs) into a "
+        "transformers folder (safetensors), optionally patched toward CLIP: θ = r·θ_CLIP + (1−r)·θ (r = 0.5 for "
+        "B/16, 0.6 for L/14).",
     )
     convert.add_argument("src", help="checkpoint file")
     convert.add_argument("--out", required=True, help="output folder (written atomically)")
     convert.add_argument("--clip-anchor", help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
-    convert.add_argument("--ratio", type=float, default=0.0, help="weight r of the CLIP anchor (default 0)")
-    convert.add_argument("--num-frames", type=int, default=8, help="frames sampled per video by default (8)")
-    convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    convert.add_argument(
+        "--ratio", type=float, default=0.0, help="weight r of the CLIP anchor (default 0; > 0 with --clip-anchor)"
+    )
+    convert.add_argument("--num-frames", type=_positive_int, default=8, help="frames sampled per video by default (8)")
+    convert.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     convert.set_defaults(func=_convert)
 
     classify = commands.add_parser(
@@ -292,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         "small random-weight model is used and the scores are meaningless. " + _INPUT_LIMITS,
     )
     classify.add_argument("videos", nargs="+", metavar="VIDEO", help="video files or http(s) URLs")
-    classify.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    classify.add_argument("--model", help=_MODEL_HELP)
     labels = classify.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="comma-separated class names, e.g. 'archery,cooking,surfing'")
     labels.add_argument("--labels-file", help="text file with one class name per line")
@@ -317,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
         "says so. " + _INPUT_LIMITS + " The page also refuses a request whose frames x views x width x height exceed "
         "open_vclip_hf.web_demo.MAX_SAMPLED_PIXELS (32 x 5 x 1920 x 1080), before decoding.",
     )
-    serve.add_argument("--model", help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    serve.add_argument("--model", help=_MODEL_HELP)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
@@ -337,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
         "embeddings; top-1 / top-5 per split, mean ± std over splits, a JSON file, a markdown table and (with "
         "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted.",
     )
-    evaluate.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    evaluate.add_argument("--model", required=True, help=_MODEL_HELP)
     evaluate.add_argument(
         "--protocol", required=True, choices=["ucf101", "hmdb51", "k600", "k400", "custom"], help="benchmark"
     )
@@ -399,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     average.add_argument("--out", required=True, help="output folder, or a .pth / .safetensors file (atomic)")
     average.add_argument("--start", type=int, help="first epoch to average (the last number in each name)")
     average.add_argument("--end", type=int, help="last epoch to average")
-    average.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    average.add_argument(
+        "--overwrite", action="store_true", help=f"{_OVERWRITE_HELP}; a .pth / .safetensors --out file is replaced"
+    )
     average.set_defaults(func=_average)
 
     patch = commands.add_parser(
@@ -413,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     patch.add_argument("--clip", required=True, help="θ_CLIP: OpenAI .pt file, CLIP save_pretrained folder or Hub id")
     patch.add_argument("--ratio", type=float, required=True, help="weight r of CLIP, in [0, 1]")
     patch.add_argument("--out", required=True, help="output folder (written atomically)")
-    patch.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    patch.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     patch.set_defaults(func=_patch)
 
     export = commands.add_parser(

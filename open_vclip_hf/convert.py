@@ -15,7 +15,6 @@ shapes, and the OpenAI -> Hugging Face key mapping is the one of transformers'
 """
 
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from .processing_open_vclip import OpenVCLIPProcessor
 from .weights import (
     WRAPPER_PREFIXES,
     CheckpointError,
+    check_output_folder,
     check_same_keys_and_shapes,
     interpolate_weights,
     load_checkpoint_state_dict,
@@ -70,19 +70,14 @@ class ConversionError(CheckpointError):
     """A checkpoint that can be read but is not a (complete, consistent) CLIP / Open-VCLIP checkpoint."""
 
 
-def _is_torchscript_archive(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
-
-
 def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) stored in `path`.
 
     `path` is an official Open-VCLIP checkpoint (`swa_2_22.pth`, `{'model_state': {'model.<key>': ...}}`), a plain
-    OpenAI state dict or an OpenAI TorchScript `.pt`. Files are read with `torch.load(weights_only=True)`; TorchScript
-    archives with `torch.jit.load` (they hold no pickled Python objects).
+    OpenAI state dict or an OpenAI TorchScript `.pt`, read by [`load_checkpoint_state_dict`]: `torch.load` with
+    `weights_only=True`, and for TorchScript archives (which `torch.jit.load` would execute: their `code/` and any
+    `__setstate__` run on loading) a restricted unpickler that rebuilds only the tensors of `data.pkl` and refuses
+    everything else.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -94,13 +89,7 @@ def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.is_file() and path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
-    if path.is_file() and _is_torchscript_archive(path):
-        try:
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as error:
-            raise CheckpointError(f"{path}: cannot read TorchScript archive ({type(error).__name__}: {error})") from error
-    else:
-        state = load_checkpoint_state_dict(path)
+    state = load_checkpoint_state_dict(path)
 
     weights = {}
     for key, tensor in state.items():
@@ -213,13 +202,14 @@ def convert_checkpoint(
     Args:
         src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
         clip_anchor: θ_CLIP for test-time patching (method doc 3.3): an OpenAI file, a CLIP `save_pretrained`
-            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`.
+            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`, refused when 0.
         ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
             Recorded in `config.patch_ratio`.
         output_dir: if given, the model and its processor ([`OpenVCLIPProcessor.for_model`]) are written there with
             `save_pretrained` (safetensors). The folder is built next to its destination and renamed into place, so
             it never exists half-written.
-        overwrite: replace an existing `output_dir`.
+        overwrite: replace an existing `output_dir`: an empty folder or a model folder, of which only the model's
+            own files are replaced (other files stay); any other folder is refused.
         config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
 
     Raises:
@@ -230,8 +220,10 @@ def convert_checkpoint(
         raise ValueError(f"ratio must be in [0, 1] (the weight of the CLIP anchor), got {ratio}")
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
-    if output_dir is not None and Path(output_dir).exists() and not overwrite:
-        raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
+    if ratio == 0 and clip_anchor is not None:
+        raise ValueError("a CLIP anchor with ratio 0 patches nothing: give the ratio (--ratio, e.g. 0.5 for B/16)")
+    if output_dir is not None:
+        check_output_folder(output_dir, overwrite)
 
     openai_weights = read_openai_state_dict(src)
     try:

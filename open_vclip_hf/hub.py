@@ -104,9 +104,7 @@ def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: Open
             f"{model_dir}: no config.json; expected a folder written by `open-vclip convert` or `save_pretrained`"
         )
     model = OpenVCLIPModel.from_pretrained(model_dir)
-    if processor is None and (model_dir / "processor_config.json").is_file():
-        processor = OpenVCLIPProcessor.from_pretrained(model_dir)
-    processor = processor or OpenVCLIPProcessor.for_model(model.config)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)  # the folder's, or its model's default
     # What `trust_remote_code=True` reads, written here rather than through `register_for_auto_class`, which would
     # change the package's classes for the rest of the process.
     model.config.auto_map = {

@@ -110,12 +110,9 @@ def export_onnx(
     source = model
     if isinstance(model, (str, Path)):
         model = OpenVCLIPModel.from_pretrained(model)
-    if processor is None:
-        try:
-            processor = OpenVCLIPProcessor.from_pretrained(source) if isinstance(source, (str, Path)) else None
-        except (OSError, ValueError):
-            processor = None
-        processor = processor or OpenVCLIPProcessor.for_model(model.config)
+    if processor is None and isinstance(source, (str, Path)):
+        processor = OpenVCLIPProcessor.from_pretrained(source)  # the folder's, or the default one of its model
+    processor = processor or OpenVCLIPProcessor.for_model(model.config)
     if model.device.type != "cpu" or model.dtype != torch.float32:
         model = copy.deepcopy(model).to("cpu", torch.float32)
     model = model.eval()

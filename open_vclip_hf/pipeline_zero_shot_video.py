@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import Pipeline
+from transformers import CLIPModel, Pipeline
 
+from .modeling_open_vclip import OpenVCLIPModel
+from .processing_open_vclip import OpenVCLIPProcessor
 from .prompts import PROMPT_TEMPLATES, ClassEmbeddingCache, check_labels, check_templates
 from .video_decoding import check_sampling_args, is_video_frame
 
@@ -57,8 +59,14 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model, *args, **kwargs):
+        # A plain transformers CLIP checkpoint (for which `AutoModel` gives a `CLIPModel` and `AutoProcessor` CLIP's
+        # processor, which reads no videos) runs as an Open-VCLIP model, with the default Open-VCLIP processor.
+        if isinstance(model, CLIPModel) and not isinstance(model, OpenVCLIPModel):
+            model = OpenVCLIPModel.from_clip(model)
+        if not isinstance(kwargs.get("processor"), OpenVCLIPProcessor):
+            kwargs["processor"] = OpenVCLIPProcessor.for_model(model.config)
+        super().__init__(model, *args, **kwargs)
         self.class_embeddings = ClassEmbeddingCache()
 
     def __call__(self, videos, candidate_labels: Sequence[str] | None = None, **kwargs: Any):

@@ -1,8 +1,9 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
 """Open-VCLIP processor: video decoding and frame sampling, CLIP's image processor on every frame, CLIP's tokenizer.
 
-Self-contained on purpose (imports only `transformers`, `numpy` and the sibling `video_decoding` module): this file is
-copied unchanged into Hub repositories and loaded there with `trust_remote_code=True`.
+Self-contained on purpose (imports only `transformers`, `numpy` and the sibling `video_decoding` and
+`configuration_open_vclip` modules): this file is copied unchanged into Hub repositories and loaded there with
+`trust_remote_code=True`.
 """
 
 from pathlib import Path
@@ -11,8 +12,8 @@ import numpy as np
 from transformers import BatchFeature, CLIPImageProcessorPil, CLIPTokenizer
 from transformers.processing_utils import ProcessorMixin
 
+from .configuration_open_vclip import OpenVCLIPConfig
 from .video_decoding import check_sampling_args, is_video_frame, load_video
-
 
 # OpenAI's CLIP vocabulary, built by `tools/build_clip_tokenizer.py`; shipped with the package, not with Hub repos.
 DEFAULT_TOKENIZER_DIR = Path(__file__).parent / "assets" / "clip_tokenizer"
@@ -88,6 +89,26 @@ class OpenVCLIPProcessor(ProcessorMixin):
         image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
         kwargs.setdefault("num_frames", getattr(config, "num_frames", 8))
         return cls(image_processor=image_processor, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "OpenVCLIPProcessor":
+        """
+        The processor saved in a model folder or Hub repository (`ProcessorMixin.from_pretrained`), or, when it has
+        no processor files (the `epoch_N` checkpoints of the training script, a `CLIPModel.save_pretrained` folder),
+        the default processor of its model: [`for_model`] of its `config.json`. So every model folder can be used
+        with `pipeline(...)`, `AutoProcessor` and the `open-vclip` commands.
+        """
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except OSError as missing:  # what transformers raises for a missing file
+            hub = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+            try:
+                config = OpenVCLIPConfig.from_pretrained(
+                    pretrained_model_name_or_path, **{key: kwargs[key] for key in hub if key in kwargs}
+                )
+            except OSError:
+                raise missing from None
+            return cls.for_model(config)
 
     def __call__(
         self,

@@ -5,15 +5,21 @@
   patching (method doc section 3.3: `interpolate_weights`, `patch_model_`), the weight swap `interpolated_parameters`
   (patch sweeps in evaluation, and the training regularizer of section 3.1 in `training.regularizer`);
 * `check_same_keys_and_shapes`: every comparison of two state dicts (conversion, anchors, SWA);
-* `load_checkpoint_state_dict`: safetensors, torch files (`weights_only=True`) and `save_pretrained` folders;
-* `save_pretrained_atomically` / `commit_directory`: folders that never exist half-written.
+* `load_checkpoint_state_dict`: safetensors, torch files (`weights_only=True`), TorchScript archives (tensors only,
+  no code runs) and `save_pretrained` folders;
+* `save_pretrained_atomically` / `commit_directory`: folders that never exist half-written, replacing only a model
+  folder's own files (`model_folder_files`).
 """
 
+import collections
+import fnmatch
+import io
 import json
 import os
+import pickle
 import shutil
 import sys
-import tempfile
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -270,7 +276,83 @@ class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read (truncated download, corrupt file, unexpected content)."""
 
 
+# Storage classes named in a TorchScript `data.pkl`, and the dtype of their bytes.
+_STORAGE_DTYPES = {
+    f"{name}Storage": dtype
+    for name, dtype in (("Float", torch.float32), ("Half", torch.float16), ("BFloat16", torch.bfloat16),
+                        ("Double", torch.float64), ("Long", torch.int64), ("Int", torch.int32),
+                        ("Short", torch.int16), ("Char", torch.int8), ("Byte", torch.uint8), ("Bool", torch.bool))
+}  # fmt: skip
+
+
+class _ScriptedObject:
+    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its state is kept."""
+
+    def __setstate__(self, state):
+        self.state = state
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_):  # the arguments of `torch._utils._rebuild_tensor_v2`
+    return storage.as_strided(size, stride, offset)
+
+
+class _TensorOnlyUnpickler(pickle.Unpickler):
+    """Unpickles `data.pkl` of a TorchScript archive (`torch.jit.save`, e.g. OpenAI's `ViT-B-16.pt`) rebuilding only
+    tensors (from the archive's `data/<key>` records) and the attribute dicts of modules: any other global is refused,
+    no code of the archive (`code/`, `__setstate__`) runs."""
+
+    def __init__(self, archive: zipfile.ZipFile, prefix: str):
+        super().__init__(io.BytesIO(archive.read(f"{prefix}data.pkl")))
+        self.archive, self.prefix, self.storages = archive, prefix, {}
+
+    def find_class(self, module, name):
+        if module == "__torch__" or module.startswith("__torch__."):
+            return _ScriptedObject
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
+        raise CheckpointError(
+            f"{self.archive.filename}: refusing to unpickle {module}.{name} (not a tensor): a TorchScript archive is "
+            "read without running any of its code, and this one holds more than weights"
+        )
+
+    def persistent_load(self, pid):
+        _, dtype, key, _, _ = pid  # ('storage', dtype (from find_class), key, location, numel)
+        if key not in self.storages:
+            data = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+            self.storages[key] = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+        return self.storages[key]
+
+
+def _named_tensors(obj: _ScriptedObject, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    for name, value in obj.state.items() if isinstance(obj.state, dict) else ():
+        if isinstance(value, torch.Tensor):
+            yield prefix + name, value
+        elif isinstance(value, _ScriptedObject):
+            yield from _named_tensors(value, f"{prefix}{name}.")
+
+
+def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
+    """The tensors of a TorchScript archive by dotted attribute path, as `torch.jit.load(...).state_dict()` names them
+    (for a traced module such as OpenAI's files: exactly its state dict), without executing the archive."""
+    names = archive.namelist()
+    prefix = next((name[:-8] for name in names if name.endswith("/data.pkl") and name.count("/") == 1), None)
+    if prefix is None:
+        raise CheckpointError(f"{archive.filename}: a TorchScript archive without data.pkl")
+    if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").decode() != sys.byteorder:
+        raise CheckpointError(f"{archive.filename}: the archive was written on a machine of the other byte order")
+    root = _TensorOnlyUnpickler(archive, prefix).load()
+    return dict(_named_tensors(root)) if isinstance(root, _ScriptedObject) else {}
+
+
 def _read_torch_file(path: Path) -> Mapping[str, Any]:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
+                return _read_torchscript(archive)
     state = torch.load(path, map_location="cpu", weights_only=True)
     # PySlowFast epoch checkpoints and the official `swa_2_22.pth` wrap the weights: {'model_state': {...}}.
     if isinstance(state, Mapping) and "model_state" in state:
@@ -312,7 +394,8 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     Accepts a `.safetensors` file, a torch file (`.pth`, `.pyth`, `.pt`, `.bin`, read with
     `torch.load(map_location="cpu", weights_only=True)`; a `{'model_state': ...}` wrapper as in PySlowFast's
-    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped), a `save_pretrained` folder
+    `checkpoint_epoch_00005.pyth` and the official `swa_2_22.pth` is unwrapped; a TorchScript archive such as OpenAI's
+    `ViT-B-16.pt` gives its tensors, unpickled without running any code of the archive), a `save_pretrained` folder
     (`model.safetensors` or `pytorch_model.bin`, possibly sharded with an `*.index.json`) or an `accelerate`
     `save_state` folder.
 
@@ -342,20 +425,75 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 
-# Files that `save_pretrained` of a model writes; everything else in a model folder (processor, tokenizer, remote
-# code) is what `extra_files_from` copies.
-_MODEL_FILE_PREFIXES = ("config.json", "model.safetensors", "model-", "pytorch_model", "README.md")
+# The files a model folder of this package owns: what `save_pretrained` of the model and of its processor write.
+# `--overwrite` replaces these and nothing else; the first ones are the model itself.
+_WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")
+MODEL_FOLDER_FILES = (
+    *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+    "merges.txt", "chat_template.json",
+)  # fmt: skip
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def model_folder_files(path: str | Path) -> list[Path] | None:
+    """The files of `path` that a model folder of this package owns ([`MODEL_FOLDER_FILES`]: config, weights,
+    processor and tokenizer files), or `None` when `path` is not a model folder: a `config.json` of a CLIP or
+    Open-VCLIP model (`model_type` `clip` / `open_vclip`) next to weights."""
+    path = Path(path)
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        files = [entry for entry in path.iterdir() if entry.is_file() and _matches(entry.name, MODEL_FOLDER_FILES)]
+    except (OSError, ValueError):
+        return None
+    ours = isinstance(config, dict) and config.get("model_type") in ("clip", "open_vclip")
+    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-1]) for file in files) else None
+
+
+def check_output_folder(path: str | Path, overwrite: bool) -> None:
+    """Refuse an output folder that exists (unless `overwrite`) or that [`commit_directory`] would not replace: a
+    non-empty folder that is not a model folder. Writers call it before any work."""
+    path = Path(path).absolute()
+    if not path.exists():
+        return
+    if not overwrite:
+        raise ValueError(f"{path} already exists; pass overwrite=True (--overwrite) to replace it")
+    if not (path.is_dir() and (not any(path.iterdir()) or model_folder_files(path) is not None)):
+        raise ValueError(
+            f"{path} is not a model folder (config.json of a CLIP / Open-VCLIP model and its weights): --overwrite "
+            "replaces only a model folder's own files, never other files; write to a new or empty folder"
+        )
+
+
+def staging_directory(path: str | Path, kind: str = "partial") -> Path:
+    """The sibling `.<name>.partial` where `path` is written before [`commit_directory`] moves it into place (and
+    `.<name>.old`, where the files it replaces wait to be deleted). Fixed names: a writer killed half-way leaves one,
+    which the next writer of `path` removes first (one writer per output at a time)."""
+    path = Path(path).absolute()
+    return path.parent / f".{path.name}.{kind}"
+
+
+def fresh_staging_directory(path: str | Path, kind: str = "partial") -> Path:
+    """[`staging_directory`], emptied of what a killed writer left and created."""
+    staging = staging_directory(path, kind)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
 
 
 def save_pretrained_atomically(
     model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
 ) -> Path:
-    """`save_pretrained` `model` (and e.g. a processor) into a sibling temporary folder, add the files of the model
+    """`save_pretrained` `model` (and e.g. a processor) into [`staging_directory`], add the files of the model
     folder `extra_files_from` that are not the model itself (processor, tokenizer, remote code) and not written
     already, then [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
+    check_output_folder(output_dir, overwrite=True)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.partial-", dir=output_dir.parent))
+    staging = fresh_staging_directory(output_dir)
     try:
         model.save_pretrained(staging)
         for savable in extra_savables:
@@ -363,7 +501,8 @@ def save_pretrained_atomically(
         if extra_files_from is not None and Path(extra_files_from).is_dir():
             for entry in Path(extra_files_from).iterdir():
                 target = staging / entry.name
-                if entry.is_file() and not entry.name.startswith(_MODEL_FILE_PREFIXES) and not target.exists():
+                model_file = _matches(entry.name, ("config.json", "README.md", *_WEIGHT_FILES))
+                if entry.is_file() and not model_file and not target.exists():
                     shutil.copy2(entry, target)
         return commit_directory(staging, output_dir)
     except BaseException:
@@ -378,18 +517,32 @@ def default_permissions(path: str | Path) -> None:
     os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
 
 
-def commit_directory(staging: str | Path, path: str | Path) -> Path:
-    """Rename the complete folder `staging` (a sibling of `path`) to `path`, replacing an existing `path` only now
-    (the old one is moved aside first, then deleted): `path` is never half-written."""
+def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:
+    """Move the complete folder `staging` ([`staging_directory`]) to `path`.
+
+    A new or empty `path` is replaced by one rename, so it never exists half-written; so is a model folder holding
+    nothing but its own files ([`model_folder_files`]). A model folder holding other files too (notes, data, the
+    source checkpoint) keeps them: only its own files are moved aside, then the new ones moved in, one rename each.
+    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns entirely,
+    such as the training script's `step_N` states).
+    """
     staging, path = Path(staging), Path(path).absolute()
     default_permissions(staging)
-    if path.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    if not path.exists():
+        os.replace(staging, path)
+        return path
+    own = None if replace_whole or not path.is_dir() else model_folder_files(path)
+    if not replace_whole:
+        check_output_folder(path, overwrite=True)
+    retired = fresh_staging_directory(path, "old")
+    if own is None or len(own) == len(os.listdir(path)):
         os.replace(path, retired / path.name)
         os.replace(staging, path)
-        shutil.rmtree(retired)
     else:
-        os.replace(staging, path)
+        for file in own:
+            os.replace(file, retired / file.name)
+        for file in staging.iterdir():
+            os.replace(file, path / file.name)
+        staging.rmdir()
+    shutil.rmtree(retired)
     return path
-
-

@@ -1,8 +1,10 @@
 """Checkpoint conversion against an OpenAI-CLIP forward written out here (OpenAI key names, fused in_proj)."""
 
 import os
+import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import openai_checkpoints
@@ -12,8 +14,9 @@ from torch import nn
 from transformers import pipeline
 
 from open_vclip_hf import OpenVCLIPModel
+from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
-from open_vclip_hf.weights import CheckpointError
+from open_vclip_hf.weights import CheckpointError, load_checkpoint_state_dict
 
 
 WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  # heads = 128 / 64 = 2
@@ -85,32 +88,107 @@ def test_official_checkpoint_converts_to_the_same_clip(tmp_path):
     assert model.logit_scale.item() == pytest.approx(4.6052)
 
 
+class _Holder(nn.Module):
+    def forward(self, x):
+        return x
+
+
+def openai_holder(sd, dtype=None) -> nn.Module:
+    """A module whose parameters have OpenAI's names; scripted and saved, like `ViT-B-16.pt` (fp16 there)."""
+    holder = _Holder()
+    for key, value in sd.items():
+        *path, leaf = key.split(".")
+        module = holder
+        for part in path:
+            if not hasattr(module, part):
+                module.add_module(part, _Holder())
+            module = getattr(module, part)
+        module.register_parameter(leaf, nn.Parameter(value.to(dtype)))
+    return holder
+
+
 def test_plain_state_dict_and_torchscript_give_the_same_model(tmp_path):
     sd = random_openai_state_dict(1)
     torch.save(sd, tmp_path / "plain.pt")
 
-    class Holder(nn.Module):  # a TorchScript archive with OpenAI's names, like `ViT-B-16.pt` (fp16 there)
-        def __init__(self):
-            super().__init__()
-            for key, value in sd.items():
-                *path, leaf = key.split(".")
-                module = self
-                for part in path:
-                    if not hasattr(module, part):
-                        module.add_module(part, nn.Module())
-                    module = getattr(module, part)
-                module.register_parameter(leaf, nn.Parameter(value.half()))
-
-        def forward(self, x):
-            return x
-
-    torch.jit.save(torch.jit.script(Holder()), str(tmp_path / "ViT-tiny.pt"))
+    torch.jit.save(torch.jit.script(openai_holder(sd, torch.half)), str(tmp_path / "ViT-tiny.pt"))
     plain = convert_checkpoint(tmp_path / "plain.pt").state_dict()
     jit = convert_checkpoint(tmp_path / "ViT-tiny.pt").state_dict()
     assert plain.keys() == jit.keys()
     for key in plain:
         assert jit[key].dtype == torch.float32
         torch.testing.assert_close(jit[key], plain[key].half().float(), msg=key)
+
+
+class _Payload(nn.Module):
+    """A scripted module whose `__setstate__` runs when `torch.jit.load` reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(2))
+
+    @torch.jit.export
+    def __getstate__(self) -> tuple[torch.Tensor, bool]:
+        return (self.weight, self.training)
+
+    @torch.jit.export
+    def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+        print("PAYLOAD RAN")
+        self.weight = state[0]
+        self.training = state[1]
+
+    def forward(self, x):
+        return x
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_torchscript_archives_are_read_without_running_their_code(tmp_path, capfd):
+    sd = random_openai_state_dict(4)
+
+    class Traced(nn.Module):  # OpenAI's files are traced modules: the tensors read are exactly the state dict
+        def __init__(self):
+            super().__init__()
+            self.visual = nn.Linear(3, 2)
+            self.register_buffer("input_resolution", torch.tensor(224))
+
+        def forward(self, x):
+            return self.visual(x)
+
+    traced = Traced().half()
+    torch.jit.save(torch.jit.trace(traced, torch.zeros(1, 3, dtype=torch.half)), str(tmp_path / "traced.pt"))
+    read = load_checkpoint_state_dict(tmp_path / "traced.pt")
+    assert read.keys() == traced.state_dict().keys()
+    assert all(torch.equal(read[k], v) and read[k].dtype == v.dtype for k, v in traced.state_dict().items())
+
+    holder = openai_holder(sd)
+    holder.payload = _Payload()
+    torch.jit.save(torch.jit.script(holder), str(tmp_path / "payload.pt"))
+    torch.save(sd, tmp_path / "plain.pt")
+    converted = convert_checkpoint(tmp_path / "payload.pt").state_dict()
+    plain = convert_checkpoint(tmp_path / "plain.pt").state_dict()
+    assert all(torch.equal(converted[key], plain[key]) for key in plain)
+    assert "PAYLOAD RAN" not in capfd.readouterr().out  # torch.jit.load would have printed it
+
+    # A data.pkl that calls os.system when unpickled: refused, as file to convert and as --clip-anchor.
+    malicious, marker = tmp_path / "ViT-evil.pt", tmp_path / "marker"
+    with zipfile.ZipFile(tmp_path / "payload.pt") as source, zipfile.ZipFile(malicious, "w") as target:
+        for item in source.infolist():
+            evil = item.filename.endswith("/data.pkl")
+            target.writestr(item, pickle.dumps(_Exploit(marker), protocol=2) if evil else source.read(item))
+    for convert in (
+        lambda: convert_checkpoint(malicious),
+        lambda: convert_checkpoint(tmp_path / "plain.pt", clip_anchor=malicious, ratio=0.5),
+    ):
+        with pytest.raises(CheckpointError, match=r"ViT-evil.pt: refusing to unpickle posix.system"):
+            convert()
+        assert not marker.exists()
 
 
 def test_ratio_patches_toward_the_anchor(tmp_path):
@@ -142,6 +220,19 @@ def test_anchor_of_another_architecture_is_rejected(tmp_path):
         convert_checkpoint(src, clip_anchor=tmp_path / "other.pt", ratio=0.5)
     with pytest.raises(ValueError, match="clip_anchor"):
         convert_checkpoint(src, ratio=0.5)
+    with pytest.raises(ValueError, match="ratio 0 patches nothing"):  # it would silently write unpatched weights
+        convert_checkpoint(src, clip_anchor=tmp_path / "other.pt")
+
+
+def test_cli_convert_option_errors_are_messages(tmp_path, capsys):
+    src = official_pth(tmp_path / "swa.pth", random_openai_state_dict(0))
+    torch.save(random_openai_state_dict(1), tmp_path / "clip.pt")
+    anchor = str(tmp_path / "clip.pt")
+    assert cli_main(["convert", str(src), "--out", str(tmp_path / "o"), "--clip-anchor", anchor]) == 1
+    assert "--ratio" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        cli_main(["convert", str(src), "--out", str(tmp_path / "o"), "--num-frames", "0"])
+    assert "--num-frames: must be a positive integer" in capsys.readouterr().err
 
 
 def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path):
@@ -178,6 +269,31 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 8
     convert_checkpoint(src, output_dir=out, overwrite=True, num_frames=16)
     assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 16
+
+
+def test_overwrite_replaces_only_the_files_of_a_model_folder(tmp_path, capsys):
+    work = tmp_path / "work"  # the reporter's folder: notes, data and the source checkpoint, no model
+    (work / "data").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "data" / "important.csv").write_text("a,b\n")
+    src = official_pth(work / "swa.pth", random_openai_state_dict(0))
+    before = sorted(work.rglob("*"))
+    assert cli_main(["convert", str(src), "--out", str(work), "--overwrite"]) == 1
+    assert f"{work} is not a model folder" in capsys.readouterr().err
+    assert sorted(work.rglob("*")) == before and (work / "notes.txt").read_text() == "mine"
+
+    # A model folder holding other files too: only the model's own files are replaced (a stale weight file of the
+    # other format too); a staging folder that a killed run left is removed.
+    out = tmp_path / "out"
+    convert_checkpoint(src, output_dir=out)
+    (out / "notes.txt").write_text("mine")
+    (out / "pytorch_model.bin").write_bytes(b"older weights")
+    (tmp_path / ".out.partial").mkdir()
+    (tmp_path / ".out.partial" / "model.safetensors").write_bytes(b"half-written")
+    assert cli_main(["convert", str(src), "--out", str(out), "--overwrite", "--num-frames", "16"]) == 0
+    assert (out / "notes.txt").read_text() == "mine" and not (out / "pytorch_model.bin").exists()
+    assert OpenVCLIPModel.from_pretrained(out).config.num_frames == 16
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "work"]  # no .partial / .old folder left
 
 
 def test_cli_convert(tmp_path):

@@ -454,3 +454,14 @@ def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
     assert summary["runs"][0]["mean"] == {"top1": None, "top5": None}
     assert [item["video"] for item in summary["splits"][0]["failed"]] == [str(root / BROKEN), str(root / MISSING)]
     assert "| – / – |" in markdown_report(summary)
+
+
+def test_markdown_keeps_pipes_in_paths_and_errors_inside_their_cell(tmp_path):
+    video, source = str(tmp_path / "a|b.mp4"), str(tmp_path / "x|y.csv")  # missing: an error naming the path
+    split = VideoList([video], [0], ["a"], "1", source)
+    result = evaluate_splits(random_demo_model(), OpenVCLIPProcessor(), [split], num_workers=0, progress=False)
+    markdown = markdown_report(summarize(result, "custom", "random"))
+    row = next(line for line in markdown.splitlines() if "a\\|b.mp4" in line and line.startswith("| 1 |"))
+    cells = re.split(r"(?<!\\)\|", row)[1:-1]  # pipes not escaped with a backslash separate the cells
+    assert len(cells) == 3 and video.replace("|", "\\|") in cells[1] and video.replace("|", "\\|") in cells[2]
+    assert "a/b.mp4" not in markdown and source.replace("|", "\\|") in markdown

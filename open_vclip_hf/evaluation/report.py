@@ -123,6 +123,11 @@ def _mean_std_cell(mean, std, several: bool) -> str:
     return f"{mean:.2f} ± {std:.2f}" if several else f"{mean:.2f}"
 
 
+def _cell(text) -> str:
+    """`text` as one markdown table cell: pipes escaped (also inside code spans), line breaks as spaces."""
+    return " ".join(str(text).replace("|", "\\|").splitlines())
+
+
 def markdown_report(summary: dict) -> str:
     """A markdown page: settings, one table row per run, video counts and the list of failed videos."""
     settings = summary["settings"]
@@ -156,7 +161,7 @@ def markdown_report(summary: dict) -> str:
     for split in summary["splits"]:
         lines.append(
             f"| {split['name']} | {split['num_videos']} | {split['num_evaluated']} | {split['num_failed']} | "
-            f"{split['num_classes']} | {_fmt(split['videos_per_second'], 1)} | {split['source']} |"
+            f"{split['num_classes']} | {_fmt(split['videos_per_second'], 1)} | {_cell(split['source'])} |"
         )
     notes = [f"split {split['name']}: {note}" for split in summary["splits"] for note in split["notes"]]
     if notes or summary["warnings"]:
@@ -172,7 +177,7 @@ def markdown_report(summary: dict) -> str:
             "| split | video | error |",
             "|---|---|---|",
         ]
-        lines += [f"| {name} | `{item['video']}` | {item['error'].replace('|', '/')} |" for name, item in failed]
+        lines += [f"| {_cell(name)} | `{_cell(item['video'])}` | {_cell(item['error'])} |" for name, item in failed]
     return "\n".join(lines) + "\n"
 
 

@@ -24,18 +24,14 @@ def parse_ratios(text: str) -> list[float]:
 
 
 def load_model_and_processor(model: str | os.PathLike, device: str | None = None, dtype: torch.dtype | None = None):
-    """[`OpenVCLIPModel`] and its [`OpenVCLIPProcessor`] from a `save_pretrained` folder or Hub id; a folder without
-    processor files gets the default processor (CLIP's image processing and tokenizer)."""
+    """[`OpenVCLIPModel`] and its [`OpenVCLIPProcessor`] from a `save_pretrained` folder or Hub id (a CLIP one too);
+    a folder without processor files gets its model's default one ([`OpenVCLIPProcessor.from_pretrained`])."""
     from .. import OpenVCLIPModel, OpenVCLIPProcessor
 
     loaded = OpenVCLIPModel.from_pretrained(model, **({"dtype": dtype} if dtype is not None else {}))
     if device is not None:
         loaded = loaded.to(device)
-    try:
-        processor = OpenVCLIPProcessor.from_pretrained(model)
-    except (OSError, ValueError, KeyError, TypeError, ImportError):  # e.g. a CLIP folder (frozen-CLIP baseline)
-        processor = OpenVCLIPProcessor.for_model(loaded.config)
-    return loaded.eval(), processor
+    return loaded.eval(), OpenVCLIPProcessor.from_pretrained(model)
 
 
 def evaluate_protocol(

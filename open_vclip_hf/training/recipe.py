@@ -10,9 +10,10 @@
 * Run folders: [`TrainingProgress`] (where a resumed run continues), [`numbered_folders`].
 """
 
+import json
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -276,25 +277,32 @@ def official_lr_lambda(
 
 @dataclass
 class TrainingProgress:
-    """Where training stands; saved with `accelerator.register_for_checkpointing` so that a resumed run continues at
-    the same batch of the same epoch. `batches_done` counts batches of `epoch` already trained on."""
+    """Where training stands, saved as `training_progress.json` in each training state folder so that a resumed run
+    continues at the same batch of the same epoch. `batches_done` counts batches of `epoch` already trained on.
+
+    JSON, not accelerate's `register_for_checkpointing`: accelerate unpickles those objects with `weights_only=False`,
+    so a crafted `custom_checkpoint_0.pkl` in a shared run folder would run code on `--resume_from_checkpoint`.
+    """
 
     epoch: int = 0
     batches_done: int = 0
     completed_steps: int = 0
 
-    def state_dict(self) -> dict[str, int]:
-        return asdict(self)
+    FILE = "training_progress.json"
 
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        for key, value in state.items():
-            setattr(self, key, int(value))
+    def save(self, folder: str | Path) -> None:
+        (Path(folder) / self.FILE).write_text(json.dumps(asdict(self)), encoding="utf-8")
 
-
-def staging_directory(path: str | Path) -> Path:
-    """The temporary sibling `.<name>.partial` where `path` is written before [`commit_directory`] renames it."""
-    path = Path(path).absolute()
-    return path.parent / f".{path.name}.partial"
+    @classmethod
+    def load(cls, folder: str | Path) -> "TrainingProgress":
+        path = Path(folder) / cls.FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: not a training state of this script (states of versions before 0.1.0 kept it in "
+                "custom_checkpoint_0.pkl, which is not unpickled: start that run over)"
+            )
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{name: int(state[name]) for name in ("epoch", "batches_done", "completed_steps")})
 
 
 def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:

@@ -5,7 +5,6 @@ model folder (section 3.3): what `open-vclip average` and `open-vclip patch` and
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -13,11 +12,12 @@ import torch
 
 from ..weights import (
     TORCH_SUFFIXES,
+    check_output_folder,
     check_same_keys_and_shapes,
-    default_permissions,
     load_checkpoint_state_dict,
     patch_model_,
     save_pretrained_atomically,
+    staging_directory,
 )
 
 
@@ -105,20 +105,19 @@ def average_checkpoints(
 
 def _save_state_dict_file(state_dict: Mapping[str, torch.Tensor], output: Path) -> Path:
     """`.safetensors` as is; `.pth` / `.pyth` / `.pt` / `.bin` as `{'model_state': ...}` like the official
-    `swa_2_22.pth` (readable by `open-vclip convert`). Written to a temporary file, then renamed."""
+    `swa_2_22.pth` (readable by `open-vclip convert`). Written to `.<name>.partial` (one a killed run left is
+    replaced), then renamed."""
     from safetensors.torch import save_file
 
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.partial-", dir=output.parent)
-    os.close(handle)
+    temporary = staging_directory(output)
     try:
         if output.suffix == ".safetensors":
             save_file({key: value.contiguous() for key, value in state_dict.items()}, temporary)
         else:
             torch.save({"model_state": dict(state_dict)}, temporary)
-        default_permissions(temporary)
         os.replace(temporary, output)
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
     return output
 
@@ -156,7 +155,9 @@ def write_swa_model(
             checkpoints, min(epochs) if start is None else start, max(epochs) if end is None else end
         )
     output = Path(output).absolute()
-    if output.exists() and not overwrite:
+    if output.suffix not in _STATE_DICT_SUFFIXES:
+        check_output_folder(output, overwrite)
+    elif output.exists() and not overwrite:
         raise ValueError(f"{output} already exists; pass overwrite=True (--overwrite) to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     average = average_checkpoints(checkpoints)
@@ -171,6 +172,7 @@ def write_swa_model(
             "a state dict file (an output ending in .safetensors or .pth) in the checkpoints' own key names"
         )
     from ..modeling_open_vclip import OpenVCLIPModel
+    from ..processing_open_vclip import OpenVCLIPProcessor
 
     model = OpenVCLIPModel.from_pretrained(template, dtype=torch.float32)
     model.load_state_dict(average, strict=True)
@@ -180,7 +182,8 @@ def write_swa_model(
         ratios = [json.loads(config.read_text(encoding="utf-8")).get("patch_ratio") for config in configs]
         if any(ratio is not None for ratio in ratios):
             model.config.patch_ratio = sum(ratio or 0.0 for ratio in ratios) / len(ratios)
-    save_pretrained_atomically(model, output, *([processor] if processor is not None else []), extra_files_from=template)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(template)  # its own, or the default one of its model
+    save_pretrained_atomically(model, output, processor, extra_files_from=template)
     return checkpoints
 
 
@@ -202,19 +205,17 @@ def write_patched_model(
     """
     from ..convert import clip_anchor_state_dict
     from ..modeling_open_vclip import OpenVCLIPModel
+    from ..processing_open_vclip import OpenVCLIPProcessor
 
     if not 0.0 <= ratio <= 1.0:  # checked before anything is loaded
         raise ValueError(f"ratio must lie in [0, 1] (it is the weight on CLIP), got {ratio}")
     output_dir = Path(output_dir).absolute()
-    if output_dir.exists() and not overwrite:
-        raise ValueError(f"{output_dir} already exists; pass overwrite=True (--overwrite) to replace it")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_output_folder(output_dir, overwrite)
     model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     previous = model.config.patch_ratio or 0.0
     model.config.patch_ratio = 1.0 - (1.0 - previous) * (1.0 - float(ratio))
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)  # its own, or the default one of its model
     extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
-    save_pretrained_atomically(
-        model, output_dir, *([processor] if processor is not None else []), extra_files_from=extra_from
-    )
+    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
     return model
