@@ -173,8 +173,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         device=args.device,
         dtype=getattr(torch, args.dtype) if args.dtype else None,
     )
-    print(paths["markdown"].read_text(encoding="utf-8"))
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    if paths:  # under `accelerate launch` only the main process writes and prints the report
+        print(paths["markdown"].read_text(encoding="utf-8"))
+        print("wrote " + ", ".join(str(path) for path in paths.values()))
     empty = [split["name"] for split in summary["splits"] if split["num_evaluated"] == 0]
     if empty:
         raise ValueError(f"no video could be evaluated in {', '.join(map(str, empty))} (see the failures above)")
