@@ -9,8 +9,8 @@ HERE = Path(__file__).parent
 extras = {
     # `accelerate launch examples/train_openvclip.py` (method doc section 4)
     "train": ["accelerate>=1.0", "datasets>=3.0", "tensorboard"],
-    # `open-vclip evaluate` (method doc sections 5 and 7)
-    "eval": ["evaluate>=0.4", "matplotlib", "pandas"],
+    # `open-vclip evaluate` (method doc sections 5 and 7); accelerate divides the videos under `accelerate launch`
+    "eval": ["accelerate>=1.0", "evaluate>=0.4", "matplotlib", "pandas"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "demo": ["gradio>=6,<7"],
 }
