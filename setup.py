@@ -13,12 +13,17 @@ extras = {
     "eval": ["accelerate>=1.0", "evaluate>=0.4", "matplotlib", "pandas"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "demo": ["gradio>=6,<7"],
+    # `open-vclip embed` / `search` (one machine or `accelerate launch`); `faiss` adds the index for large collections
+    "collection": ["accelerate>=1.0", "datasets>=3.0"],
+    "faiss": ["faiss-cpu>=1.8"],
 }
 extras["dev"] = sorted(
     # open_clip_torch (for the tokenizer cross-check) is installed by the Makefile with --no-deps: its
     # dependencies include torchvision, which does not import beside the CPU torch pinned there.
-    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20"}
+    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20", "gradio_client"}
     | set(extras["train"])
+    | set(extras["collection"])
+    | set(extras["faiss"])
     | set(extras["eval"])
     | set(extras["demo"])
     | set(extras["onnx"])

@@ -152,6 +152,69 @@ def _serve(args: argparse.Namespace) -> None:
     )
 
 
+def _collection(args: argparse.Namespace):
+    import torch
+
+    from .collection import VideoCollection
+
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    return VideoCollection(args.collection, model=args.model, device=args.device, dtype=dtype)
+
+
+def _embed(args: argparse.Namespace) -> None:
+    import torch
+
+    from .collection import embed_collection
+    from .evaluation.runner import process_state
+
+    options = {"num_frames": args.num_frames, "num_clips": args.num_clips, "sampling": args.sampling}
+    result = embed_collection(
+        args.source,
+        args.model,
+        args.out,
+        dtype=args.dtype,
+        sampling={key: value for key, value in options.items() if value is not None},
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        shard_size=args.shard_size,
+        faiss_index=args.faiss,
+        video_column=args.video_column,
+        device=args.device,
+        model_dtype=getattr(torch, args.model_dtype) if args.model_dtype else None,
+    )
+    if process_state(args.device).is_main_process:  # under `accelerate launch` the main process reports
+        for path, error in result["failed"]:
+            print(f"failed: {path}: {error}", file=sys.stderr)
+        print(
+            f"embedded {result['embedded']} videos ({len(result['failed'])} failed, {result['skipped']} embedded "
+            f"before): {result['rows']} videos in {result['dataset']}"
+        )
+    if result["failed"] and not result["embedded"]:
+        raise ValueError(f"nothing was embedded: all {len(result['failed'])} videos failed (listed above)")
+
+
+def _search(args: argparse.Namespace) -> None:
+    import json
+
+    from .prompts import PROMPT_TEMPLATES
+
+    if (args.query is None) == (args.video is None):
+        raise ValueError("give a text QUERY or --video FILE (one of them)")
+    results = _collection(args).search(
+        args.query,
+        video=args.video,
+        top_k=args.top_k,
+        templates=args.template or PROMPT_TEMPLATES,
+        num_frames=args.num_frames,
+        exact=True if args.exact else None,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for rank, result in enumerate([] if args.json else results, start=1):
+        label = f"  [{result['label']}]" if result["label"] else ""
+        print(f"{rank:>3}. {result['score']:.4f}  {result['path']}{label}")
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
@@ -346,6 +409,62 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
     _add_runtime_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
+
+    embed = commands.add_parser(
+        "embed",
+        help="embed a collection of videos once (a folder, a CSV or list of paths/URLs, a datasets dataset)",
+        description="Embed every video of SOURCE into a `datasets` dataset in --out (Arrow shards, one row per "
+        "video: path, embedding, frame count, duration, sampling settings, model and SHA-256 of its weights). Decoding "
+        "runs in DataLoader workers; videos that fail are listed and the run goes on. Run the same command again to "
+        "embed only what is missing (after a kill, or new videos). Several processes or machines: `accelerate launch "
+        "--multi_gpu --num_processes N [--num_machines M ...] -m open_vclip_hf.cli embed ...` (CPU processes: add "
+        "--mixed_precision no --dynamo_backend no, and --device cpu).",
+    )
+    embed.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a folder of videos (recursive), a path,label CSV, a text file of paths or URLs (one per line), or the "
+        "save_to_disk folder of a datasets Dataset with a video column",
+    )
+    embed.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    embed.add_argument("--out", required=True, help="the collection folder (new, empty, or embedded before)")
+    embed.add_argument(
+        "--dtype", choices=["float32", "float16"], default="float32", help="of the stored embeddings (default float32)"
+    )
+    embed.add_argument("--num-frames", type=_positive_int, help="frames per view (default: the processor's, 8)")
+    embed.add_argument("--num-clips", type=_positive_int, help="views, whose embeddings are averaged (default 1)")
+    embed.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
+    embed.add_argument("--batch-size", type=_positive_int, default=8, help="videos per forward pass (default 8)")
+    embed.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
+    embed.add_argument("--shard-size", type=_positive_int, default=1000, help="videos per shard (default 1000)")
+    embed.add_argument(
+        "--faiss",
+        action=argparse.BooleanOptionalAction,
+        help="build a FAISS index (needs faiss-cpu; default: for collections of 20,000 videos or more)",
+    )
+    embed.add_argument("--video-column", default="video", help="video column of a datasets SOURCE (default video)")
+    embed.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cpu; under accelerate launch: its GPUs)")
+    embed.add_argument("--model-dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+    embed.set_defaults(func=_embed)
+
+    search = commands.add_parser(
+        "search",
+        help="search an embedded collection by text, or for videos similar to a video",
+        description="Rank the videos of a collection written by `open-vclip embed` by cosine similarity to a text "
+        "query (28-template prompt ensemble, or --template) or to --video. Exact search by default; a collection "
+        "embedded with a FAISS index is searched through it (--exact: compare with every video).",
+    )
+    search.add_argument("collection", metavar="DIR", help="folder written by `open-vclip embed`")
+    search.add_argument("query", metavar="QUERY", nargs="?", help='text, e.g. "a dog catching a frisbee"')
+    search.add_argument("--video", help="a video file or URL: find similar videos instead")
+    search.add_argument("--top-k", type=_positive_int, default=10, help="videos to show (default 10)")
+    search.add_argument("--template", help="a single prompt such as 'a video of {}.' (default: 28-template ensemble)")
+    search.add_argument("--num-frames", type=_positive_int, help="--video: frames per view (must be the collection's)")
+    search.add_argument("--model", help="the model (default: the one recorded in the collection; same weights only)")
+    search.add_argument("--exact", action="store_true", help="compare with every embedding even if indexed")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runtime_options(search)
+    search.set_defaults(func=_search)
 
     push = commands.add_parser(
         "push",

@@ -7,17 +7,12 @@ expectations are hand-written lists and hand-computed accuracies over the logits
 
 import hashlib
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import encode_painted_video
+from conftest import accelerate_launch, encode_painted_video
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main
@@ -42,8 +37,6 @@ from open_vclip_hf.evaluation import (
 )
 from open_vclip_hf.evaluation.protocols import DATA_DIR
 from open_vclip_hf.evaluation.runner import VideoClipsDataset, collate_clips
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------------------ a fake UCF101 tree
@@ -438,23 +431,6 @@ for split in result.splits:
     arrays[f"{split.split.name}/logits"] = split.logits["open-vclip"]
 np.savez(f"{out}/process{PartialState().process_index}.npz", **arrays)
 """
-
-
-def accelerate_launch(num_processes: int, *args, cwd=None) -> subprocess.CompletedProcess:
-    """`accelerate launch` with CPU processes talking through gloo (the flags CPU-only machines need)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
-        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-        *map(str, args),
-    ]  # fmt: skip
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, f"{command}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-6000:]}"
-    return result
 
 
 VOLATILE = {"created", "seconds", "videos_per_second", "num_processes"}
