@@ -147,8 +147,18 @@ def _serve(args: argparse.Namespace) -> None:
         web_demo.require_gradio()  # fail before loading the model
     except ImportError as error:
         raise RuntimeError(str(error)) from None
+    collection = _collection(args) if args.collection else None
+    if collection is not None:  # both tabs run the collection's model
+        from . import ZeroShotVideoClassificationPipeline
+
+        classifier = ZeroShotVideoClassificationPipeline(model=collection.model, processor=collection.processor)
     web_demo.serve(
-        _classifier(args), random_model=not args.model, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb
+        classifier if collection else _classifier(args),
+        random_model=not args.model and not collection,
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        collection=collection,
     )
 
 
@@ -372,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=7860, help="TCP port (default 7860; 0 picks a free one)")
     serve.add_argument("--max-upload-mb", type=float, default=200, help="larger uploads are refused (default 200)")
+    serve.add_argument(
+        "--collection", metavar="DIR", help="add a tab searching this `open-vclip embed` folder (default model: its)"
+    )
     _add_runtime_options(serve)
     serve.set_defaults(func=_serve)
 
