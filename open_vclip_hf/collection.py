@@ -46,7 +46,7 @@ COLLECTION_FILE = "collection.json"
 FAISS_FILE = "faiss.index"
 FAISS_MIN_ROWS = 20_000  # with faiss installed, collections this large get an index unless told otherwise
 SAMPLING_KEYS = ("num_frames", "num_clips", "sampling", "frame_stride", "target_fps")
-COMPARED = ("model_sha256", "sampling", "dtype")  # what must agree to add to, or query, a collection
+COMPARED = ("model_sha256", "sampling", "dtype")  # what a run must share with the collection it adds to
 
 
 class CollectionError(ValueError):
