@@ -390,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce the paper's zero-shot numbers: read the official split files, sample 8 frames x 3 "
         "temporal views x 1 centre crop per video, sum the logits over the views, score against the 28-template class "
         "embeddings; top-1 / top-5 per split, mean ± std over splits, a JSON file, a markdown table and (with "
-        "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted.",
+        "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted. Several processes or machines: "
+        "`accelerate launch --multi_gpu --num_processes N [--num_machines M ...] -m open_vclip_hf.cli evaluate ...` "
+        "divides the videos between them (CPU processes: add --mixed_precision no --dynamo_backend no --device cpu).",
     )
     evaluate.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
     evaluate.add_argument(
