@@ -295,8 +295,8 @@ def embed_collection(
         shards.mkdir(parents=True, exist_ok=True)
         if not (output_dir / COLLECTION_FILE).is_file():
             (output_dir / COLLECTION_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-        for stale in [*output_dir.glob(".*.partial-*"), *shards.glob(".*.partial-*"), *shards.glob(".*.old-*")]:
-            shutil.rmtree(stale)  # left by a killed run: a shard or merge that was never renamed into place
+        for stale in [*output_dir.glob(".dataset.*"), *shards.glob(".shard-*")]:
+            shutil.rmtree(stale)  # left by a killed run: a shard or merge not (or not quite) renamed into place
     state.wait_for_everyone()
 
     done = {path for shard in _shards(output_dir) for path in datasets.load_from_disk(str(shard))["path"]}
@@ -304,6 +304,7 @@ def embed_collection(
     for index, key in enumerate(keys):
         first.setdefault(key, index)
     todo = [index for key, index in first.items() if key not in done]
+    state.wait_for_everyone()  # every process has listed the same shards before any writes a new one
     with state.split_between_processes(todo) as mine:
         mine = list(mine)
     process = state.process_index

@@ -262,9 +262,10 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, clips, model_
     shards = sorted(path.name for path in (out / "shards").glob("shard-*"))
     assert 1 <= len(shards) < 6 and not (out / "dataset").exists()  # killed mid-way, before the merge
     (out / "shards" / ".shard-000-000009.partial-x").mkdir()  # as a kill while a shard is written leaves it
+    (out / ".dataset.partial-y").mkdir()  # as a kill during the merge leaves it
 
     assert main(command[3:]) == 0
-    assert not list((out / "shards").glob(".*"))
+    assert not list((out / "shards").glob(".*")) and not list(out.glob(".*"))
     assert len(list((out / "shards").glob("shard-*"))) == 6
     assert_same_rows(out, reference[1])
 
