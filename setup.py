@@ -9,16 +9,21 @@ HERE = Path(__file__).parent
 extras = {
     # `accelerate launch examples/train_openvclip.py` (method doc section 4)
     "train": ["accelerate>=1.0", "datasets>=3.0", "tensorboard"],
-    # `open-vclip evaluate` (method doc sections 5 and 7)
-    "eval": ["evaluate>=0.4", "matplotlib", "pandas"],
+    # `open-vclip evaluate` (method doc sections 5 and 7); accelerate divides the videos under `accelerate launch`
+    "eval": ["accelerate>=1.0", "evaluate>=0.4", "matplotlib", "pandas"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "demo": ["gradio>=6,<7"],
+    # `open-vclip embed` / `search` (one machine or `accelerate launch`); `faiss` adds the index for large collections
+    "collection": ["accelerate>=1.0", "datasets>=3.0"],
+    "faiss": ["faiss-cpu>=1.8"],
 }
 extras["dev"] = sorted(
     # open_clip_torch (for the tokenizer cross-check) is installed by the Makefile with --no-deps: its
     # dependencies include torchvision, which does not import beside the CPU torch pinned there.
-    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20"}
+    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20", "gradio_client"}
     | set(extras["train"])
+    | set(extras["collection"])
+    | set(extras["faiss"])
     | set(extras["eval"])
     | set(extras["demo"])
     | set(extras["onnx"])

@@ -148,14 +148,79 @@ def _serve(args: argparse.Namespace) -> None:
         web_demo.require_gradio()  # fail before loading the model
     except ImportError as error:
         raise RuntimeError(str(error)) from None
+    collection = _collection(args) if args.collection else None
+    if collection is not None:  # both tabs run the collection's model
+        from . import ZeroShotVideoClassificationPipeline
+
+        classifier = ZeroShotVideoClassificationPipeline(model=collection.model, processor=collection.processor)
     web_demo.serve(
-        _classifier(args),
-        random_model=not args.model,
+        classifier if collection else _classifier(args),
+        random_model=not args.model and not collection,
         host=args.host,
         port=args.port,
         max_upload_mb=args.max_upload_mb,
         allow_private_urls=args.allow_private_urls,
+        collection=collection,
     )
+
+
+def _collection(args: argparse.Namespace):
+    import torch
+
+    from .collection import VideoCollection
+
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    return VideoCollection(args.collection, model=args.model, device=args.device, dtype=dtype)
+
+
+def _embed(args: argparse.Namespace) -> None:
+    import torch
+
+    from .collection import embed_collection
+    from .evaluation.runner import process_state
+
+    options = {"num_frames": args.num_frames, "num_clips": args.num_clips, "sampling": args.sampling}
+    same_names = ("dtype", "batch_size", "num_workers", "shard_size", "video_column", "device")
+    result = embed_collection(
+        args.source,
+        args.model,
+        args.out,
+        sampling={key: value for key, value in options.items() if value is not None},
+        faiss_index=args.faiss,
+        model_dtype=getattr(torch, args.model_dtype) if args.model_dtype else None,
+        **{name: getattr(args, name) for name in same_names},
+    )
+    if process_state(args.device).is_main_process:  # under `accelerate launch` the main process reports
+        for path, error in result["failed"]:
+            print(f"failed: {path}: {error}", file=sys.stderr)
+        print(
+            f"embedded {result['embedded']} videos ({len(result['failed'])} failed, {result['skipped']} embedded "
+            f"before): {result['rows']} videos in {result['dataset']}"
+        )
+    if result["failed"] and not result["embedded"]:
+        raise ValueError(f"nothing was embedded: all {len(result['failed'])} videos failed (listed above)")
+
+
+def _search(args: argparse.Namespace) -> None:
+    import json
+
+    from .prompts import PROMPT_TEMPLATES
+
+    if (args.query is None) == (args.video is None):
+        raise ValueError("give a text QUERY or --video FILE (one of them)")
+    results = _collection(args).search(
+        args.query,
+        video=args.video,
+        top_k=args.top_k,
+        templates=args.template or PROMPT_TEMPLATES,
+        num_frames=args.num_frames,
+        exact=True if args.exact else None,
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    for rank, result in enumerate([] if args.json else results, start=1):
+        label = f"  [{result['label']}]" if result["label"] else ""
+        print(f"{rank:>3}. {result['score']:.4f}  {result['path']}{label}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -179,8 +244,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         device=args.device,
         dtype=getattr(torch, args.dtype) if args.dtype else None,
     )
-    print(paths["markdown"].read_text(encoding="utf-8"))
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    if paths:  # under `accelerate launch` only the main process writes and prints the report
+        print(paths["markdown"].read_text(encoding="utf-8"))
+        print("wrote " + ", ".join(str(path) for path in paths.values()))
     empty = [split["name"] for split in summary["splits"] if split["num_evaluated"] == 0]
     if empty:
         raise ValueError(f"no video could be evaluated in {', '.join(map(str, empty))} (see the failures above)")
@@ -341,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let video URLs and their redirects reach loopback / private / link-local addresses (refused by default)",
     )
+    serve.add_argument(
+        "--collection", metavar="DIR", help="add a tab searching this `open-vclip embed` folder (default model: its)"
+    )
     _add_runtime_options(serve)
     serve.set_defaults(func=_serve)
 
@@ -350,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce the paper's zero-shot numbers: read the official split files, sample 8 frames x 3 "
         "temporal views x 1 centre crop per video, sum the logits over the views, score against the 28-template class "
         "embeddings; top-1 / top-5 per split, mean ± std over splits, a JSON file, a markdown table and (with "
-        "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted.",
+        "--patch-sweep) a plot. Videos that cannot be decoded are listed and counted. Several processes or machines: "
+        "`accelerate launch --multi_gpu --num_processes N [--num_machines M ...] -m open_vclip_hf.cli evaluate ...` "
+        "divides the videos between them (CPU processes: add --mixed_precision no --dynamo_backend no --device cpu).",
     )
     evaluate.add_argument("--model", required=True, help=_MODEL_HELP)
     evaluate.add_argument(
@@ -378,6 +449,62 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
     _add_runtime_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
+
+    embed = commands.add_parser(
+        "embed",
+        help="embed a collection of videos once (a folder, a CSV or list of paths/URLs, a datasets dataset)",
+        description="Embed every video of SOURCE into a `datasets` dataset in --out (Arrow shards, one row per "
+        "video: path, embedding, frame count, duration, sampling settings, model and SHA-256 of its weights). Decoding "
+        "runs in DataLoader workers; videos that fail are listed and the run goes on. Run the same command again to "
+        "embed only what is missing (after a kill, or new videos). Several processes or machines: `accelerate launch "
+        "--multi_gpu --num_processes N [--num_machines M ...] -m open_vclip_hf.cli embed ...` (CPU processes: add "
+        "--mixed_precision no --dynamo_backend no, and --device cpu).",
+    )
+    embed.set_defaults(func=_embed)
+    embed.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a folder of videos (recursive), a path,label CSV, a text file of paths or URLs (one per line), or the "
+        "save_to_disk folder of a datasets Dataset with a video column",
+    )
+    embed.add_argument("--model", required=True, help="save_pretrained folder or Hub id of an Open-VCLIP model")
+    embed.add_argument("--out", required=True, help="the collection folder (new, empty, or embedded before)")
+    embed.add_argument(
+        "--dtype", choices=["float32", "float16"], default="float32", help="of the stored embeddings (default float32)"
+    )
+    embed.add_argument("--num-frames", type=_positive_int, help="frames per view (default: the processor's, 8)")
+    embed.add_argument("--num-clips", type=_positive_int, help="views, whose embeddings are averaged (default 1)")
+    embed.add_argument("--sampling", choices=["uniform", "dense"], help="frame sampling (default uniform)")
+    embed.add_argument("--batch-size", type=_positive_int, default=8, help="videos per forward pass (default 8)")
+    embed.add_argument("--num-workers", type=int, default=2, help="decoding worker processes (default 2)")
+    embed.add_argument("--shard-size", type=_positive_int, default=1000, help="videos per shard (default 1000)")
+    embed.add_argument(
+        "--faiss",
+        action=argparse.BooleanOptionalAction,
+        help="build a FAISS index (needs faiss-cpu; default: for collections of 20,000 videos or more)",
+    )
+    embed.add_argument("--video-column", default="video", help="video column of a datasets SOURCE (default video)")
+    embed.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cpu; under accelerate launch: its GPUs)")
+    embed.add_argument("--model-dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")
+
+    search = commands.add_parser(
+        "search",
+        help="search an embedded collection by text, or for videos similar to a video",
+        description="Rank the videos of a collection written by `open-vclip embed` by cosine similarity to a text "
+        "query (28-template prompt ensemble, or --template) or to --video. Exact search by default; a collection "
+        "embedded with a FAISS index is searched through it (--exact: compare with every video).",
+    )
+    search.set_defaults(func=_search)
+    search.add_argument("collection", metavar="DIR", help="folder written by `open-vclip embed`")
+    search.add_argument("query", metavar="QUERY", nargs="?", help='text, e.g. "a dog catching a frisbee"')
+    search.add_argument("--video", help="a video file or URL: find similar videos instead")
+    search.add_argument("--top-k", type=_positive_int, default=10, help="videos to show (default 10)")
+    search.add_argument("--template", help="a single prompt such as 'a video of {}.' (default: 28-template ensemble)")
+    search.add_argument("--num-frames", type=_positive_int, help="--video: frames per view (must be the collection's)")
+    search.add_argument("--model", help="the model (default: the one recorded in the collection; same weights only)")
+    search.add_argument("--exact", action="store_true", help="compare with every embedding even if indexed")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_runtime_options(search)
 
     push = commands.add_parser(
         "push",

@@ -181,6 +181,24 @@ def read_csv(
     return VideoList([str(base / video) for _, video, _ in rows], labels, class_names, name, str(path))
 
 
+def find_videos(folder: str | os.PathLike) -> list[str]:
+    """The video files in `folder` and below, sorted by path."""
+    paths = sorted(Path(folder).rglob("*"))
+    return [str(path) for path in paths if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file()]
+
+
+def read_path_list(path: str | os.PathLike) -> list[str]:
+    """Videos listed one per line: paths (relative ones resolved against the file's folder) or URLs. Blank lines,
+    `#` comments and a header (`path`, `video`, ...) are skipped."""
+    path = Path(path)
+    lines = [line.strip() for line in _text(path).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if lines and lines[0].lower() in HEADER_NAMES:
+        lines = lines[1:]
+    if not lines:
+        raise DataError(f"{path}: no videos listed (one path or URL per line)")
+    return [line if "://" in line else str(path.parent / line) for line in lines]
+
+
 def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
     """The videos of a folder tree `root/<class>/<video>` (searched recursively), `datasets`' `videofolder` layout.
 
@@ -204,24 +222,21 @@ def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
     class_names = [folder_name_to_class_name(folder.name) for folder in folders]
     videos, labels = [], []
     for label, folder in enumerate(folders):
-        for video in sorted(folder.rglob("*")):
-            if video.suffix.lower() in VIDEO_EXTENSIONS and video.is_file():
-                videos.append(str(video))
-                labels.append(label)
+        found = find_videos(folder)
+        videos += found
+        labels += [label] * len(found)
     if not videos:
         raise DataError(f"{root}: no videos in class folders (expected {root}/<class name>/<video>.mp4)")
     return VideoList(videos, labels, class_names, root.name, f"class folders of {root}")
 
 
-def read_dataset(dataset, video_column: str = "video", label_column: str = "label") -> VideoList:
-    """The videos of a `datasets.Dataset` whose `video_column` is a `Video` feature (or holds paths or bytes) and
-    whose `label_column` holds class indices of a `ClassLabel` (class names: its names, underscores read as spaces)
-    or class names. Videos are not decoded by `datasets` (`Video(decode=False)`): each is read by `load_video`."""
+def dataset_videos(dataset, video_column: str = "video") -> list:
+    """The videos of a `datasets.Dataset` column (a `Video` feature, paths or bytes) as paths where the file is
+    readable, else bytes; `datasets` does not decode them (`Video(decode=False)`): each is read by `load_video`."""
     import datasets
 
-    for column in (video_column, label_column):
-        if column not in dataset.column_names:
-            raise DataError(f"the dataset has no column {column!r} (columns: {dataset.column_names})")
+    if video_column not in dataset.column_names:
+        raise DataError(f"the dataset has no column {video_column!r} (columns: {dataset.column_names})")
     if isinstance(dataset.features[video_column], datasets.Video):
         dataset = dataset.cast_column(video_column, datasets.Video(decode=False))
     videos = []
@@ -231,6 +246,16 @@ def read_dataset(dataset, video_column: str = "video", label_column: str = "labe
         if video is None:
             raise DataError(f"a row of column {video_column!r} has neither a readable path nor bytes")
         videos.append(video)
+    return videos
+
+
+def read_dataset(dataset, video_column: str = "video", label_column: str = "label") -> VideoList:
+    """The videos of a `datasets.Dataset` whose `video_column` is a `Video` feature (or holds paths or bytes) and
+    whose `label_column` holds class indices of a `ClassLabel` (class names: its names, underscores read as spaces)
+    or class names. Videos are not decoded by `datasets` (`Video(decode=False)`): each is read by `load_video`."""
+    videos = dataset_videos(dataset, video_column)
+    if label_column not in dataset.column_names:
+        raise DataError(f"the dataset has no column {label_column!r} (columns: {dataset.column_names})")
     feature, labels = dataset.features[label_column], dataset[label_column]
     if hasattr(feature, "names"):
         class_names = [folder_name_to_class_name(name) for name in feature.names]
@@ -244,9 +269,12 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "DataError",
     "VideoList",
+    "dataset_videos",
+    "find_videos",
     "folder_name_to_class_name",
     "read_class_names",
     "read_csv",
     "read_dataset",
     "read_folder",
+    "read_path_list",
 ]

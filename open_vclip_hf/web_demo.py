@@ -301,6 +301,47 @@ def build_demo(
     return demo
 
 
+def build_search_demo(collection, top_k: int = TOP_K):
+    """The page searching `collection` (a [`VideoCollection`]) by text: the `top_k` best videos, each shown with a
+    thumbnail of its middle frame (`load_video`, one frame) and its cosine similarity to the query."""
+    gr = require_gradio()
+
+    def run(query):
+        if not (query or "").strip():
+            return [], "⚠️ **Type a query**, e.g. `a dog catching a frisbee`."
+        start = time.perf_counter()
+        try:
+            results = collection.search(query.strip(), top_k=top_k)
+        except ValueError as error:
+            return [], f"⚠️ **Could not search.** {error}"
+        found = [(thumbnail(_middle_frame(hit["path"])), f"{hit['score']:.4f} · {hit['path']}") for hit in results]
+        seconds = time.perf_counter() - start
+        return found, f"**{seconds:.2f} s**: the {len(results)} best of {len(collection)} videos for this query."
+
+    with gr.Blocks(title="Open-VCLIP: search a collection", analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"Search the {len(collection)} videos of `{collection.directory}` by text: the query is embedded with the "
+            "28-template prompt ensemble and compared with every video's embedding (cosine similarity)."
+        )
+        with gr.Row():
+            query = gr.Textbox(label="Query", placeholder="a dog catching a frisbee", scale=4, elem_id="search-query")
+            button = gr.Button("Search", variant="primary", scale=1, elem_id="search")
+        status = gr.Markdown(elem_id="search-status")
+        gallery = gr.Gallery(
+            label="Best matches (middle frame; score · path)", columns=5, object_fit="contain", elem_id="search-results"
+        )
+        button.click(run, query, [gallery, status], api_name="search")
+        query.submit(run, query, [gallery, status])
+    return demo
+
+
+def _middle_frame(video) -> np.ndarray:
+    try:
+        return load_video(video, num_frames=1)[0, 0]
+    except (ValueError, OSError):  # a video embedded from bytes (no path), or one gone since: a grey square
+        return np.full((THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), 128, np.uint8)
+
+
 def serve(
     classifier,
     random_model: bool = False,
@@ -310,6 +351,7 @@ def serve(
     random_model_warning: str = RANDOM_MODEL_WARNING,
     block: bool = True,
     allow_private_urls: bool = False,
+    collection=None,
     **launch_kwargs,
 ):
     """Build the app ([`build_demo`]) and serve it on `http://host:port`.
@@ -323,6 +365,7 @@ def serve(
         allow_private_urls: sets `video_decoding.ALLOW_PRIVATE_ADDRESSES` for this process: by default a video URL or
             redirect to a loopback, private or link-local address is refused, so that the server does not fetch
             internal URLs for whoever can reach it.
+        collection: a [`VideoCollection`]: adds a second tab, "Search a collection" ([`build_search_demo`]).
         launch_kwargs: passed on to `gradio.Blocks.launch` (e.g. `share=True`, `auth=...`).
 
     Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
@@ -332,6 +375,10 @@ def serve(
     demo = build_demo(
         classifier, random_model=random_model, max_upload_mb=max_upload_mb, random_model_warning=random_model_warning
     )
+    if collection is not None:
+        pages = [demo, build_search_demo(collection)]
+        demo = gr.TabbedInterface(pages, ["Classify a video", "Search a collection"], tabs_kwargs={"elem_id": "tabs"})
+        demo.title = "Open-VCLIP"
     # System fonts: the default theme would fetch its fonts from Google on every page view.
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
@@ -362,6 +409,7 @@ __all__ = [
     "MAX_SAMPLED_PIXELS",
     "VideoPrediction",
     "build_demo",
+    "build_search_demo",
     "classify_video",
     "kinetics400_classes",
     "label_presets",

@@ -4,6 +4,10 @@
 import glob
 import importlib.util
 import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import av
 import numpy as np
@@ -32,7 +36,9 @@ def read_frame_index(frame: np.ndarray) -> int:
     return int(sum(1 << bit for bit, value in enumerate(blocks) if value > 128))
 
 
-def encode_painted_video(path, num_frames, fps=30, codec="libx264", gop_size=None, rotation=None, container=None):
+def encode_painted_video(
+    path, num_frames, fps=30, codec="libx264", gop_size=None, rotation=None, container=None, paint=paint_frame
+):
     with av.open(str(path), mode="w", format=container) as output:
         stream = output.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -41,9 +47,34 @@ def encode_painted_video(path, num_frames, fps=30, codec="libx264", gop_size=Non
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for index in range(num_frames):
-            output.mux(stream.encode(av.VideoFrame.from_ndarray(paint_frame(index), format="rgb24")))
+            output.mux(stream.encode(av.VideoFrame.from_ndarray(paint(index), format="rgb24")))
         output.mux(stream.encode())
     return str(path)
+
+
+def colour_painter(seed: int):
+    """`paint(index)` for [`encode_painted_video`]: random colour blocks of `seed` moving one block per frame, videos
+    that even a random-weight model tells apart."""
+    blocks = np.random.default_rng(seed).integers(0, 256, (HEIGHT // BLOCK, WIDTH // BLOCK, 3), dtype=np.uint8)
+    return lambda index: np.kron(np.roll(blocks, index, axis=1), np.ones((BLOCK, BLOCK, 1), np.uint8))
+
+
+def accelerate_launch(num_processes: int, *args, cwd=None) -> subprocess.CompletedProcess:
+    """`accelerate launch ARGS` with CPU processes talking through gloo (the flags a machine without GPUs needs);
+    the process must succeed."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        *map(str, args),
+    ]  # fmt: skip
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, f"{command}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-6000:]}"
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from open_vclip_hf.data import DataError, VideoList, read_class_names, read_csv, read_dataset, read_folder
+from open_vclip_hf.data import (
+    DataError,
+    VideoList,
+    dataset_videos,
+    find_videos,
+    read_class_names,
+    read_csv,
+    read_dataset,
+    read_folder,
+    read_path_list,
+)
 
 
 def test_read_class_names_text_and_json_forms(tmp_path):
@@ -114,3 +124,28 @@ def test_limit_takes_evenly_spaced_videos():
     assert videos.subset(20) is videos
     with pytest.raises(DataError, match="outside 0..1"):
         VideoList(["a"], [2], ["x", "y"])
+
+
+def test_find_videos_path_lists_and_unlabelled_datasets(tmp_path):
+    import datasets
+
+    for relative in ("b.mp4", "a/c.MKV", "a/deep/d.webm", "a/notes.txt", "e.mp4.part"):
+        (tmp_path / "videos" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "videos" / relative).write_bytes(b"x")
+    expected = [str(tmp_path / "videos" / p) for p in ("a/c.MKV", "a/deep/d.webm", "b.mp4")]
+    assert find_videos(tmp_path / "videos") == expected
+
+    listing = tmp_path / "list.txt"
+    listing.write_text("path\n# a comment\nclips/a b.mp4\n\n/abs/c.mp4\nhttps://example.com/d.mp4\n")
+    assert read_path_list(listing) == [str(tmp_path / "clips/a b.mp4"), "/abs/c.mp4", "https://example.com/d.mp4"]
+    listing.write_text("# nothing\n")
+    with pytest.raises(DataError, match="list.txt: no videos listed"):
+        read_path_list(listing)
+
+    dataset = datasets.Dataset.from_dict({"clip": expected[:1]}).cast_column("clip", datasets.Video())
+    assert dataset_videos(dataset, "clip") == expected[:1]
+    assert dataset_videos(datasets.Dataset.from_dict({"video": [b"\x00\x01"]})) == [b"\x00\x01"]
+    with pytest.raises(DataError, match="no column 'video'"):
+        dataset_videos(dataset)
+    with pytest.raises(DataError, match="no column 'label'"):
+        read_dataset(dataset, video_column="clip")

