@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean chromium
+.PHONY: demo test lint install clean chromium
 
 $(STAMP): setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ chromium:
 	    $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver; } || \
 	  echo "chromium + chromedriver not installed: the browser tests in tests/test_web_demo.py will be skipped"
 
-test: $(STAMP) chromium
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) chromium lint
 	$(BIN)/python -m pytest -q tests
 
 clean:

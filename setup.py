@@ -20,7 +20,7 @@ extras = {
 extras["dev"] = sorted(
     # open_clip_torch (for the tokenizer cross-check) is installed by the Makefile with --no-deps: its
     # dependencies include torchvision, which does not import beside the CPU torch pinned there.
-    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20", "gradio_client"}
+    {"pytest>=8", "pytest-timeout", "scikit-video", "ftfy", "regex", "selenium>=4.20", "gradio_client", "ruff>=0.6"}
     | set(extras["train"])
     | set(extras["collection"])
     | set(extras["faiss"])

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from _common import (
     add_common_arguments,
     apply_common_arguments,
@@ -24,7 +23,6 @@ from _common import (
     print_header,
     ratio_line,
 )
-
 
 EXPORT_DIR = Path(__file__).parent / ".cache" / "onnx_b16"
 

@@ -36,7 +36,6 @@ import sys
 import time
 from pathlib import Path
 
-
 MODELS = {
     # ViT width 512, 6 layers, patch 32 at 224 px (50 tokens per frame): ~19M trainable vision parameters.
     "small": dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=6, num_attention_heads=8, patch_size=32),
@@ -63,8 +62,7 @@ def worker(args) -> dict:
     import torch
 
     from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
-    from open_vclip_hf.training import InterpolatedWeightRegularizer
-    from open_vclip_hf.training import freeze_text_tower, parameter_groups
+    from open_vclip_hf.training import InterpolatedWeightRegularizer, freeze_text_tower, parameter_groups
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -159,8 +157,12 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="timed (plain, regularized) step pairs per timing process")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process after set-up")
     parser.add_argument("--rounds", type=int, default=3, help="timing processes, and memory processes per variant")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: on a shared machine OpenMP spin-waits blur the timings)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: on a shared machine OpenMP spin-waits blur the timings)",
+    )
     parser.add_argument("--variant", choices=["plain", "regularized", "both"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # a worker process
@@ -189,8 +191,11 @@ def main():
 
     def run(variant, env, extra=()):
         output = subprocess.run(
-            [sys.executable, __file__, *passthrough, *extra, f"--variant={variant}"], env=env, check=True,
-            capture_output=True, text=True,
+            [sys.executable, __file__, *passthrough, *extra, f"--variant={variant}"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         return json.loads(output.strip().splitlines()[-1])
 
@@ -210,25 +215,39 @@ def main():
     plain, regularized = memories["plain"][0], memories["regularized"][0]
     copies = (median("regularized", "step_peak_bytes") - median("plain", "step_peak_bytes")) / plain["weight_bytes"]
     mb = 2**20
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({args.threads} thread{'s' if args.threads > 1 else ''}), device {args.device}")
-    print(f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
-          f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
-          f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes (alternating order)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"({args.threads} thread{'s' if args.threads > 1 else ''}), device {args.device}"
+    )
+    print(
+        f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
+        f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
+        f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes (alternating order)"
+    )
     for variant in memories:
-        print(f"  {variant:<11} wall {median(variant, 'wall') * 1e3:8.1f} ms"
-              f"   cpu {median(variant, 'cpu') * 1e3:8.1f} ms"
-              f"   step peak +{median(variant, 'step_peak_bytes') / mb:7.1f} MB"
-              f"   process peak {median(variant, 'process_peak_bytes') / mb:7.1f} MB")
-    print(f"time ratio regularized / plain (median of {len(pairs)} adjacent pairs): wall {ratio('wall'):.3f}, "
-          f"cpu {ratio('cpu'):.3f}   (target <= 2.05)")
+        print(
+            f"  {variant:<11} wall {median(variant, 'wall') * 1e3:8.1f} ms"
+            f"   cpu {median(variant, 'cpu') * 1e3:8.1f} ms"
+            f"   step peak +{median(variant, 'step_peak_bytes') / mb:7.1f} MB"
+            f"   process peak {median(variant, 'process_peak_bytes') / mb:7.1f} MB"
+        )
+    print(
+        f"time ratio regularized / plain (median of {len(pairs)} adjacent pairs): wall {ratio('wall'):.3f}, "
+        f"cpu {ratio('cpu'):.3f}   (target <= 2.05)"
+    )
     anchor = regularized["anchor_bytes"]
-    total = (median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")) / plain["weight_bytes"]
+    total = (median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")) / plain[
+        "weight_bytes"
+    ]
     print(f"step peak, regularized - plain: {copies:+.2f} copies of the trainable weights")
-    print(f"held for the whole run by the regularizer: the θ_CLIP anchor, {anchor / mb:.0f} MB "
-          f"= {anchor / plain['weight_bytes']:.2f} copies (anchor_device='cpu' keeps it off a GPU)")
-    print(f"process peak, regularized - plain (anchor included): {total:+.2f} copies of the trainable weights"
-          f"   (target <= 1)")
+    print(
+        f"held for the whole run by the regularizer: the θ_CLIP anchor, {anchor / mb:.0f} MB "
+        f"= {anchor / plain['weight_bytes']:.2f} copies (anchor_device='cpu' keeps it off a GPU)"
+    )
+    print(
+        f"process peak, regularized - plain (anchor included): {total:+.2f} copies of the trainable weights"
+        f"   (target <= 1)"
+    )
 
 
 if __name__ == "__main__":

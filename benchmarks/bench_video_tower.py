@@ -11,14 +11,13 @@ FLOPs at B/16 (attention matrices x3, the projections and MLPs unchanged); the t
 import argparse
 
 import torch
-
 from _common import (
     add_common_arguments,
     apply_common_arguments,
-    load_average,
     b16_open_vclip_and_clip,
     devices_to_run,
     interleaved_timings,
+    load_average,
     peak_memory,
     print_header,
     ratio_line,

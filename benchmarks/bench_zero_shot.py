@@ -16,16 +16,15 @@ import argparse
 import time
 
 import torch
-
 from _common import (
+    KINETICS_LIKE_LABELS,
     add_common_arguments,
     apply_common_arguments,
-    load_average,
-    KINETICS_LIKE_LABELS,
     b16_open_vclip_and_clip,
     b16_xclip,
     devices_to_run,
     interleaved_timings,
+    load_average,
     peak_memory,
     print_header,
     tokenizer,

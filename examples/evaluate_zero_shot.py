@@ -82,7 +82,10 @@ def main() -> None:
     if args.demo:
         demo = write_demo_inputs(Path(args.out))
         options.update(
-            protocol="custom", split_file=demo["csv"], clip_anchor=str(demo["anchor"]), frame_wise=True,
+            protocol="custom",
+            split_file=demo["csv"],
+            clip_anchor=str(demo["anchor"]),
+            frame_wise=True,
             patch_ratios=options["patch_ratios"] or [0.0, 0.25, 0.5, 0.75, 1.0],
         )
         args.model = str(demo["model"])

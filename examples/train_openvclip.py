@@ -472,20 +472,33 @@ def training_function(args):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Fine-tune Open-VCLIP (ICML 2023) on your videos with accelerate.")
     model = parser.add_argument_group("model")
-    model.add_argument("--model_name_or_path", default="openai/clip-vit-base-patch16",
-                       help="CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP .pt file (default: %(default)s)")
-    model.add_argument("--clip_anchor", help="θ_CLIP of the regularizer and of the final patching (an OpenAI .pt "
-                       "file, a CLIP folder or Hub id); default: --model_name_or_path")
-    model.add_argument("--gradient_checkpointing", choices=["auto", "yes", "no"], default="auto",
-                       help="'auto': on for 24+ vision layers (ViT-L/14, as the official run), off otherwise")
+    model.add_argument(
+        "--model_name_or_path",
+        default="openai/clip-vit-base-patch16",
+        help="CLIP / Open-VCLIP folder or Hub id, or an OpenAI CLIP .pt file (default: %(default)s)",
+    )
+    model.add_argument(
+        "--clip_anchor",
+        help="θ_CLIP of the regularizer and of the final patching (an OpenAI .pt "
+        "file, a CLIP folder or Hub id); default: --model_name_or_path",
+    )
+    model.add_argument(
+        "--gradient_checkpointing",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="'auto': on for 24+ vision layers (ViT-L/14, as the official run), off otherwise",
+    )
 
     data = parser.add_argument_group("data (one of --train_csv, --train_dir, --dataset_name)")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--train_csv", help="CSV of 'path,label' rows (label: class name or index)")
     source.add_argument("--train_dir", help="folder tree root/<class name>/<video>")
     source.add_argument("--dataset_name", help="🤗 datasets name or Hub id, e.g. 'videofolder'")
-    data.add_argument("--class_names", help="class names, one per line (or JSON); required with --train_csv; with "
-                      "--train_dir / --dataset_name the texts of the classes in label order")
+    data.add_argument(
+        "--class_names",
+        help="class names, one per line (or JSON); required with --train_csv; with "
+        "--train_dir / --dataset_name the texts of the classes in label order",
+    )
     data.add_argument("--video_root", help="base folder of relative paths in --train_csv (default: the CSV's folder)")
     data.add_argument("--dataset_config_name")
     data.add_argument("--dataset_data_dir", help="data_dir of load_dataset, e.g. the root of a videofolder")
@@ -511,18 +524,27 @@ def parse_args(argv=None):
     optim.add_argument("--num_train_epochs", type=int, default=22)
     optim.add_argument("--max_train_steps", type=int, help="stop after this many optimizer steps (overrides epochs)")
     optim.add_argument("--seed", type=int, default=42)
-    optim.add_argument("--mixed_precision", choices=["no", "fp16", "bf16"],
-                       help="default: accelerate's config; the official recipe is fp16")
+    optim.add_argument(
+        "--mixed_precision",
+        choices=["no", "fp16", "bf16"],
+        help="default: accelerate's config; the official recipe is fp16",
+    )
     optim.add_argument("--cpu", action="store_true", help="train on the CPU")
 
     iwo = parser.add_argument_group("Interpolated Weight Optimization, SWA, patching (method doc section 3)")
     iwo.add_argument("--iwo_weight", type=float, default=0.5, help="β, weight of the interpolated loss (0: off)")
     iwo.add_argument("--iwo_low", type=float, default=0.0)
     iwo.add_argument("--iwo_high", type=float, default=0.6)
-    iwo.add_argument("--iwo_share_ratio", action="store_true",
-                     help="one r for all processes (official: one each; implied under FSDP2)")
-    iwo.add_argument("--iwo_anchor_on_cpu", action="store_true",
-                     help="keep θ_CLIP in host memory (a GPU then holds no copy of it; it crosses per use)")
+    iwo.add_argument(
+        "--iwo_share_ratio",
+        action="store_true",
+        help="one r for all processes (official: one each; implied under FSDP2)",
+    )
+    iwo.add_argument(
+        "--iwo_anchor_on_cpu",
+        action="store_true",
+        help="keep θ_CLIP in host memory (a GPU then holds no copy of it; it crosses per use)",
+    )
     iwo.add_argument("--swa_start", type=int, help="first averaged epoch (default: --warmup_epochs, i.e. 2)")
     iwo.add_argument("--swa_end", type=int, help="last averaged epoch (default: the last epoch)")
     iwo.add_argument("--patch_ratio", type=float, default=0.5, help="weight on CLIP of the final model (L/14: 0.6)")
@@ -532,8 +554,9 @@ def parse_args(argv=None):
     out.add_argument(
         "--overwrite_output_dir", action="store_true", help="delete an earlier run's checkpoints in --output_dir first"
     )
-    out.add_argument("--checkpointing_steps", default="epoch",
-                     help="save the training state every N steps, or 'epoch' (default)")
+    out.add_argument(
+        "--checkpointing_steps", default="epoch", help="save the training state every N steps, or 'epoch' (default)"
+    )
     out.add_argument("--checkpoints_total_limit", type=int, default=2, help="training states kept (0: all)")
     out.add_argument(
         "--resume_from_checkpoint",
@@ -545,8 +568,11 @@ def parse_args(argv=None):
     out.add_argument("--with_tracking", action="store_true", help="log with the trackers of --report_to")
     out.add_argument("--report_to", default="all", help="'all', 'tensorboard', 'wandb', ... (accelerate trackers)")
     out.add_argument("--logging_steps", type=int, default=10)
-    out.add_argument("--push_to_hub", action="store_true",
-                     help="publish OUTPUT_DIR/final (main branch) and OUTPUT_DIR/swa (raw-swa branch) on the Hub")
+    out.add_argument(
+        "--push_to_hub",
+        action="store_true",
+        help="publish OUTPUT_DIR/final (main branch) and OUTPUT_DIR/swa (raw-swa branch) on the Hub",
+    )
     out.add_argument("--hub_model_id", help="ORG/NAME of the Hub repository (required with --push_to_hub)")
     out.add_argument("--hub_token")
     out.add_argument("--hub_private", action="store_true")

@@ -14,9 +14,7 @@ TEMPORAL_ATTENTION_TYPES = ("neighbor", "none")
 
 def _check_video_args(num_frames, temporal_attention) -> None:
     if temporal_attention not in TEMPORAL_ATTENTION_TYPES:
-        raise ValueError(
-            f"`temporal_attention` must be one of {TEMPORAL_ATTENTION_TYPES}, got {temporal_attention!r}."
-        )
+        raise ValueError(f"`temporal_attention` must be one of {TEMPORAL_ATTENTION_TYPES}, got {temporal_attention!r}.")
     if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1:
         raise ValueError(f"`num_frames` must be a positive integer, got {num_frames!r}.")
 
@@ -112,4 +110,3 @@ class OpenVCLIPConfig(CLIPConfig):
         vision = dict(clip_config.pop("vision_config", None) or {})
         vision.pop("model_type", None)
         return cls(**clip_config, vision_config=vision, **kwargs)
-

@@ -43,4 +43,3 @@ def random_demo_model(seed: int = 0) -> OpenVCLIPModel:
     config = OpenVCLIPConfig(text_config=tower, vision_config={**tower, "patch_size": 32}, projection_dim=64)
     torch.manual_seed(seed)
     return OpenVCLIPModel(config).eval()
-

@@ -29,7 +29,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     >>> from transformers import pipeline
     >>> classifier = pipeline("zero-shot-video-classification", model="path/to/open-vclip-b16")
     >>> classifier("archery.mp4", candidate_labels=["archery", "playing guitar", "cooking"])
-    [{'score': 0.97, 'label': 'archery'}, {'score': 0.02, 'label': 'cooking'}, {'score': 0.01, 'label': 'playing guitar'}]
+    [{'score': 0.97, 'label': 'archery'}, {'score': 0.02, 'label': 'cooking'}, ...]
     ```
 
     Call arguments:
@@ -71,7 +71,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def __call__(self, videos, candidate_labels: Sequence[str] | None = None, **kwargs: Any):
         if candidate_labels is None:
-            raise ValueError("`candidate_labels` is required: the class names to choose from, e.g. ['archery', 'cooking']")
+            raise ValueError(
+                "`candidate_labels` is required: the class names to choose from, e.g. ['archery', 'cooking']"
+            )
         if isinstance(videos, (list, tuple)):
             if not videos:
                 raise ValueError("`videos` is an empty list: give one video or a list of videos")
@@ -101,7 +103,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         preprocess_params = {name: value for name, value in sampling_params.items() if value is not None}
         forward_params, postprocess_params = {}, {}
         if preprocess_params:  # fail once here, not once per video
-            settings = {name: getattr(self.processor, name) for name in (*sampling_params, "frame_stride", "target_fps")}
+            settings = {
+                name: getattr(self.processor, name) for name in (*sampling_params, "frame_stride", "target_fps")
+            }
             check_sampling_args(**{**settings, **preprocess_params})
         if candidate_labels is not None:
             if isinstance(candidate_labels, str):
@@ -127,7 +131,10 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         pixel_values = inputs["pixel_values"]
         # (1, [views,] frames, 3, H, W) -> (views, frames, 3, H, W): views of all videos are batched together.
         num_views = pixel_values.shape[:-4].numel()
-        return {"pixel_values": pixel_values.reshape(-1, *pixel_values.shape[-4:]), "num_views": torch.tensor([num_views])}
+        return {
+            "pixel_values": pixel_values.reshape(-1, *pixel_values.shape[-4:]),
+            "num_views": torch.tensor([num_views]),
+        }
 
     def _forward(self, model_inputs, candidate_labels, hypothesis_template=PROMPT_TEMPLATES):
         class_embeds = self.class_embeddings(self.model, self.processor, candidate_labels, hypothesis_template)

@@ -13,8 +13,10 @@ OFFICIAL_REPO_URL = "https://github.com/wengzejia1/Open-VCLIP"
 OFFICIAL_DOWNLOAD_URL = "https://drive.google.com/drive/folders/1VhwPFESkrr9Ed40yU5NEPIkrGIf6WQ9N?usp=share_link"
 PAPER_URL = "https://arxiv.org/abs/2302.00624"
 
-_FROSTER = ("FROSTER (Huang et al., ICLR 2024), README Table 2, rows taken from Open-VCLIP",
-            "https://github.com/Visual-AI/FROSTER")
+_FROSTER = (
+    "FROSTER (Huang et al., ICLR 2024), README Table 2, rows taken from Open-VCLIP",
+    "https://github.com/Visual-AI/FROSTER",
+)
 _MOTE = ("MoTE (Zhu et al., NeurIPS 2024), Tables 3-4, Open-VCLIP rows", "https://openreview.net/forum?id=vpEq2bzsS0")
 _ABSTRACT = ("Open-VCLIP paper, abstract (arXiv 2302.00624)", PAPER_URL)
 
@@ -75,14 +77,19 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
             "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
             clip_hf_id="openai/clip-vit-base-patch16",
             patch_ratio=0.5,
-            vision_hidden_size=768, vision_layers=12, patch_size=16, image_size=224, text_hidden_size=512,
+            vision_hidden_size=768,
+            vision_layers=12,
+            patch_size=16,
+            image_size=224,
+            text_hidden_size=512,
             results=(
                 PaperResult("UCF101", "ucf101", "mean over the 3 official test splits", 83.4, *_FROSTER, std=1.2),
                 PaperResult("UCF101", "ucf101", "all 13,320 videos (UCF*)", 83.5, *_FROSTER),
                 PaperResult("HMDB51", "hmdb51", "mean over the 3 official test splits", 53.9, *_FROSTER, std=1.2),
                 PaperResult("HMDB51", "hmdb51", "all videos of split 1 (HMDB*)", 53.2, *_FROSTER),
-                PaperResult("Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 73.0, *_FROSTER,
-                            std=0.8),
+                PaperResult(
+                    "Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 73.0, *_FROSTER, std=0.8
+                ),
                 PaperResult("Kinetics-400", "kinetics-400", "closed set, validation, 1x1 view", 78.9, *_MOTE),
             ),
         ),
@@ -95,19 +102,33 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
             "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
             clip_hf_id="openai/clip-vit-large-patch14",
             patch_ratio=0.6,
-            vision_hidden_size=1024, vision_layers=24, patch_size=14, image_size=224, text_hidden_size=768,
+            vision_hidden_size=1024,
+            vision_layers=24,
+            patch_size=14,
+            image_size=224,
+            text_hidden_size=768,
             results=(
                 PaperResult("UCF101", "ucf101", "mean over the 3 official test splits", 87.6, *_MOTE, std=1.2),
-                PaperResult("UCF101", "ucf101", "headline number (protocol not stated in the abstract)", 87.9,
-                            *_ABSTRACT),
+                PaperResult(
+                    "UCF101", "ucf101", "headline number (protocol not stated in the abstract)", 87.9, *_ABSTRACT
+                ),
                 PaperResult("HMDB51", "hmdb51", "mean over the 3 official test splits", 59.0, *_MOTE, std=0.6),
-                PaperResult("HMDB51", "hmdb51", "headline number (protocol not stated in the abstract)", 58.3,
-                            *_ABSTRACT),
-                PaperResult("Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 81.1, *_MOTE,
-                            std=0.8),
+                PaperResult(
+                    "HMDB51", "hmdb51", "headline number (protocol not stated in the abstract)", 58.3, *_ABSTRACT
+                ),
+                PaperResult(
+                    "Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 81.1, *_MOTE, std=0.8
+                ),
                 PaperResult("Kinetics-400", "kinetics-400", "closed set, validation, 3x1 views", 83.9, *_MOTE),
-                PaperResult("Kinetics-400", "kinetics-400", "closed set, validation, 3x1 views", 96.5, *_MOTE,
-                            metric="top-5 accuracy", metric_id="top-5-accuracy"),
+                PaperResult(
+                    "Kinetics-400",
+                    "kinetics-400",
+                    "closed set, validation, 3x1 views",
+                    96.5,
+                    *_MOTE,
+                    metric="top-5 accuracy",
+                    metric_id="top-5-accuracy",
+                ),
             ),
         ),
         OfficialCheckpoint(
@@ -121,7 +142,11 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
             "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
             clip_hf_id="openai/clip-vit-base-patch32",
             patch_ratio=0.5,
-            vision_hidden_size=768, vision_layers=12, patch_size=32, image_size=224, text_hidden_size=512,
+            vision_hidden_size=768,
+            vision_layers=12,
+            patch_size=32,
+            image_size=224,
+            text_hidden_size=512,
             verified_release=False,
         ),
     )
@@ -148,4 +173,3 @@ def match_official_checkpoint(config) -> OfficialCheckpoint | None:
         ):
             return checkpoint
     return None
-

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import torch
 
-
 # The 28 templates of the official code (`temporalclip_video_model.py:297-326`), in its order.
 PROMPT_TEMPLATES: tuple[str, ...] = tuple(
     f"{prefix} {suffix}"
@@ -29,6 +28,7 @@ PROMPT_TEMPLATES: tuple[str, ...] = tuple(
         "a person practicing {}.",
     )
 )
+
 
 def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
     """`templates` as a tuple of strings, each with exactly one `{}` for the class name; a clear `ValueError` else."""
@@ -134,7 +134,7 @@ class ClassEmbeddingCache:
             self._entries.clear()
 
     def __call__(self, model, tokenizer, labels: Sequence[str], templates=PROMPT_TEMPLATES, **kwargs) -> torch.Tensor:
-        """[`build_class_embeddings`] of `labels` (same arguments), running the text tower only for labels not cached."""
+        """[`build_class_embeddings`] of `labels` (same arguments); the text tower runs for uncached labels only."""
         labels, templates = check_labels(labels), check_templates(templates)
         with self._lock:
             known = {label: self._entries.get((templates, label)) for label in labels}

@@ -424,7 +424,6 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-
 # The files a model folder of this package owns: what `save_pretrained` of the model and of its processor write.
 # `--overwrite` replaces these and nothing else; the first ones are the model itself.
 _WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")

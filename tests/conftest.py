@@ -13,7 +13,6 @@ import av
 import numpy as np
 import pytest
 
-
 # A painted frame shows its index in binary: bit b is the `BLOCK` x `BLOCK` block at column b of the top row,
 # white for 1 and black for 0. The rows below hold a fixed diagonal gradient so that rotations are visible.
 BLOCK = 16

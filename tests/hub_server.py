@@ -57,11 +57,12 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["FakeHub", "Fault", "RequestRecord", "configure_hf_clients", "no_retry_sleep", "git_blob_sha1"]
@@ -201,11 +202,11 @@ class Fault:
     body: str = "Injected failure (FakeHub)"
     drop_connection: bool = False  # close the socket without answering instead of sending `status`
     truncate_body: int | None = None  # answer normally but close the socket after that many body bytes
-    predicate: Callable[["RequestRecord"], bool] | None = None
+    predicate: Callable[[RequestRecord], bool] | None = None
     matched: int = 0  # matching requests seen so far
     triggered: int = 0  # requests actually failed
 
-    def _matches(self, rec: "RequestRecord") -> bool:
+    def _matches(self, rec: RequestRecord) -> bool:
         if self.method is not None and rec.method.upper() != self.method.upper():
             return False
         if self.path_contains is not None and self.path_contains not in rec.path:
@@ -283,7 +284,7 @@ class FakeHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeHub":
+    def start(self) -> FakeHub:
         if self._server is not None:
             return self
         hub = self
@@ -316,7 +317,7 @@ class FakeHub:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "FakeHub":
+    def __enter__(self) -> FakeHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -507,7 +508,14 @@ class FakeHub:
     ) -> _Commit:
         """Create the commit object and move ``ref`` (caller holds ``repo.lock``)."""
         seed = json.dumps(
-            [repo.repo_id, parent, sorted((p, f.git_oid) for p, f in files.items()), title, message, next(self._counter)]
+            [
+                repo.repo_id,
+                parent,
+                sorted((p, f.git_oid) for p, f in files.items()),
+                title,
+                message,
+                next(self._counter),
+            ]
         )
         oid = hashlib.sha1(seed.encode() + os.urandom(8)).hexdigest()
         commit = _Commit(oid, [parent] if parent else [], files, title, message, _now())
@@ -1047,8 +1055,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if mode == "lfs":
                     item["oid"] = existing.sha256
                 else:
-                    item["oid"] = existing.git_oid if not existing.lfs else git_blob_sha1(
-                        hub._blob_path(existing.sha256).read_bytes()
+                    item["oid"] = (
+                        existing.git_oid
+                        if not existing.lfs
+                        else git_blob_sha1(hub._blob_path(existing.sha256).read_bytes())
                     )
             out.append(item)
         return self._json({"files": out, "commitOid": commit.oid})
@@ -1144,7 +1154,13 @@ class _Handler(BaseHTTPRequestHandler):
         if ref.startswith("refs/pr/"):
             pr_url = f"{hub.endpoint}/{repo.url_prefix}/discussions/{ref.split('/')[-1]}"
         return self._json(
-            {"success": True, "commitOid": commit.oid, "commitUrl": commit_url, "hookOutput": "", "pullRequestUrl": pr_url}
+            {
+                "success": True,
+                "commitOid": commit.oid,
+                "commitUrl": commit_url,
+                "hookOutput": "",
+                "pullRequestUrl": pr_url,
+            }
         )
 
     def _branch(self, repo: _Repo, branch: str):
@@ -1251,7 +1267,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HubError(416, f"Invalid range {rng}")
             end = min(end, entry.size - 1)
             if start > end:
-                raise _HubError(416, f"Range not satisfiable: {rng}", headers={"Content-Range": f"bytes */{entry.size}"})
+                raise _HubError(
+                    416, f"Range not satisfiable: {rng}", headers={"Content-Range": f"bytes */{entry.size}"}
+                )
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{entry.size}"
         length = max(0, end - start + 1)
@@ -1285,7 +1303,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "verify": {"href": f"{hub.endpoint}/_fakehub/lfs/verify", "header": {}},
                 }
             objects.append(out)
-        return self._json({"transfer": "basic", "objects": objects}, headers={"Content-Type": "application/vnd.git-lfs+json"})
+        return self._json(
+            {"transfer": "basic", "objects": objects}, headers={"Content-Type": "application/vnd.git-lfs+json"}
+        )
 
     def _lfs_put(self, oid: str):
         hub = self.fake_hub

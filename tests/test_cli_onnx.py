@@ -10,7 +10,6 @@ import pytest
 from open_vclip_hf import OpenVCLIPProcessor
 from open_vclip_hf.demo import random_demo_model
 
-
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 

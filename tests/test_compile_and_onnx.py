@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from open_vclip_hf.prompts import build_class_embeddings
-
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.onnx import OpenVCLIPOnnxModel, export_onnx, read_export_info
-
+from open_vclip_hf.prompts import build_class_embeddings
 
 ATOL = 1e-4  # ONNX outputs must match PyTorch to this (issue requirement)
 LABELS = ["a cartoon rabbit", "people riding bicycles", "a man on the phone", "cooking"]
@@ -68,6 +66,7 @@ def test_compiled_vision_tower_has_no_graph_break_and_matches_eager():
 
 
 # ---------------------------------------------------------------------------------------------------- ONNX
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -18,7 +18,6 @@ from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import ConversionError, convert_checkpoint
 from open_vclip_hf.weights import CheckpointError, load_checkpoint_state_dict
 
-
 WIDTH, LAYERS, PATCH, GRID, EMBED, VOCAB, CONTEXT = 128, 2, 8, 4, 24, 120, 12  # heads = 128 / 64 = 2
 
 
@@ -33,8 +32,20 @@ def openai_resblocks(sd, prefix, x, mask=None):
         ln = lambda t, n: nn.functional.layer_norm(t, (WIDTH,), sd[p + n + ".weight"], sd[p + n + ".bias"])  # noqa: E731
         h = ln(x, "ln_1")
         attn, _ = nn.functional.multi_head_attention_forward(
-            h, h, h, WIDTH, WIDTH // 64, sd[p + "attn.in_proj_weight"], sd[p + "attn.in_proj_bias"], None, None,
-            False, 0.0, sd[p + "attn.out_proj.weight"], sd[p + "attn.out_proj.bias"], attn_mask=mask,
+            h,
+            h,
+            h,
+            WIDTH,
+            WIDTH // 64,
+            sd[p + "attn.in_proj_weight"],
+            sd[p + "attn.in_proj_bias"],
+            None,
+            None,
+            False,
+            0.0,
+            sd[p + "attn.out_proj.weight"],
+            sd[p + "attn.out_proj.bias"],
+            attn_mask=mask,
             need_weights=False,
         )
         x = x + attn
@@ -74,8 +85,19 @@ def test_official_checkpoint_converts_to_the_same_clip(tmp_path):
     sd = random_openai_state_dict(0)
     model = convert_checkpoint(official_pth(tmp_path / "swa_2_22.pth", sd), temporal_attention="none")
     vc, tc = model.config.vision_config, model.config.text_config
-    assert (vc.hidden_size, vc.num_hidden_layers, vc.num_attention_heads, vc.patch_size, vc.image_size) == (WIDTH, LAYERS, 2, PATCH, PATCH * GRID)
-    assert (tc.vocab_size, tc.max_position_embeddings, tc.num_hidden_layers, model.config.projection_dim) == (VOCAB, CONTEXT, LAYERS, EMBED)
+    assert (vc.hidden_size, vc.num_hidden_layers, vc.num_attention_heads, vc.patch_size, vc.image_size) == (
+        WIDTH,
+        LAYERS,
+        2,
+        PATCH,
+        PATCH * GRID,
+    )
+    assert (tc.vocab_size, tc.max_position_embeddings, tc.num_hidden_layers, model.config.projection_dim) == (
+        VOCAB,
+        CONTEXT,
+        LAYERS,
+        EMBED,
+    )
     frames = torch.randn(2, 3, 3, PATCH * GRID, PATCH * GRID)
     with torch.no_grad():
         video = model.get_video_features(frames).pooler_output
@@ -247,8 +269,16 @@ def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path)
     sd = random_openai_state_dict(0)
     del sd["visual.transformer.resblocks.1.ln_2.bias"]
     torch.save(sd, incomplete)
-    cases = [(truncated, CheckpointError, "truncated.pth"), (empty, CheckpointError, "empty"),
-             (foreign, ConversionError, "not a CLIP"), (incomplete, ConversionError, "keys only in a CLIP model of its shapes: vision_model.encoder.layers.1.layer_norm2.bias")]
+    cases = [
+        (truncated, CheckpointError, "truncated.pth"),
+        (empty, CheckpointError, "empty"),
+        (foreign, ConversionError, "not a CLIP"),
+        (
+            incomplete,
+            ConversionError,
+            "keys only in a CLIP model of its shapes: vision_model.encoder.layers.1.layer_norm2.bias",
+        ),
+    ]
     for path, error, message in cases:
         out = tmp_path / f"out_{path.stem}"
         with pytest.raises(error, match=message) as info:
@@ -301,9 +331,21 @@ def test_cli_convert(tmp_path):
     src = official_pth(tmp_path / "swa_2_22.pth", fine_tuned)
     torch.save(clip, tmp_path / "clip.pt")
     result = subprocess.run(
-        [sys.executable, "-m", "open_vclip_hf.cli", "convert", str(src), "--out", str(tmp_path / "out"),
-         "--clip-anchor", str(tmp_path / "clip.pt"), "--ratio", "0.25"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "open_vclip_hf.cli",
+            "convert",
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+            "--clip-anchor",
+            str(tmp_path / "clip.pt"),
+            "--ratio",
+            "0.25",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     model = OpenVCLIPModel.from_pretrained(tmp_path / "out")
@@ -321,7 +363,16 @@ def test_cli_convert(tmp_path):
     assert pixel_values.shape == (1, model.config.num_frames, 3, size, size)
     assert model.get_video_features(pixel_values).pooler_output.shape == (1, EMBED)
     bad = subprocess.run(
-        [sys.executable, "-m", "open_vclip_hf.cli", "convert", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "o2")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "open_vclip_hf.cli",
+            "convert",
+            str(tmp_path / "nope.pth"),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode != 0 and "nope.pth" in bad.stderr and "Traceback" not in bad.stderr

@@ -38,13 +38,18 @@ from open_vclip_hf.evaluation import (
 from open_vclip_hf.evaluation.protocols import DATA_DIR
 from open_vclip_hf.evaluation.runner import VideoClipsDataset, collate_clips
 
-
 # ------------------------------------------------------------------------------------------ a fake UCF101 tree
 
 # classInd.txt of the fake tree; videos exist for four of the seven classes, so top-5 is not trivially 100 %.
 UCF_CLASSES = ["ApplyEyeMakeup", "BoxingPunchingBag", "HandstandPushups", "PlayingDaf", "SkyDiving", "TaiChi", "YoYo"]
 UCF_NAMES = [
-    "Apply Eye Makeup", "Boxing Punching Bag", "Handstand Pushups", "Playing Daf", "Sky Diving", "Tai Chi", "Yoyo",
+    "Apply Eye Makeup",
+    "Boxing Punching Bag",
+    "Handstand Pushups",
+    "Playing Daf",
+    "Sky Diving",
+    "Tai Chi",
+    "Yoyo",
 ]
 UCF_VIDEOS = {  # relative path -> number of frames (different lengths give different sampled frames)
     "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi": 30,
@@ -133,7 +138,8 @@ def test_ucf101_class_name_rule(folder, name):
 
 
 @pytest.mark.parametrize(
-    "folder, name", [("climb_stairs", "climb stairs"), ("brush_hair", "brush hair"), ("flic_flac", "flic flac"), ("kiss", "kiss")]
+    "folder, name",
+    [("climb_stairs", "climb stairs"), ("brush_hair", "brush hair"), ("flic_flac", "flic flac"), ("kiss", "kiss")],
 )
 def test_hmdb51_class_name_rule(folder, name):
     assert hmdb51_class_name(folder) == name
@@ -150,7 +156,10 @@ def test_ucf101_splits_follow_the_official_lists(ucf_tree):
         assert result.labels == EXPECTED_UCF_LABELS[split]
         assert result.class_names == UCF_NAMES
     full = read_ucf101(data_root, "full", split_file=ucf_tree / "ucfTrainTestlist" / "classInd.txt")
-    assert full.videos[-2:] == [str(data_root / "ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi"), str(data_root / "TaiChi/v_TaiChi_g02_c01.avi")]
+    assert full.videos[-2:] == [
+        str(data_root / "ApplyEyeMakeup/v_ApplyEyeMakeup_g02_c01.avi"),
+        str(data_root / "TaiChi/v_TaiChi_g02_c01.avi"),
+    ]
     assert full.labels == EXPECTED_UCF_LABELS["1"] + [0, 5]
     assert [s.name for s in read_protocol("ucf101", data_root, "all")] == ["1", "2", "3"]
 
@@ -173,7 +182,10 @@ def test_hmdb51_split_ids_and_class_order(tmp_path):
     splits.mkdir()
     # id 1 = train, 2 = test, 0 = unused; trailing spaces as in the official files.
     contents = {
-        "climb_stairs": {"1": "cs_a.avi 2 \ncs_b.avi 1 \ncs_c.avi 0 \n", "2": "cs_a.avi 1 \ncs_b.avi 2 \ncs_c.avi 2 \n"},
+        "climb_stairs": {
+            "1": "cs_a.avi 2 \ncs_b.avi 1 \ncs_c.avi 0 \n",
+            "2": "cs_a.avi 1 \ncs_b.avi 2 \ncs_c.avi 2 \n",
+        },
         "brush_hair": {"1": "bh_a.avi 1 \nbh_b.avi 2 \n", "2": "bh_a.avi 2 \nbh_b.avi 0 \n"},
         "climb": {"1": "c_a.avi 2 \nc_b.avi 2 \n", "2": "c_a.avi 0 \nc_b.avi 1 \n"},
     }
@@ -184,14 +196,22 @@ def test_hmdb51_split_ids_and_class_order(tmp_path):
 
     one = read_hmdb51(tmp_path, "1")
     assert one.class_names == names
-    assert one.videos == [str(tmp_path / p) for p in ("brush_hair/bh_b.avi", "climb/c_a.avi", "climb/c_b.avi", "climb_stairs/cs_a.avi")]
+    assert one.videos == [
+        str(tmp_path / p) for p in ("brush_hair/bh_b.avi", "climb/c_a.avi", "climb/c_b.avi", "climb_stairs/cs_a.avi")
+    ]
     assert one.labels == [0, 1, 1, 2]
     two = read_hmdb51(tmp_path, "2")
-    assert two.videos == [str(tmp_path / p) for p in ("brush_hair/bh_a.avi", "climb_stairs/cs_b.avi", "climb_stairs/cs_c.avi")]
+    assert two.videos == [
+        str(tmp_path / p) for p in ("brush_hair/bh_a.avi", "climb_stairs/cs_b.avi", "climb_stairs/cs_c.avi")
+    ]
     assert two.labels == [0, 2, 2]
     full = read_hmdb51(tmp_path, "full")  # ids 1 and 2 of split 1
     assert [v.removeprefix(str(tmp_path) + "/") for v in full.videos] == [
-        "brush_hair/bh_a.avi", "brush_hair/bh_b.avi", "climb/c_a.avi", "climb/c_b.avi", "climb_stairs/cs_a.avi",
+        "brush_hair/bh_a.avi",
+        "brush_hair/bh_b.avi",
+        "climb/c_a.avi",
+        "climb/c_b.avi",
+        "climb_stairs/cs_a.avi",
         "climb_stairs/cs_b.avi",
     ]
     (splits / "climb_test_split3.txt").write_text("c_a.avi 7\n")
@@ -208,7 +228,13 @@ def test_shipped_kinetics_class_lists():
     k400 = kinetics_class_names("k400")
     assert [len(names) for names in splits] == [160, 160, 160] and len(k400) == 400
     # Spot checks typed from the official zs_label_db/k600_splitN/k600-openset-index2cls.json.
-    assert splits[0][:5] == ["acting in play", "adjusting glasses", "arguing", "attending conference", "backflip (human)"]
+    assert splits[0][:5] == [
+        "acting in play",
+        "adjusting glasses",
+        "arguing",
+        "attending conference",
+        "backflip (human)",
+    ]
     assert splits[1][:2] == ["acting in play", "arguing"]
     assert splits[2][:2] == ["adjusting glasses", "alligator wrestling"]
     assert (k400[0], k400[-1]) == ("abseiling", "zumba")
@@ -281,7 +307,11 @@ def test_topk_metric_module_by_hand():
 
 
 def test_dataset_returns_failures_instead_of_raising(ucf_tree):
-    videos = [str(ucf_tree / "UCF-101" / BROKEN), str(ucf_tree / "UCF-101" / MISSING), str(ucf_tree / "UCF-101" / TESTLISTS["3"][0])]
+    videos = [
+        str(ucf_tree / "UCF-101" / BROKEN),
+        str(ucf_tree / "UCF-101" / MISSING),
+        str(ucf_tree / "UCF-101" / TESTLISTS["3"][0]),
+    ]
     dataset = VideoClipsDataset(videos, OpenVCLIPProcessor(), num_frames=2, sampling="dense", num_clips=3)
     batch = collate_clips([dataset[i] for i in range(3)])
     assert batch["indices"] == [2]
@@ -298,7 +328,12 @@ def test_dataset_returns_failures_instead_of_raising(ucf_tree):
 def ucf_evaluation(ucf_tree, model_dirs, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     summary, paths, result = evaluate_protocol(
-        str(model_dirs[0]), "ucf101", data_root=ucf_tree / "UCF-101", out_dir=out, batch_size=2, num_workers=2,
+        str(model_dirs[0]),
+        "ucf101",
+        data_root=ucf_tree / "UCF-101",
+        out_dir=out,
+        batch_size=2,
+        num_workers=2,
         progress=False,
     )
     return summary, paths, result
@@ -349,9 +384,24 @@ def test_json_report_schema_and_failures(ucf_evaluation, ucf_tree):
     written = json.loads(paths["json"].read_text())
     assert written == json.loads(json.dumps(summary))
     assert written["format"] == "open-vclip-evaluation/1" and written["protocol"] == "ucf101"
-    assert set(written) >= {"model", "clip_anchor", "created", "versions", "settings", "std_definition", "splits", "runs", "warnings"}
+    assert set(written) >= {
+        "model",
+        "clip_anchor",
+        "created",
+        "versions",
+        "settings",
+        "std_definition",
+        "splits",
+        "runs",
+        "warnings",
+    }
     settings = written["settings"]
-    assert (settings["num_frames"], settings["sampling"], settings["num_clips"], settings["frame_stride"]) == (8, "dense", 3, 16)
+    assert (settings["num_frames"], settings["sampling"], settings["num_clips"], settings["frame_stride"]) == (
+        8,
+        "dense",
+        3,
+        16,
+    )
     assert (settings["target_fps"], settings["spatial_crops"], settings["num_templates"]) == (30, 1, 28)
     assert [s["name"] for s in written["splits"]] == ["1", "2", "3"]
     assert [s["num_videos"] for s in written["splits"]] == [5, 5, 3]
@@ -463,11 +513,29 @@ def test_two_processes_give_the_single_process_report(ucf_evaluation, ucf_tree, 
 
 def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs, tmp_path, capsys):
     out = tmp_path / "sweep"
-    code = main([
-        "evaluate", "--model", str(model_dirs[0]), "--protocol", "ucf101", "--data-root", str(ucf_tree / "UCF-101"),
-        "--split", "3", "--limit", "2", "--patch-sweep", "0,0.5,1", "--clip-anchor", str(model_dirs[1]),
-        "--out", str(out), "--num-workers", "0",
-    ])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(model_dirs[0]),
+            "--protocol",
+            "ucf101",
+            "--data-root",
+            str(ucf_tree / "UCF-101"),
+            "--split",
+            "3",
+            "--limit",
+            "2",
+            "--patch-sweep",
+            "0,0.5,1",
+            "--clip-anchor",
+            str(model_dirs[1]),
+            "--out",
+            str(out),
+            "--num-workers",
+            "0",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "ucf101.json").read_text())
     assert [run["patch_ratio"] for run in summary["runs"]] == [0.0, 0.5, 1.0]
@@ -496,7 +564,13 @@ def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
     result = evaluate_splits(random_demo_model(), OpenVCLIPProcessor(), [split], num_workers=0, progress=False)
     summary = summarize(result, "custom", "random")
     entry = summary["runs"][0]["splits"]["1"]
-    assert entry == {"num_evaluated": 0, "top1": None, "top5": None, "top1_failures_as_wrong": 0.0, "top5_failures_as_wrong": 0.0}
+    assert entry == {
+        "num_evaluated": 0,
+        "top1": None,
+        "top5": None,
+        "top1_failures_as_wrong": 0.0,
+        "top5_failures_as_wrong": 0.0,
+    }
     assert summary["runs"][0]["mean"] == {"top1": None, "top5": None}
     assert [item["video"] for item in summary["splits"][0]["failed"]] == [str(root / BROKEN), str(root / MISSING)]
     assert "| – / – |" in markdown_report(summary)

@@ -21,15 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from huggingface_hub import HfApi, ModelCard, hf_hub_download
-
 from hub_server import FakeHub, configure_hf_clients, no_retry_sleep
+from huggingface_hub import HfApi, ModelCard, hf_hub_download
 from openai_checkpoints import random_openai_state_dict, save_official_pth
+
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import convert_checkpoint
 from open_vclip_hf.hub import HubPushError, push_to_hub, render_model_card
-
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "open_vclip_hf"

@@ -19,13 +19,10 @@ import hashlib
 import json
 import os
 
+import huggingface_hub
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
-
 from hub_server import FakeHub, configure_hf_clients, git_blob_sha1, no_retry_sleep
-
-import huggingface_hub
 from huggingface_hub import (
     CommitOperationAdd,
     CommitOperationDelete,
@@ -40,7 +37,7 @@ from huggingface_hub import (
 )
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RevisionNotFoundError
 from huggingface_hub.utils._runtime import is_xet_available
-
+from safetensors.numpy import save_file
 
 REPO = "test-org/tiny-model"
 

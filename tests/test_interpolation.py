@@ -1,4 +1,5 @@
-"""Tests of open_vclip_hf.weights and open_vclip_hf.training (regularizer, swa): Interpolated Weight Optimization, SWA and patching (method doc section 3).
+"""Tests of `weights` and `training` (regularizer, swa): Interpolated Weight Optimization, SWA and patching (method
+doc section 3).
 
 Every expected value is computed here independently of the module: interpolated weights by hand
 (`r * anchor + (1 - r) * theta`) and gradients with separate deep-copied models whose weights are set by hand.
@@ -35,7 +36,6 @@ from open_vclip_hf.weights import (
     load_checkpoint_state_dict,
     patch_model_,
 )
-
 
 # --------------------------------------------------------------------------------------------------------------------
 # A tiny CLIP-like model: trainable "visual" tower and logit scale, frozen "text" tower, an integer buffer
@@ -802,7 +802,11 @@ def check_accelerate_with_gradient_accumulation(rank: int) -> None:
 
 def distributed_worker(rank: int, init_file: str) -> None:
     os.environ.update(
-        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2", OMP_NUM_THREADS="1",
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_WORLD_SIZE="2",
+        OMP_NUM_THREADS="1",
         MASTER_ADDR="127.0.0.1",
     )
     torch.set_num_threads(1)

@@ -18,13 +18,25 @@ from open_vclip_hf import (
 from open_vclip_hf.modeling_open_vclip import OpenVCLIPNeighborFrameAttention
 from open_vclip_hf.training import enable_activation_checkpointing
 
-
 TEXT = dict(
-    vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-    max_position_embeddings=16, projection_dim=16, bos_token_id=97, eos_token_id=98, pad_token_id=1,
+    vocab_size=99,
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    max_position_embeddings=16,
+    projection_dim=16,
+    bos_token_id=97,
+    eos_token_id=98,
+    pad_token_id=1,
 )
 VISION = dict(
-    hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8,
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    image_size=32,
+    patch_size=8,
     projection_dim=16,
 )
 
@@ -171,7 +183,10 @@ def test_losses_equal_hand_computed_formulas():
     pixel_values, ids = videos(batch=4, frames=2), text_ids(n=4)
     out = model(input_ids=ids, pixel_values=pixel_values, return_loss=True)
     target = torch.arange(4)
-    expected = (nn.functional.cross_entropy(out.logits_per_video, target) + nn.functional.cross_entropy(out.logits_per_text, target)) / 2
+    expected = (
+        nn.functional.cross_entropy(out.logits_per_video, target)
+        + nn.functional.cross_entropy(out.logits_per_text, target)
+    ) / 2
     torch.testing.assert_close(out.loss, expected)
     labels = torch.tensor([2, 0, 3, 3])
     out = model(input_ids=ids, pixel_values=pixel_values, labels=labels)
@@ -205,7 +220,11 @@ def test_bad_pixel_values_shape_is_a_clear_error():
     with pytest.raises(ValueError, match="at least one frame"):
         model.get_video_features(torch.randn(1, 0, 3, 32, 32))
     video = torch.randn(1, 4, 3, 32, 32)
-    for wrong in (video[:, :, :1], video.permute(0, 1, 3, 4, 2), video.permute(0, 2, 1, 3, 4)):  # 1 channel, NTHWC, NCTHW
+    for wrong in (
+        video[:, :, :1],
+        video.permute(0, 1, 3, 4, 2),
+        video.permute(0, 2, 1, 3, 4),
+    ):  # 1 channel, NTHWC, NCTHW
         with pytest.raises(ValueError, match="3 channels in dimension 2"):
             model.get_video_features(wrong)
 
@@ -235,8 +254,10 @@ def test_save_load_round_trip_is_bit_identical_and_auto_classes_resolve(tmp_path
         assert torch.equal(a, b), name
     pixel_values, ids = videos(), text_ids()
     with torch.no_grad():
-        assert torch.equal(model(input_ids=ids, pixel_values=pixel_values).logits_per_video,
-                           loaded(input_ids=ids, pixel_values=pixel_values).logits_per_video)
+        assert torch.equal(
+            model(input_ids=ids, pixel_values=pixel_values).logits_per_video,
+            loaded(input_ids=ids, pixel_values=pixel_values).logits_per_video,
+        )
     # Settings overridden at load time reach the vision tower: the frozen-CLIP baseline from the same folder.
     frame_wise = OpenVCLIPModel.from_pretrained(tmp_path / "m", temporal_attention="none", num_frames=3).eval()
     assert frame_wise.config.vision_config.temporal_attention == "none"
@@ -297,4 +318,6 @@ def test_config_validation_and_from_clip_config():
     clip_config = CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=16)
     config = OpenVCLIPConfig.from_clip_config(clip_config, num_frames=16)
     assert config.vision_config.patch_size == 8 and config.vision_config.num_frames == 16
-    assert config.text_config.to_dict() | {"transformers_version": None} == clip_config.text_config.to_dict() | {"transformers_version": None}
+    assert config.text_config.to_dict() | {"transformers_version": None} == clip_config.text_config.to_dict() | {
+        "transformers_version": None
+    }

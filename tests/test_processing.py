@@ -14,7 +14,6 @@ from transformers import CLIPImageProcessorPil, CLIPTokenizer
 from open_vclip_hf.processing_open_vclip import OpenVCLIPProcessor
 from open_vclip_hf.video_decoding import load_video
 
-
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
 PROMPTS = [

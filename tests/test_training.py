@@ -37,7 +37,6 @@ from open_vclip_hf.training import (
 )
 from open_vclip_hf.video_decoding import load_video
 
-
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "examples" / "train_openvclip.py"
 SIZE = 32  # frame side of the synthetic videos and image size of the tiny model
@@ -64,7 +63,11 @@ def tiny_config(**kwargs) -> OpenVCLIPConfig:
     return OpenVCLIPConfig(
         text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
         vision_config=dict(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=SIZE,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=SIZE,
             patch_size=8,
         ),
         projection_dim=16,
@@ -337,26 +340,69 @@ def test_cli_patch_ratio_0_and_1_give_the_two_ends(tmp_path, capsys):
 
     for ratio, expected in ((0.0, theta), (1.0, anchor)):
         out = tmp_path / f"patched_{ratio}"
-        assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", str(ratio),
-                         "--out", str(out)]) == 0
+        assert (
+            cli_main(
+                ["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", str(ratio), "--out", str(out)]
+            )
+            == 0
+        )
         patched = state_dict_of(out)
         for key, tensor in patched.items():
             assert torch.equal(tensor, expected[key]), key
         assert OpenVCLIPModel.from_pretrained(out).config.patch_ratio == ratio
         OpenVCLIPProcessor.from_pretrained(out)  # the model folder's processor was copied
 
-    assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", "0.25",
-                     "--out", str(tmp_path / "quarter")]) == 0
+    assert (
+        cli_main(
+            [
+                "patch",
+                str(model_dir),
+                "--clip",
+                str(tmp_path / "clip"),
+                "--ratio",
+                "0.25",
+                "--out",
+                str(tmp_path / "quarter"),
+            ]
+        )
+        == 0
+    )
     assert "patch_ratio = 0.25" in capsys.readouterr().out
     for key, tensor in state_dict_of(tmp_path / "quarter").items():
         torch.testing.assert_close(tensor, 0.25 * anchor[key] + 0.75 * theta[key], rtol=0, atol=1e-6)
     # Patching a patched model: the recorded ratio is the total weight on CLIP, 1 - 0.75 * 0.5
-    assert cli_main(["patch", str(tmp_path / "quarter"), "--clip", str(tmp_path / "clip"), "--ratio", "0.5",
-                     "--out", str(tmp_path / "twice")]) == 0
+    assert (
+        cli_main(
+            [
+                "patch",
+                str(tmp_path / "quarter"),
+                "--clip",
+                str(tmp_path / "clip"),
+                "--ratio",
+                "0.5",
+                "--out",
+                str(tmp_path / "twice"),
+            ]
+        )
+        == 0
+    )
     assert OpenVCLIPModel.from_pretrained(tmp_path / "twice").config.patch_ratio == pytest.approx(0.625)
 
-    assert cli_main(["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", "1.5",
-                     "--out", str(tmp_path / "bad")]) == 1
+    assert (
+        cli_main(
+            [
+                "patch",
+                str(model_dir),
+                "--clip",
+                str(tmp_path / "clip"),
+                "--ratio",
+                "1.5",
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
+        == 1
+    )
     assert "ratio must lie in [0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
@@ -445,8 +491,12 @@ def reference_run(tmp_path_factory, tiny_model_dir, temporal_dataset, fake_hub) 
     output_dir = tmp_path_factory.mktemp("reference") / "run"
     home = output_dir.parent / "hf_home"
     env = script_env(
-        HF_ENDPOINT=fake_hub.endpoint, HF_HOME=str(home), HF_HUB_CACHE=str(home / "hub"), HF_TOKEN="hf_fake_token",
-        HF_HUB_DISABLE_TELEMETRY="1", NO_PROXY="127.0.0.1,localhost",
+        HF_ENDPOINT=fake_hub.endpoint,
+        HF_HOME=str(home),
+        HF_HUB_CACHE=str(home / "hub"),
+        HF_TOKEN="hf_fake_token",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        NO_PROXY="127.0.0.1,localhost",
     )
     del env["HF_HUB_OFFLINE"]
     run_script([*training_args(tiny_model_dir, temporal_dataset), "--output_dir", str(output_dir),
@@ -486,8 +536,11 @@ def test_training_learns_what_frame_by_frame_clip_cannot(reference_run, tiny_mod
 
 def test_training_ends_with_swa_of_the_epochs_patched_toward_clip(reference_run, tiny_model_dir, temporal_dataset):
     epochs = [state_dict_of(reference_run / f"epoch_{epoch}") for epoch in range(1, 11)]
-    clip, swa, final = state_dict_of(tiny_model_dir), state_dict_of(reference_run / "swa"), state_dict_of(
-        reference_run / "final")
+    clip, swa, final = (
+        state_dict_of(tiny_model_dir),
+        state_dict_of(reference_run / "swa"),
+        state_dict_of(reference_run / "final"),
+    )
     assert epochs[0].keys() == clip.keys() == swa.keys() == final.keys()
     for key in clip:
         total = epochs[0][key].double()
@@ -527,7 +580,10 @@ def test_killed_run_resumes_bit_identically(reference_run, tiny_model_dir, tempo
     output_dir = tmp_path / "run"
     args = [*training_args(tiny_model_dir, temporal_dataset), "--output_dir", str(output_dir)]
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), *args], env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, str(SCRIPT), *args],
+        env=script_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
@@ -613,7 +669,8 @@ def test_a_clip_anchor_of_another_architecture_stops_the_script_before_training(
     config.vision_config.num_hidden_layers = 3
     OpenVCLIPModel(config).save_pretrained(tmp_path / "anchor")
     args = train.parse_args(["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "x"),
-                             "--output_dir", str(tmp_path / "run"), "--clip_anchor", str(tmp_path / "anchor")])  # fmt: skip
+                             "--output_dir", str(tmp_path / "run"),
+                             "--clip_anchor", str(tmp_path / "anchor")])  # fmt: skip
     with pytest.raises(SystemExit, match="--clip_anchor does not match the model: .*layers.2"):
         train.training_function(args)
 

@@ -25,12 +25,11 @@ import urllib.request
 import av
 import numpy as np
 import pytest
-
-from open_vclip_hf.evaluation import protocols
 from PIL import Image
 
 from open_vclip_hf import OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline, load_video, video_decoding, web_demo
 from open_vclip_hf.demo import RANDOM_MODEL_WARNING, random_demo_model
+from open_vclip_hf.evaluation import protocols
 from open_vclip_hf.video_decoding import VideoDecodingError
 from open_vclip_hf.web_demo import (
     TOP_K,

@@ -26,7 +26,6 @@ import json
 import zipfile
 from pathlib import Path
 
-
 BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 NUM_MERGES = 49152 - 256 - 2
 SPECIAL_TOKENS = ["<|startoftext|>", "<|endoftext|>"]

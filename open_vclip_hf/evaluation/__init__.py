@@ -35,7 +35,6 @@ from .runner import (
 )
 from .zero_shot import evaluate_protocol, parse_ratios
 
-
 __all__ = [
     "OFFICIAL_SAMPLING",
     "PROTOCOLS",

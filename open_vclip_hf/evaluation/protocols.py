@@ -338,4 +338,3 @@ def read_protocol(
         if "youtube_id" not in header:
             raise ValueError("k600: a 'path,class_index' CSV belongs to one split; pass --split 1, 2 or 3 with it")
     return [readers[protocol](data_root, name, split_file) for name in names]
-

@@ -30,7 +30,6 @@ import numpy as np
 
 from .runner import TOP_K, EvaluationResult
 
-
 REPORT_FORMAT = "open-vclip-evaluation/1"
 STD_DEFINITION = "population standard deviation over the splits (numpy.std, ddof=0)"
 PROTOCOL_TITLES = {
@@ -56,8 +55,12 @@ def _versions() -> dict:
 
     from .. import __version__
 
-    return {"open_vclip_hf": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
+    return {
+        "open_vclip_hf": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def summarize(
@@ -72,32 +75,38 @@ def summarize(
     for split_result in result.splits:
         split = split_result.split
         seconds = split_result.seconds
-        splits.append({
-            "name": split.name,
-            "source": split.source,
-            "num_videos": len(split.videos),
-            "num_classes": len(split.class_names),
-            "num_evaluated": len(split_result.evaluated),
-            "num_failed": len(split_result.failures),
-            "seconds": round(seconds, 3),
-            "videos_per_second": round(len(split.videos) / seconds, 3) if seconds > 0 else None,
-            "notes": list(split.notes),
-            "failed": [{"video": split.videos[index], "error": error} for index, error in sorted(split_result.failures)],
-        })
+        splits.append(
+            {
+                "name": split.name,
+                "source": split.source,
+                "num_videos": len(split.videos),
+                "num_classes": len(split.class_names),
+                "num_evaluated": len(split_result.evaluated),
+                "num_failed": len(split_result.failures),
+                "seconds": round(seconds, 3),
+                "videos_per_second": round(len(split.videos) / seconds, 3) if seconds > 0 else None,
+                "notes": list(split.notes),
+                "failed": [
+                    {"video": split.videos[index], "error": error} for index, error in sorted(split_result.failures)
+                ],
+            }
+        )
     runs = []
     for run in result.runs:
         per_split = {r.split.name: dict(r.metrics[run.name]) for r in result.splits}
         mean, std = {}, {}
         for k in TOP_K:
             mean[f"top{k}"], std[f"top{k}"] = mean_std(entry[f"top{k}"] for entry in per_split.values())
-        runs.append({
-            "name": run.name,
-            "patch_ratio": run.patch_ratio,
-            "temporal_attention": run.temporal_attention,
-            "splits": per_split,
-            "mean": mean,
-            "std": std,
-        })
+        runs.append(
+            {
+                "name": run.name,
+                "patch_ratio": run.patch_ratio,
+                "temporal_attention": run.temporal_attention,
+                "splits": per_split,
+                "mean": mean,
+                "std": std,
+            }
+        )
     return {
         "format": REPORT_FORMAT,
         "protocol": protocol,
@@ -136,7 +145,8 @@ def markdown_report(summary: dict) -> str:
     lines = [
         f"# Open-VCLIP zero-shot evaluation: {PROTOCOL_TITLES.get(summary['protocol'], summary['protocol'])}",
         "",
-        f"- model: `{summary['model']}`" + (f"; CLIP anchor: `{summary['clip_anchor']}`" if summary["clip_anchor"] else ""),
+        f"- model: `{summary['model']}`"
+        + (f"; CLIP anchor: `{summary['clip_anchor']}`" if summary["clip_anchor"] else ""),
         (
             f"- input: {settings['num_frames']} frames ({settings['sampling']}, stride {settings['frame_stride']} at "
             f"{settings['target_fps']:g} fps) x {settings['num_clips']} temporal views x {settings['spatial_crops']} "
@@ -153,11 +163,19 @@ def markdown_report(summary: dict) -> str:
     header += ["top-1" + (" mean ± std" if several else ""), "top-5" + (" mean ± std" if several else "")]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in summary["runs"]:
-        cells = [run["name"], "as loaded" if run["patch_ratio"] is None else f"{run['patch_ratio']:g}", run["temporal_attention"]]
+        cells = [
+            run["name"],
+            "as loaded" if run["patch_ratio"] is None else f"{run['patch_ratio']:g}",
+            run["temporal_attention"],
+        ]
         cells += [f"{_fmt(run['splits'][n]['top1'])} / {_fmt(run['splits'][n]['top5'])}" for n in split_names]
         cells += [_mean_std_cell(run["mean"][f"top{k}"], run["std"][f"top{k}"], several) for k in (1, 5)]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "| split | videos listed | evaluated | failed | classes | videos/s | source |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| split | videos listed | evaluated | failed | classes | videos/s | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for split in summary["splits"]:
         lines.append(
             f"| {split['name']} | {split['num_videos']} | {split['num_evaluated']} | {split['num_failed']} | "
@@ -191,7 +209,11 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for attention, style in (("neighbor", "-"), ("none", "--")):
         runs = sorted(
-            (run for run in summary["runs"] if run["patch_ratio"] is not None and run["temporal_attention"] == attention),
+            (
+                run
+                for run in summary["runs"]
+                if run["patch_ratio"] is not None and run["temporal_attention"] == attention
+            ),
             key=lambda run: run["patch_ratio"],
         )
         if not runs:
@@ -202,7 +224,14 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
             stds = [0.0 if run["std"][f"top{k}"] is None else run["std"][f"top{k}"] for run in runs]
             label = f"top-{k}" + (" (frame-wise)" if attention == "none" else "")
             axis.errorbar(
-                ratios, means, yerr=stds, linestyle=style, marker=marker, color=color, capsize=3, label=label,
+                ratios,
+                means,
+                yerr=stds,
+                linestyle=style,
+                marker=marker,
+                color=color,
+                capsize=3,
+                label=label,
                 markerfacecolor="white" if attention == "none" else color,
             )
     title = PROTOCOL_TITLES.get(summary["protocol"], summary["protocol"])

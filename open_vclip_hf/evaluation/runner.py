@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..weights import check_same_keys_and_shapes, interpolated_parameters
+from ..data import VideoList
 from ..modeling_open_vclip import OpenVCLIPNeighborFrameAttention
 from ..prompts import PROMPT_TEMPLATES, build_class_embeddings
-from ..data import VideoList
-
+from ..weights import check_same_keys_and_shapes, interpolated_parameters
 
 TOPK_ACCURACY_PATH = Path(__file__).parent / "metrics" / "topk_accuracy"
 TOP_K = (1, 5)
@@ -61,7 +60,9 @@ class VideoClipsDataset(Dataset):
 
     def __getitem__(self, index: int):
         try:
-            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)["pixel_values"]
+            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)[
+                "pixel_values"
+            ]
         except Exception as error:  # any unreadable video (missing, corrupt, exotic codec) is recorded by the caller
             return index, None, f"{type(error).__name__}: {error}"
         return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None

@@ -125,4 +125,3 @@ def evaluate_protocol(
     summary = summarize(result, protocol, model_name, clip_anchor=anchor_name, warnings=warnings)
     paths = write_report(summary, out_dir) if out_dir is not None and state.is_main_process else {}
     return summary, paths, result
-

@@ -317,4 +317,3 @@ def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
         if entry.is_dir() and entry.name.startswith(prefix) and suffix.isdigit():
             found[int(suffix)] = entry
     return dict(sorted(found.items()))
-

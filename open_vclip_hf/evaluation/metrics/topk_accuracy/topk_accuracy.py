@@ -6,7 +6,6 @@ import datasets
 import evaluate
 import numpy as np
 
-
 _DESCRIPTION = """
 Top-k accuracy: the fraction of samples whose reference class is among the k classes with the highest scores.
 A sample counts as correct at k when fewer than k classes score strictly higher than its reference class, so ties
