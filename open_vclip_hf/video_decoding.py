@@ -303,8 +303,9 @@ def _read_source(video) -> tuple[str | bytes, str]:
     if isinstance(video, (bytes, bytearray, memoryview)):
         data, name = bytes(video), f"<bytes of {len(video)}>"
     elif hasattr(video, "read"):
-        data = video.read()
         name = f"<file object {getattr(video, 'name', type(video).__name__)}>"
+        # Checked before reading: the bytes of a video opened in text mode fail to decode as text.
+        data = None if isinstance(video, io.TextIOBase) else video.read()
         if not isinstance(data, bytes):
             raise VideoDecodingError(f"{name} is opened in text mode; open it with 'rb'.")
     else:

@@ -531,10 +531,13 @@ def test_missing_file(video_dir):
         load_video(video_dir / "missing.mp4")
 
 
-def test_text_mode_file_object(video_dir):
+def test_text_mode_file_object(video_dir, painted_mp4):
     path = video_dir / "notes.txt"
     path.write_text("hello")
     with open(path) as file, pytest.raises(VideoDecodingError, match="text mode"):
+        load_video(file)
+    # A real video opened in text mode: its bytes are not UTF-8, the message is still the one that helps.
+    with open(painted_mp4, encoding="utf-8") as file, pytest.raises(VideoDecodingError, match="open it with 'rb'"):
         load_video(file)
 
 
