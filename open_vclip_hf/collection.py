@@ -26,7 +26,6 @@ import io
 import json
 import os
 import shutil
-import types
 from functools import cached_property
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from .evaluation.runner import VideoClipsDataset, clip_loader, collate_clips, pr
 from .evaluation.zero_shot import load_model_and_processor
 from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 from .video_decoding import check_sampling_args
-from .weights import save_pretrained_atomically
+from .weights import commit_directory, fresh_staging_directory
 
 FORMAT = "open-vclip-collection/1"
 COLLECTION_FILE = "collection.json"
@@ -171,11 +170,12 @@ def _shards(directory: Path) -> list[Path]:
 
 
 def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False) -> None:
-    """`save_to_disk` into a sibling folder renamed into place (`weights.save_pretrained_atomically`), with the
-    settings in the dataset's info and, if asked, a FAISS HNSW index of the embeddings (inner product = cosine)."""
+    """`save_to_disk` into a staging folder renamed into place (`weights.commit_directory`: the folder is ours
+    whole), with the settings in the dataset's info and, if asked, a FAISS HNSW index of the embeddings (inner
+    product = cosine)."""
     dataset.info.description = json.dumps(settings)
-
-    def save(staging):
+    staging = fresh_staging_directory(path)
+    try:
         dataset.save_to_disk(staging)
         if faiss_index:
             import faiss
@@ -183,8 +183,10 @@ def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False
             dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
             dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
             dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
-
-    save_pretrained_atomically(types.SimpleNamespace(save_pretrained=save), path)
+        commit_directory(staging, path, replace_whole=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _check_output_dir(directory: Path, settings: dict) -> None:
