@@ -214,7 +214,8 @@ def main():
           f"({args.threads} thread{'s' if args.threads > 1 else ''}), device {args.device}")
     print(f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
           f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
-          f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes (alternating order)")
+          f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes "
+          "(alternating order)")
     for variant in memories:
         print(f"  {variant:<11} wall {median(variant, 'wall') * 1e3:8.1f} ms"
               f"   cpu {median(variant, 'cpu') * 1e3:8.1f} ms"
@@ -223,7 +224,8 @@ def main():
     print(f"time ratio regularized / plain (median of {len(pairs)} adjacent pairs): wall {ratio('wall'):.3f}, "
           f"cpu {ratio('cpu'):.3f}   (target <= 2.05)")
     anchor = regularized["anchor_bytes"]
-    total = (median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")) / plain["weight_bytes"]
+    process_extra = median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")
+    total = process_extra / plain["weight_bytes"]
     print(f"step peak, regularized - plain: {copies:+.2f} copies of the trainable weights")
     print(f"held for the whole run by the regularizer: the θ_CLIP anchor, {anchor / mb:.0f} MB "
           f"= {anchor / plain['weight_bytes']:.2f} copies (anchor_device='cpu' keeps it off a GPU)")
