@@ -62,7 +62,8 @@ def worker(args) -> dict:
     import torch
 
     from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
-    from open_vclip_hf.training import InterpolatedWeightRegularizer, freeze_text_tower, parameter_groups
+    from open_vclip_hf.interpolation import InterpolatedWeightRegularizer
+    from open_vclip_hf.training import freeze_text_tower, parameter_groups
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -222,7 +223,8 @@ def main():
     print(
         f"model: {args.model}, {plain['trainable_parameters'] / 1e6:.1f}M trainable parameters "
         f"({plain['weight_bytes'] / mb:.0f} MB), batch {args.batch_size} x {args.frames} frames at 224 px; "
-        f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes (alternating order)"
+        f"{args.steps} adjacent plain + regularized step pairs in each of {args.rounds} processes "
+        "(alternating order)"
     )
     for variant in memories:
         print(
@@ -236,9 +238,8 @@ def main():
         f"cpu {ratio('cpu'):.3f}   (target <= 2.05)"
     )
     anchor = regularized["anchor_bytes"]
-    total = (median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")) / plain[
-        "weight_bytes"
-    ]
+    process_extra = median("regularized", "process_peak_bytes") - median("plain", "process_peak_bytes")
+    total = process_extra / plain["weight_bytes"]
     print(f"step peak, regularized - plain: {copies:+.2f} copies of the trainable weights")
     print(
         f"held for the whole run by the regularizer: the θ_CLIP anchor, {anchor / mb:.0f} MB "
