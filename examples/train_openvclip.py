@@ -146,13 +146,15 @@ def save_state(accelerator: Accelerator, output_dir: Path, progress: TrainingPro
     accelerator.wait_for_everyone()
 
 
-def save_epoch_checkpoint(accelerator: Accelerator, model, path: Path):
-    """A `save_pretrained` folder of the current weights (the SWA input), written atomically."""
+def save_epoch_checkpoint(accelerator: Accelerator, model, processor, path: Path):
+    """A `save_pretrained` folder of the current weights (the SWA input) and the processor, written atomically: every
+    folder the script writes can be used with `pipeline(...)` and the `open-vclip` commands."""
     state_dict = accelerator.get_state_dict(model)  # gathers sharded weights (a collective under FSDP / ZeRO-3)
     if accelerator.is_main_process:
         staging = staging_directory(path)
         shutil.rmtree(staging, ignore_errors=True)
         accelerator.unwrap_model(model).save_pretrained(staging, state_dict=state_dict)
+        processor.save_pretrained(staging)
         commit_directory(staging, path)
     accelerator.wait_for_everyone()
 
@@ -441,7 +443,7 @@ def training_function(args):
                     break
 
         # End of the epoch (or of training, mid-epoch): the epoch checkpoint that SWA averages, named `epoch_N`
-        save_epoch_checkpoint(accelerator, model, output_dir / f"epoch_{epoch + 1}")
+        save_epoch_checkpoint(accelerator, model, processor, output_dir / f"epoch_{epoch + 1}")
         progress.epoch, progress.batches_done = epoch + 1, 0
         if args.checkpointing_steps == "epoch":
             save_state(accelerator, output_dir, progress, args.checkpoints_total_limit)

@@ -555,6 +555,9 @@ def test_training_ends_with_swa_of_the_epochs_patched_toward_clip(reference_run,
 
     from transformers import pipeline
 
+    # Every folder the script writes holds its processor (epoch_N too, the SWA inputs).
+    for folder in [*reference_run.glob("epoch_*"), reference_run / "swa", reference_run / "final"]:
+        assert (folder / "processor_config.json").is_file(), folder
     classifier = pipeline("zero-shot-video-classification", model=str(reference_run / "final"))
     predictions = classifier(str(temporal_dataset / "flicker_0.mp4"), candidate_labels=list(CLASSES))
     assert sorted(p["label"] for p in predictions) == sorted(CLASSES)
