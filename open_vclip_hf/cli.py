@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="let video URLs and their redirects reach loopback / private / link-local addresses (refused by default)",
     )
     serve.add_argument(
-        "--collection", metavar="DIR", help="add a tab searching this `open-vclip embed` folder (default model: its)"
+        "--collection", metavar="DIR", help="add a tab searching this `open-vclip embed` folder (no --model: its model)"
     )
     _add_runtime_options(serve)
     serve.set_defaults(func=_serve)
