@@ -1,24 +1,8 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Video collections: embed many videos once (`open-vclip embed`, [`embed_collection`]), then search them by text or
-by an example video (`open-vclip search`, [`VideoCollection`]). Open-VCLIP is a bi-encoder: a video's embedding is
-computed once and compared with any query afterwards.
-
-A collection is a folder:
-
-    DIR/collection.json     the model (name, SHA-256 of its weights), the sampling settings and the embedding dtype
-    DIR/shards/shard-P-N/   `datasets` folders (`save_to_disk`) written by process P, each renamed into place whole
-    DIR/dataset/            the rows of every shard, sorted by path (`datasets.load_from_disk`); `faiss.index` inside
-
-A row: `path` (a path or URL; `sha256:<hex>` for a video given as bytes), `label` (from a labelled source, else
-null), `embedding` (the L2-normalised mean of the views' L2-normalised video embeddings), `video_frames` and
-`duration` (from the container header; 0 where it has none), `sampling`, `model`, `model_sha256`. The settings are
-also the dataset's `info.description` (JSON).
-
-A run is append-only and resumable: it embeds the videos no finished shard holds, writes shards of `shard_size`
-videos atomically, then merges every shard into `DIR/dataset` (atomically too). Under `accelerate launch` the missing
-videos are divided between the processes (contiguous slices of the source order), each process writes its own
-shards and the main process merges them.
-"""
+"""Video collections: embed many videos once ([`embed_collection`], `open-vclip embed`), then search them by text or
+by an example video ([`VideoCollection`], `open-vclip search`). A collection is a folder: `collection.json` (model,
+weights SHA-256, settings), `shards/shard-P-N/` (`datasets` folders written by process P, each renamed into place
+whole) and `dataset/` (the rows of every shard sorted by path, with `faiss.index` if built)."""
 
 import hashlib
 import importlib.util
@@ -26,12 +10,15 @@ import io
 import json
 import os
 import shutil
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 import av
+import datasets
 import numpy as np
 import torch
+from accelerate.utils import gather_object
+from tqdm.auto import tqdm
 
 from .data import DataError, dataset_videos, find_videos, read_csv, read_dataset, read_path_list
 from .evaluation.runner import VideoClipsDataset, clip_loader, collate_clips, process_state
@@ -45,7 +32,6 @@ COLLECTION_FILE = "collection.json"
 FAISS_FILE = "faiss.index"
 FAISS_MIN_ROWS = 20_000  # with faiss installed, collections this large get an index unless told otherwise
 SAMPLING_KEYS = ("num_frames", "num_clips", "sampling", "frame_stride", "target_fps")
-COMPARED = ("model_sha256", "sampling", "dtype")  # what a run must share with the collection it adds to
 
 
 class CollectionError(ValueError):
@@ -53,34 +39,28 @@ class CollectionError(ValueError):
 
 
 def read_videos(source, video_column: str = "video", label_column: str = "label") -> tuple[list, list]:
-    """`(videos, labels)` of a source: a folder (its video files, recursively), a `path,label` CSV, a text file of
-    paths or URLs (one per line, also a one-column CSV), or a `datasets.Dataset` (or its `save_to_disk` folder) with
-    a `video_column` and optionally a `label_column`. `labels[i]` is a class name, or `None`."""
-
-    def named(listed):
-        return listed.videos, [listed.class_names[label] for label in listed.labels]
-
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if (path / "state.json").is_file():
-            import datasets
-
-            source = datasets.load_from_disk(str(path))
-        elif path.is_dir():
-            videos = find_videos(path)
-            if not videos:
-                raise DataError(f"{path}: no video files in this folder or below")
-            return videos, [None] * len(videos)
-        elif not path.is_file():
-            raise DataError(f"{path}: no such file or folder")
-        elif path.suffix.lower() == ".csv" and "," in path.read_text(encoding="utf-8", errors="replace"):
-            return named(read_csv(path))
+    """`(videos, labels)` of a folder (its video files, recursively), a `path,label` CSV, a text file of paths or URLs
+    (one per line), or a `datasets.Dataset` (or its `save_to_disk` folder) with a `video_column` and optionally a
+    `label_column`. `labels[i]` is a class name, or `None`."""
+    listed = videos = None
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+    if path is not None and (path / "state.json").is_file():
+        source, path = datasets.load_from_disk(str(path)), None
+    if path is None:
+        if label_column in source.column_names:
+            listed = read_dataset(source, video_column, label_column)
         else:
-            videos = read_path_list(path)
-            return videos, [None] * len(videos)
-    if label_column in source.column_names:
-        return named(read_dataset(source, video_column, label_column))
-    videos = dataset_videos(source, video_column)
+            videos = dataset_videos(source, video_column)
+    elif path.is_dir():
+        videos = find_videos(path)
+        if not videos:
+            raise DataError(f"{path}: no video files in this folder or below")
+    elif path.suffix.lower() == ".csv" and "," in path.read_text(encoding="utf-8", errors="replace"):
+        listed = read_csv(path)
+    else:
+        videos = read_path_list(path)
+    if listed is not None:
+        return listed.videos, [listed.class_names[label] for label in listed.labels]
     return videos, [None] * len(videos)
 
 
@@ -92,18 +72,10 @@ def video_header(video) -> tuple[int, float]:
         return stream.frames or round(float(duration) * float(stream.average_rate or 0)), float(duration)
 
 
-class _ClipsWithHeader(VideoClipsDataset):
-    """The evaluation runner's decoding, plus `(frames, seconds)` of every decoded video."""
-
-    def __getitem__(self, index: int):
-        index, pixel_values, error = super().__getitem__(index)
-        return index, pixel_values, error, None if error else video_header(self.videos[index])
-
-
-def _collate_with_headers(items):
-    batch = collate_clips([item[:3] for item in items])
-    batch["headers"] = [item[3] for item in items if item[2] is None]
-    return batch
+def _collate_with_headers(videos, items):
+    """[`collate_clips`], plus the `(frames, seconds)` header of every decoded video."""
+    batch = collate_clips(items)
+    return batch | {"headers": [video_header(videos[index]) for index in batch["indices"]]}
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -149,136 +121,62 @@ def describe(settings: dict) -> str:
     )
 
 
-def _features(dim: int, dtype: str):
-    from datasets import Features, List, Value
-
-    sampling = {"num_frames": "int32", "num_clips": "int32", "sampling": "string", "frame_stride": "int32"}
-    return Features({
-        "path": Value("string"),
-        "label": Value("string"),
-        "embedding": List(Value(dtype), length=dim),
-        "video_frames": Value("int64"),
-        "duration": Value("float64"),
-        "sampling": {**{key: Value(kind) for key, kind in sampling.items()}, "target_fps": Value("float64")},
-        "model": Value("string"),
-        "model_sha256": Value("string"),
-    })  # fmt: skip
-
-
-def _shards(directory: Path) -> list[Path]:
-    return sorted((directory / "shards").glob("shard-*"))
-
-
 def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False) -> None:
-    """`save_to_disk` into a staging folder renamed into place (`weights.commit_directory`: the folder is ours
-    whole), with the settings in the dataset's info and, if asked, a FAISS HNSW index of the embeddings (inner
-    product = cosine)."""
+    """`save_to_disk` with the settings in `info.description` and, if asked, a FAISS HNSW index (inner product =
+    cosine), in a staging folder renamed into place whole (a killed run leaves only the staging folder)."""
     dataset.info.description = json.dumps(settings)
     staging = fresh_staging_directory(path)
-    try:
-        dataset.save_to_disk(staging)
-        if faiss_index:
-            import faiss
+    dataset.save_to_disk(staging)
+    if faiss_index:
+        import faiss
 
-            dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
-            dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
-            dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
-        commit_directory(staging, path, replace_whole=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _check_output_dir(directory: Path, settings: dict) -> None:
-    marker = directory / COLLECTION_FILE
-    if directory.exists() and not directory.is_dir():
-        raise CollectionError(f"{directory} is a file: the output must be a folder")
-    if marker.is_file():
-        existing = json.loads(marker.read_text(encoding="utf-8"))
-        if any(existing.get(key) != settings[key] for key in COMPARED):
-            raise CollectionError(
-                f"{directory} holds embeddings of {describe(existing)}; this run would add {describe(settings)}. "
-                "Use the same model and settings, or another folder."
-            )
-    elif directory.is_dir() and any(directory.iterdir()):
-        names = ", ".join(sorted(entry.name for entry in directory.iterdir())[:5])
-        raise CollectionError(
-            f"{directory} holds other files ({names}) and no {COLLECTION_FILE}: give a new or empty folder, or one "
-            "written by `open-vclip embed`"
-        )
+        dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
+        dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
+        dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
+    commit_directory(staging, path, replace_whole=True)
 
 
 def _merge(directory: Path, settings: dict, faiss_index: bool | None) -> int:
-    """Merge every shard into `directory/dataset` unless it is up to date; the number of rows."""
-    import datasets
-
-    parts = [datasets.load_from_disk(str(shard)) for shard in _shards(directory)]
+    """Merge every shard into `directory/dataset`, sorted by path, unless it is up to date; the number of rows."""
+    parts = [datasets.load_from_disk(str(shard)) for shard in sorted((directory / "shards").glob("shard-*"))]
     rows = sum(part.num_rows for part in parts)
     if faiss_index is None:
         faiss_index = rows >= FAISS_MIN_ROWS and importlib.util.find_spec("faiss") is not None
     target = directory / "dataset"
-    if (target / "state.json").is_file() and datasets.load_from_disk(str(target)).num_rows == rows:
-        if not faiss_index or (target / FAISS_FILE).is_file():
-            return rows
-    if parts:  # sorted by path through an in-memory index: `sort` would write a cache file into a shard
-        merged = datasets.concatenate_datasets(parts)
-        paths = merged["path"][:]
-        _save_dataset(
-            merged.select(sorted(range(rows), key=paths.__getitem__), keep_in_memory=True),
-            target,
-            settings,
-            faiss_index,
-        )
+    up_to_date = (target / "state.json").is_file() and datasets.load_from_disk(str(target)).num_rows == rows
+    if rows and not (up_to_date and (not faiss_index or (target / FAISS_FILE).is_file())):
+        merged = datasets.concatenate_datasets(parts)  # sorted in memory: `sort` would write a cache into a shard
+        order = sorted(range(rows), key=merged["path"][:].__getitem__)
+        _save_dataset(merged.select(order, keep_in_memory=True), target, settings, faiss_index)
     return rows
 
 
 def embed_collection(
-    source,
-    model,
-    output_dir: str | os.PathLike,
-    processor=None,
-    dtype: str = "float32",
-    sampling: dict | None = None,
-    batch_size: int = 8,
-    num_workers: int = 2,
-    shard_size: int = 1000,
-    faiss_index: bool | None = None,
-    video_column: str = "video",
-    label_column: str = "label",
-    device: str | None = None,
-    model_dtype: torch.dtype | None = None,
-    progress: bool = True,
-) -> dict:
-    """Embed the videos of `source` that `output_dir` does not hold yet (see the module docstring).
+    source, model, output_dir: str | os.PathLike, processor=None, dtype: str = "float32", sampling: dict | None = None,
+    batch_size: int = 8, num_workers: int = 2, shard_size: int = 1000, faiss_index: bool | None = None,
+    video_column: str = "video", label_column: str = "label", device: str | None = None,
+    model_dtype: torch.dtype | None = None, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Embed the videos of `source` (see [`read_videos`]) that the collection `output_dir` does not hold yet.
 
-    Args:
-        source: see [`read_videos`].
-        model: an Open-VCLIP folder or Hub id, or an [`OpenVCLIPModel`] (with `processor`, else the default one).
-        output_dir: the collection folder: new, empty, or written before by the same model and settings.
-        dtype: of the stored embeddings, `"float32"` or `"float16"` (half the size).
-        sampling: overrides of the processor's `num_frames`, `num_clips`, `sampling`, `frame_stride`, `target_fps`.
-        batch_size: videos per forward pass. num_workers: decoding processes (0: in this process).
-        shard_size: videos per shard, what a killed run loses at most (per process).
-        faiss_index: build a FAISS index of the merged embeddings; `None`: when `faiss` is installed and the
-            collection holds at least `FAISS_MIN_ROWS` videos.
-        device, model_dtype: where and in which precision the model runs (`accelerate launch` on GPUs: one each).
-        progress: a progress bar (videos/s) on stderr, main process only.
+    Append-only and resumable: the missing videos are written in shards of `shard_size` (what a killed run loses at
+    most), then every shard is merged into `output_dir/dataset`, each atomically. Under `accelerate launch` the missing
+    videos are split between the processes (contiguous slices), each writes its own shards, the main process merges.
+    `model` is a folder, a Hub id or an [`OpenVCLIPModel`]; `dtype` that of the stored embeddings (`"float32"` or
+    `"float16"`); `sampling` overrides the processor's settings; `faiss_index=None` builds a FAISS index if `faiss` is
+    installed and the collection holds `FAISS_MIN_ROWS` videos or more; `model_dtype` is the model's precision.
 
-    Returns (in every process) `{"embedded": int, "failed": [(path, error)], "skipped": int, "rows": int,
-    "dataset": Path}`: this run's new rows, its failures, the videos found already embedded, the collection's size.
+    Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`: this run's
+    new rows, its failures, the videos embedded before, the collection's size and the merged dataset's folder.
     """
-    import datasets
-    from accelerate.utils import gather_object
-    from tqdm.auto import tqdm
-
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
     if shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size}")
     videos, labels = read_videos(source, video_column, label_column)  # before the model: a bad source fails fast
     videos = [os.path.abspath(video) if isinstance(video, str) and "://" not in video else video for video in videos]
-    local = [video for video in videos if isinstance(video, str) and os.path.isabs(video)]
-    if local and len(local) == len(videos) and not any(os.path.isfile(video) for video in local):
+    local = [video for video in videos if isinstance(video, str) and "://" not in video]
+    if local and len(local) == len(videos) and not any(map(os.path.isfile, local)):
         raise DataError(f"{source}: none of the {len(videos)} videos it lists exists (the first: {local[0]})")
     keys = [video if isinstance(video, str) else "sha256:" + hashlib.sha256(video).hexdigest() for video in videos]
 
@@ -286,78 +184,83 @@ def embed_collection(
     if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
         device = state.device
     model, processor, name, sha256 = load_model(model, processor, device, model_dtype)
-    settings = {"format": FORMAT, "model": name, "model_sha256": sha256, "dtype": dtype}
-    settings["sampling"] = {key: getattr(processor, key) for key in SAMPLING_KEYS} | dict(sampling or {})
-    check_sampling_args(**settings["sampling"])
+    sampling = {key: getattr(processor, key) for key in SAMPLING_KEYS} | dict(sampling or {})
+    check_sampling_args(**sampling)
+    settings = {"format": FORMAT, "model": name, "model_sha256": sha256, "dtype": dtype, "sampling": sampling}
     output_dir = Path(output_dir).absolute()
-    shards = output_dir / "shards"
-    _check_output_dir(output_dir, settings)  # every process: all of them stop on a bad folder
+    shards, marker = output_dir / "shards", output_dir / COLLECTION_FILE
+    if output_dir.exists() and not output_dir.is_dir():  # every process checks: all of them stop on a bad folder
+        raise CollectionError(f"{output_dir} is a file: the output must be a folder")
+    if marker.is_file():
+        existing = json.loads(marker.read_text(encoding="utf-8"))
+        if any(existing.get(key) != settings[key] for key in ("model_sha256", "sampling", "dtype")):
+            raise CollectionError(
+                f"{output_dir} holds embeddings of {describe(existing)}; this run would add {describe(settings)}. "
+                "Use the same model and settings, or another folder."
+            )
+    elif output_dir.is_dir() and any(output_dir.iterdir()):
+        names = ", ".join(sorted(entry.name for entry in output_dir.iterdir())[:5])
+        raise CollectionError(
+            f"{output_dir} holds other files ({names}) and no {COLLECTION_FILE}: give a new or empty folder, or one "
+            "written by `open-vclip embed`"
+        )
     state.wait_for_everyone()
     if state.is_main_process:
         shards.mkdir(parents=True, exist_ok=True)
-        if not (output_dir / COLLECTION_FILE).is_file():
-            (output_dir / COLLECTION_FILE).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+        if not marker.is_file():
+            marker.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         for stale in [*output_dir.glob(".dataset.*"), *shards.glob(".shard-*")]:
             shutil.rmtree(stale)  # left by a killed run: a shard or merge not (or not quite) renamed into place
     state.wait_for_everyone()
 
-    done = {path for shard in _shards(output_dir) for path in datasets.load_from_disk(str(shard))["path"]}
-    first = {}
-    for index, key in enumerate(keys):
-        first.setdefault(key, index)
-    todo = [index for key, index in first.items() if key not in done]
+    done = {path for shard in sorted(shards.glob("shard-*")) for path in datasets.load_from_disk(str(shard))["path"]}
+    first = {key: index for index, key in reversed(list(enumerate(keys)))}  # each video once, at its first index
+    todo = sorted(index for key, index in first.items() if key not in done)
     state.wait_for_everyone()  # every process has listed the same shards before any writes a new one
     with state.split_between_processes(todo) as mine:
         mine = list(mine)
     process = state.process_index
     number = 1 + max((int(path.name.rsplit("-", 1)[1]) for path in shards.glob(f"shard-{process:03d}-*")), default=-1)
-    features = _features(model.config.projection_dim, dtype)
-    rows, failed, embedded = [], [], 0
-
-    def write(batch_rows):
-        nonlocal number
-        shard = datasets.Dataset.from_list(batch_rows, features=features)
-        _save_dataset(shard, shards / f"shard-{process:03d}-{number:06d}", settings)
-        number += 1
-
-    dataset = _ClipsWithHeader([videos[i] for i in mine], processor, **settings["sampling"])
+    sampling_types = dict(zip(SAMPLING_KEYS, ("int32", "int32", "string", "int32", "float64")))
+    features = datasets.Features({
+        "path": datasets.Value("string"), "label": datasets.Value("string"),
+        "embedding": datasets.List(datasets.Value(dtype), length=model.config.projection_dim),
+        "video_frames": datasets.Value("int64"), "duration": datasets.Value("float64"),
+        "sampling": {key: datasets.Value(kind) for key, kind in sampling_types.items()},
+        "model": datasets.Value("string"), "model_sha256": datasets.Value("string"),
+    })  # fmt: skip
+    dataset = VideoClipsDataset([videos[i] for i in mine], processor, **sampling)
     bar = tqdm(total=len(mine), desc="embedding", unit="video", disable=not progress or not state.is_main_process)
-    for batch in clip_loader(dataset, batch_size, num_workers, _collate_with_headers):
+    rows, failed, embedded, seen = [], [], 0, 0
+    for batch in clip_loader(dataset, batch_size, num_workers, partial(_collate_with_headers, dataset.videos)):
         failed += [(keys[mine[index]], error) for index, error in batch["failures"]]
         if batch["pixel_values"] is not None:
             embeds = video_embeddings(model, batch["pixel_values"]).numpy().astype(dtype)
             for index, embed, (frames, seconds) in zip(batch["indices"], embeds, batch["headers"]):
                 rows.append({
                     "path": keys[mine[index]], "label": labels[mine[index]], "embedding": embed,
-                    "video_frames": frames, "duration": seconds, "sampling": settings["sampling"],
+                    "video_frames": frames, "duration": seconds, "sampling": sampling,
                     "model": name, "model_sha256": sha256,
                 })  # fmt: skip
-        while len(rows) >= shard_size:
-            write(rows[:shard_size])
-            embedded, rows = embedded + shard_size, rows[shard_size:]
+        seen += len(batch["indices"]) + len(batch["failures"])
+        while rows and (len(rows) >= shard_size or seen == len(mine)):  # a full shard, or the last one
+            shard = datasets.Dataset.from_list(rows[:shard_size], features=features)
+            _save_dataset(shard, shards / f"shard-{process:03d}-{number:06d}", settings)
+            number, embedded, rows = number + 1, embedded + shard.num_rows, rows[shard_size:]
         bar.update(len(batch["indices"]) + len(batch["failures"]))
         bar.set_postfix(failed=len(failed), refresh=False)
     bar.close()
-    if rows:
-        write(rows)
-        embedded += len(rows)
-    if state.num_processes > 1:
-        failed = gather_object(failed)
-        embedded = sum(gather_object([embedded]))
-    total = _merge(output_dir, settings, faiss_index) if state.is_main_process else None
+    failed, embedded = gather_object(failed), sum(gather_object([embedded]))
+    total = _merge(output_dir, settings, faiss_index) if state.is_main_process else len(done) + embedded
     state.wait_for_everyone()
-    total = len(done) + embedded if total is None else total
     return {"embedded": embedded, "failed": failed, "skipped": len(first) - len(todo), "rows": total,
             "dataset": output_dir / "dataset"}  # fmt: skip
 
 
 def _top_k(embeddings: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact search: the scores and rows of the `k` largest dot products, best first."""
-    scores = embeddings @ query
-    k = min(k, len(scores))
-    rows = np.argpartition(-scores, k - 1)[:k]
-    rows = rows[np.argsort(-scores[rows], kind="stable")]
-    return scores[rows], rows
+    scores, rows = torch.from_numpy(embeddings @ query).topk(min(k, len(embeddings)))
+    return scores.numpy(), rows.numpy()
 
 
 class VideoCollection:
@@ -365,21 +268,15 @@ class VideoCollection:
 
     ```python
     >>> collection = VideoCollection("my-collection")  # loads the model recorded in the collection
-    >>> collection.search("a dog catching a frisbee", top_k=3)
+    >>> collection.search("a dog catching a frisbee", top_k=3)  # or search(video="query.mp4"): similar videos
     [{'path': '.../frisbee_03.mp4', 'label': None, 'score': 0.312, 'row': 17}, ...]
-    >>> collection.search(video="query.mp4")  # videos similar to this one
     ```
 
-    Args:
-        directory: the collection folder.
-        model: a folder / Hub id or a loaded model (default: the one recorded); it must hold exactly the weights the
-            videos were embedded with (else a [`CollectionError`] naming both).
-        processor, device, dtype: the model's processor (default: loaded with it), device and precision.
+    `model` (a folder, Hub id or loaded model; default: the one recorded) must hold exactly the weights the videos were
+    embedded with, else a [`CollectionError`] names both. `processor`, `device`, `dtype`: as in [`load_model`].
     """
 
     def __init__(self, directory, model=None, processor=None, device=None, dtype: torch.dtype | None = None):
-        import datasets
-
         self.directory = Path(directory)
         marker = self.directory / COLLECTION_FILE
         if not marker.is_file():
@@ -420,8 +317,7 @@ class VideoCollection:
         if (text is None) == (video is None):
             raise ValueError("give a text query or a video, one of them")
         if text is not None:
-            with torch.inference_mode():
-                return build_class_embeddings(self.model, self.processor, [text], templates)[0].float().cpu().numpy()
+            return build_class_embeddings(self.model, self.processor, [text], templates)[0].float().cpu().numpy()
         sampling = self.settings["sampling"]
         if num_frames is not None and num_frames != sampling["num_frames"]:
             raise CollectionError(
@@ -435,8 +331,8 @@ class VideoCollection:
 
     def search(self, text=None, video=None, top_k: int = 10, templates=PROMPT_TEMPLATES, num_frames=None, exact=None):
         """The `top_k` videos most similar (cosine) to `text` or to `video` (see [`query_embedding`]), best first,
-        as `{"path", "label", "score", "row"}`. `exact=True` compares with every embedding (numpy), `False` asks the
-        FAISS index, `None` (default) uses the index where the collection has one."""
+        as `{"path", "label", "score", "row"}`. `exact=True` compares with every embedding, `False` asks the FAISS
+        index, `None` (default) uses the index where the collection has one."""
         if top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k}")
         query = self.query_embedding(text, video, templates, num_frames)
@@ -453,14 +349,5 @@ class VideoCollection:
         ]
 
 
-__all__ = [
-    "COLLECTION_FILE",
-    "CollectionError",
-    "VideoCollection",
-    "embed_collection",
-    "load_model",
-    "read_videos",
-    "video_embeddings",
-    "video_header",
-    "weights_sha256",
-]
+__all__ = ["COLLECTION_FILE", "CollectionError", "VideoCollection", "embed_collection", "load_model", "read_videos",
+           "video_embeddings", "video_header", "weights_sha256"]  # fmt: skip
