@@ -18,6 +18,7 @@ import datasets
 import numpy as np
 import torch
 from accelerate.utils import gather_object
+from datasets import Features, List, Value
 from tqdm.auto import tqdm
 
 from .data import DataError, dataset_videos, find_videos, read_csv, read_dataset, read_path_list
@@ -222,12 +223,12 @@ def embed_collection(
     process = state.process_index
     number = 1 + max((int(path.name.rsplit("-", 1)[1]) for path in shards.glob(f"shard-{process:03d}-*")), default=-1)
     sampling_types = dict(zip(SAMPLING_KEYS, ("int32", "int32", "string", "int32", "float64")))
-    features = datasets.Features({
-        "path": datasets.Value("string"), "label": datasets.Value("string"),
-        "embedding": datasets.List(datasets.Value(dtype), length=model.config.projection_dim),
-        "video_frames": datasets.Value("int64"), "duration": datasets.Value("float64"),
-        "sampling": {key: datasets.Value(kind) for key, kind in sampling_types.items()},
-        "model": datasets.Value("string"), "model_sha256": datasets.Value("string"),
+    features = Features({
+        "path": Value("string"), "label": Value("string"),
+        "embedding": List(Value(dtype), length=model.config.projection_dim),
+        "video_frames": Value("int64"), "duration": Value("float64"),
+        "sampling": {key: Value(kind) for key, kind in sampling_types.items()},
+        "model": Value("string"), "model_sha256": Value("string"),
     })  # fmt: skip
     dataset = VideoClipsDataset([videos[i] for i in mine], processor, **sampling)
     bar = tqdm(total=len(mine), desc="embedding", unit="video", disable=not progress or not state.is_main_process)
