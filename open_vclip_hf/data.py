@@ -120,12 +120,9 @@ def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
 def read_csv(
     path: str | os.PathLike, class_names: Sequence[str] | None = None, root: str | os.PathLike | None = None, name=""
 ) -> VideoList:
-    """A `path,label` CSV (or PySlowFast's `path label` list, an optional header) as a [`VideoList`].
-
-    With `class_names` (in label order) a label is a class name or a class index; without, the classes are the
-    sorted distinct labels, which must be names (prompts are built from them). Relative paths are resolved against
-    `root` (default: the CSV's folder); `name` names the list (e.g. the split).
-    """
+    """A `path,label` CSV (or PySlowFast's `path label` list; an optional header) as a [`VideoList`]. A label is a
+    class name or an index into `class_names`; without them the classes are the sorted labels, which must be names.
+    Relative paths are resolved against `root` (default: the CSV's folder); `name` names the list (e.g. the split)."""
     path = Path(path)
     rows = _csv_rows(path)
     if not rows:

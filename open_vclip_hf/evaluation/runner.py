@@ -139,19 +139,21 @@ class SplitResult:
 
 @dataclass
 class EvaluationResult:
+    """Every run on every split, and the settings of the evaluation."""
+
     runs: list[Run]
     splits: list[SplitResult]
     settings: dict
 
 
 def _metrics(metric, logits: np.ndarray, labels: np.ndarray, num_listed: int) -> dict:
+    """Top-k in % of the decoded videos, and of all `num_listed` videos with the failures counted as wrong."""
     entry = {"num_evaluated": len(labels)}
     scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K)) if len(labels) else {}
     for k in TOP_K:
         value = scores.get(f"top{k}")  # None: every video failed, there is no accuracy
         entry[f"top{k}"] = None if value is None else 100.0 * value
-        correct = (value or 0.0) * len(labels)
-        entry[f"top{k}_failures_as_wrong"] = 100.0 * correct / num_listed if num_listed else None
+        entry[f"top{k}_failures_as_wrong"] = 100.0 * (value or 0.0) * len(labels) / num_listed if num_listed else None
     return entry
 
 
