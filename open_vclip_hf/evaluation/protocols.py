@@ -18,10 +18,9 @@ KINETICS400_CLASSES_FILE = Path(__file__).parent.parent / "assets" / "kinetics40
 PROTOCOLS = ("ucf101", "hmdb51", "k600", "k400", "custom")
 # Splits of each protocol, in the order `--split all` evaluates them. `full` (UCF*, HMDB*) is asked for explicitly.
 PROTOCOL_SPLITS = {
-    **dict.fromkeys(("ucf101", "hmdb51", "k600"), ("1", "2", "3")),
-    "k400": ("val",),
-    "custom": ("test",),
-}
+    "ucf101": ("1", "2", "3"), "hmdb51": ("1", "2", "3"), "k600": ("1", "2", "3"),
+    "k400": ("val",), "custom": ("test",),
+}  # fmt: skip
 EXTRA_SPLITS = {"ucf101": ("full",), "hmdb51": ("full",)}
 # Where the official archives put their split files, relative to the data root.
 UCF101_SPLIT_DIRS = (".", "ucfTrainTestlist", "UCF101TrainTestSplits-RecognitionTask/ucfTrainTestlist", "splits")
@@ -154,9 +153,7 @@ def _kinetics_annotations(protocol: str, path: Path, data_root: Path, class_name
     if not {"label", "youtube_id"} <= set(header):
         raise DataError(f"{path}: a Kinetics annotation CSV needs 'label' and 'youtube_id' columns, got {header}")
     by_normalized = {_normalized(name): index for index, name in enumerate(class_names)}
-    stems = {}
-    for video in find_videos(data_root):
-        stems.setdefault(Path(video).stem, video)
+    stems = {Path(video).stem: video for video in reversed(find_videos(data_root))}  # the first in path order wins
     videos, labels, unknown = [], [], set()
     for row in (dict(zip(header, row)) for row in rows[1:]):
         label = by_normalized.get(_normalized(row["label"]))

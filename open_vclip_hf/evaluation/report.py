@@ -18,12 +18,9 @@ from .runner import TOP_K, EvaluationResult
 REPORT_FORMAT = "open-vclip-evaluation/1"
 STD_DEFINITION = "population standard deviation over the splits (numpy.std, ddof=0)"
 PROTOCOL_TITLES = {
-    "ucf101": "UCF101",
-    "hmdb51": "HMDB51",
-    "k600": "Kinetics-600 new classes (3 x 160)",
-    "k400": "Kinetics-400 validation (closed set)",
-    "custom": "custom data set",
-}
+    "ucf101": "UCF101", "hmdb51": "HMDB51", "k600": "Kinetics-600 new classes (3 x 160)",
+    "k400": "Kinetics-400 validation (closed set)", "custom": "custom data set",
+}  # fmt: skip
 
 
 def mean_std(values) -> tuple[float | None, float | None]:
