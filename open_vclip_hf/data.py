@@ -165,9 +165,8 @@ def read_path_list(path: str | os.PathLike) -> list[str]:
 
 
 def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
-    """The videos of `root/<class>/<video>` (searched recursively), `datasets`' `videofolder` layout; also, as
-    `videofolder` does, `root/<split>/<class>/<video>` (`split`, or the first of `SPLIT_FOLDERS` there) and a folder
-    of videos with a `metadata.csv` of `file_name,label` rows."""
+    """The videos of `datasets`' `videofolder` layouts: `root/<class>/<video>` (searched recursively),
+    `root/<split>/<class>/<video>` (`split`, or the first of `SPLIT_FOLDERS`) and videos with a `metadata.csv`."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")

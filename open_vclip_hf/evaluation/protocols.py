@@ -39,8 +39,7 @@ def hmdb51_class_name(folder: str) -> str:
 
 
 def kinetics_class_names(protocol: str, split: str = "1") -> list[str]:
-    """The official class list of `"k400"` (400 names) or of `"k600"` split `"1"`, `"2"` or `"3"` (160 new classes
-    each; sources in `evaluation/data/SOURCES.md`)."""
+    """The shipped official class list of `"k400"` or of `"k600"` split `"1"`, `"2"`, `"3"` (see `data/SOURCES.md`)."""
     if protocol == "k400":
         return read_class_names(KINETICS400_CLASSES_FILE)
     if protocol == "k600" and split in PROTOCOL_SPLITS["k600"]:
@@ -54,8 +53,7 @@ def _normalized(name: str) -> str:
 
 
 def _find_split_dir(data_root: Path, split_file, pattern: str, candidates: Sequence[str]) -> Path:
-    """The folder with split files matching `pattern`: `split_file` (the folder or a file in it), else the first of
-    `candidates` under `data_root` or its parent that has one."""
+    """The folder of the split files: `split_file` (or its folder), else the first of `candidates` with one."""
     if split_file is not None:
         folder = Path(split_file) if Path(split_file).is_dir() else Path(split_file).parent
         if not any(folder.glob(pattern)):

@@ -164,13 +164,10 @@ def evaluate_splits(
     limit: int | None = None, templates: Sequence[str] = PROMPT_TEMPLATES, sampling: Mapping | None = None,
     progress: bool = True, metric=None,
 ) -> EvaluationResult:  # fmt: skip
-    """Evaluate `model` zero-shot on `splits` (from [`read_protocol`]), all `runs` (default: the model as loaded) on
-    one pass over the videos, decoded in `num_workers` processes, at most `limit` per split (evenly spaced).
-    `clip_anchor` is θ_CLIP in Hugging Face names, for runs with a `patch_ratio`; `sampling` defaults to
-    [`OFFICIAL_SAMPLING`], `templates` to the 28 official ones, `metric` to the shipped top-k module. Under
-    `accelerate launch` each process decodes a contiguous slice and every process receives all results, in list
-    order. Videos that cannot be decoded are listed per split (`failures`) and excluded from `top1` / `top5`.
-    """
+    """Evaluate `model` zero-shot on `splits`, all `runs` (default: as loaded; `clip_anchor`: θ_CLIP for patch ratios)
+    on one pass over the videos (`sampling`: default [`OFFICIAL_SAMPLING`]), at most `limit` per split. Under
+    `accelerate launch` each process decodes a slice and all receive every result, in list order. Videos that cannot
+    be decoded are listed per split (`failures`) and left out of `top1` / `top5`."""
     runs = list(runs) if runs else make_runs(temporal_attention=getattr(model.config, "temporal_attention", "neighbor"))
     if len({run.name for run in runs}) != len(runs):
         raise ValueError("run names must be unique")
