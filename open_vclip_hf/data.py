@@ -1,21 +1,12 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""The one reader of video lists: a `path,label` CSV, a folder of class folders or a `datasets` dataset becomes a
-[`VideoList`] (videos, label indices, class names). Training, evaluation and the CLI all read their videos here.
-
-Rules, the same everywhere:
-
-* a video file is a file whose extension is in `VIDEO_EXTENSIONS`;
-* a class folder `playing_guitar` is the class "playing guitar" ([`folder_name_to_class_name`]); classes are the
-  sorted folder names, as `datasets`' `videofolder` numbers them;
-* a CSV row is `path,label` (PySlowFast's `path label` too); an optional header; relative paths are resolved against
-  `root` (default: the CSV's folder); a label is a class name, or a class index when the class names are given.
-"""
+"""The one reader of video lists (training, evaluation, CLI): a `path,label` CSV, a folder of class folders or a
+`datasets` dataset becomes a [`VideoList`]; class folder `playing_guitar` is the class "playing guitar"."""
 
 import csv
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 VIDEO_EXTENSIONS = (
@@ -31,12 +22,16 @@ class DataError(ValueError):
     """A video list (CSV, split file, class file or folder) that cannot be read; the message names the file."""
 
 
+def _check_unique(names: Sequence[str], where: str) -> None:
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise DataError(f"{where}: duplicate class names {duplicates[:10]}")
+
+
 @dataclass
 class VideoList:
-    """Videos with their labels: `videos[i]` (a path, URL or bytes) has class index `labels[i]` into `class_names`.
-
-    `name` names the split (e.g. `"1"`, `"test"`); `source` the file(s) read; `notes` remarks for reports.
-    """
+    """Videos with their labels: `videos[i]` (a path, URL or bytes) has class index `labels[i]` into `class_names`;
+    `name` names the split, `source` the file(s) read, `notes` are remarks for reports."""
 
     videos: list
     labels: list[int]
@@ -46,35 +41,27 @@ class VideoList:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        where = self.source or self.name
         if len(self.videos) != len(self.labels):
-            raise DataError(f"{self.source or self.name}: {len(self.videos)} videos but {len(self.labels)} labels")
+            raise DataError(f"{where}: {len(self.videos)} videos but {len(self.labels)} labels")
         bad = sorted({label for label in self.labels if not 0 <= label < len(self.class_names)})
         if bad:
-            raise DataError(f"{self.source or self.name}: labels {bad[:5]} outside 0..{len(self.class_names) - 1}")
-        duplicates = sorted({name for name in self.class_names if self.class_names.count(name) > 1})
-        if duplicates:
-            raise DataError(f"{self.source or self.name}: duplicate class names {duplicates[:5]}")
+            raise DataError(f"{where}: labels {bad[:5]} outside 0..{len(self.class_names) - 1}")
+        _check_unique(self.class_names, where)
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def subset(self, limit: int | None) -> "VideoList":
-        """At most `limit` videos, evenly spaced through the list (deterministic), so that a quick run still
-        covers the classes of a list sorted by class."""
+        """At most `limit` videos, evenly spaced through the list (deterministic, covers a list sorted by class)."""
         if limit is None or limit >= len(self.videos):
             return self
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         keep = [index * len(self.videos) // limit for index in range(limit)]
         note = f"--limit {limit}: {limit} of {len(self.videos)} videos, evenly spaced through the list"
-        return VideoList(
-            [self.videos[i] for i in keep],
-            [self.labels[i] for i in keep],
-            self.class_names,
-            self.name,
-            self.source,
-            [*self.notes, note],
-        )
+        videos, labels = [self.videos[i] for i in keep], [self.labels[i] for i in keep]
+        return replace(self, videos=videos, labels=labels, notes=[*self.notes, note])
 
 
 def folder_name_to_class_name(name: str) -> str:
@@ -82,51 +69,44 @@ def folder_name_to_class_name(name: str) -> str:
     return " ".join(name.replace("_", " ").split())
 
 
-def _text(path: Path) -> str:
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """`(line number, stripped line)` of a UTF-8 text file, without blank lines and `#` comments."""
     try:
-        return path.read_text(encoding="utf-8")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error})") from None
+    return [(number, line) for number, line in enumerate(lines, 1) if line and not line.startswith("#")]
 
 
 def read_class_names(path: str | os.PathLike) -> list[str]:
-    """Class names from a text file (one per line; blank lines and `#` comments ignored) or a JSON file: a list, a
-    `{"0": "abseiling", ...}` index -> name mapping (the official `INDEX_LABEL_MAPPING_FILE`) or a name -> index
-    mapping. Raises a [`DataError`] on duplicates or gaps in the indices."""
+    """Class names from a text file (one per line) or a JSON list, `{"0": "abseiling", ...}` index -> name mapping
+    (the official `INDEX_LABEL_MAPPING_FILE`) or name -> index mapping."""
     path = Path(path)
-    text = _text(path)
+    names = [line for _, line in _lines(path)]
     if path.suffix == ".json":
-        data = json.loads(text)
-        if isinstance(data, dict):
-            if all(isinstance(value, int) for value in data.values()):  # name -> index
-                pairs = {index: name for name, index in data.items()}
-            else:  # index -> name
-                pairs = {int(key): str(value) for key, value in data.items()}
-            if sorted(pairs) != list(range(len(pairs))):
-                raise DataError(f"{path}: class indices must be 0..{len(pairs) - 1}, got {sorted(pairs)[:10]}...")
-            names = [pairs[index] for index in range(len(pairs))]
+        names = json.loads("\n".join(names))
+    if isinstance(names, dict):
+        if all(isinstance(value, int) for value in names.values()):  # name -> index
+            pairs = {index: name for name, index in names.items()}
         else:
-            names = [str(name) for name in data]
-    else:
-        names = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+            pairs = {int(key): value for key, value in names.items()}
+        if sorted(pairs) != list(range(len(pairs))):
+            raise DataError(f"{path}: class indices must be 0..{len(pairs) - 1}, got {sorted(pairs)[:10]}...")
+        names = [pairs[index] for index in range(len(pairs))]
+    names = [str(name) for name in names]
     if not names:
         raise DataError(f"{path}: no class names")
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise DataError(f"{path}: duplicate class names {duplicates[:10]}")
+    _check_unique(names, str(path))
     return names
 
 
 def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
     """`(line number, path, label)` of every row; a header row is skipped."""
     rows = []
-    for number, line in enumerate(_text(path).splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in _lines(path):
         if "," in line:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
-            video, label = ",".join(cells[:-1]).strip(), cells[-1]
+            video, label = ",".join(cells[:-1]), cells[-1]
         else:  # PySlowFast's space-separated lists
             video, _, label = line.rpartition(" ")
         rows.append((number, video.strip(), label.strip()))
@@ -138,23 +118,12 @@ def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
 
 
 def read_csv(
-    path: str | os.PathLike,
-    class_names: Sequence[str] | None = None,
-    root: str | os.PathLike | None = None,
-    name: str = "",
+    path: str | os.PathLike, class_names: Sequence[str] | None = None, root: str | os.PathLike | None = None, name=""
 ) -> VideoList:
-    """A `path,label` CSV (or PySlowFast's `path label` list) as a [`VideoList`].
-
-    Args:
-        path: the CSV. An optional header (`path,label`, or any first row whose path has no file extension while
-            the others have one) is skipped.
-        class_names: the classes, in label order; a label is then a class name or a class index. Without them the
-            classes are the sorted distinct labels, which must be names (prompts are built from them).
-        root: folder that relative paths are resolved against (default: the CSV's folder).
-        name: the list's name (e.g. the split).
-    """
+    """A `path,label` CSV (or PySlowFast's `path label` list; an optional header) as a [`VideoList`]. A label is a
+    class name or an index into `class_names`; without them the classes are the sorted labels, which must be names.
+    Relative paths are resolved against `root` (default: the CSV's folder); `name` names the list (e.g. the split)."""
     path = Path(path)
-    base = Path(root) if root is not None else path.parent
     rows = _csv_rows(path)
     if not rows:
         raise DataError(f"{path}: no 'path,label' rows")
@@ -168,17 +137,14 @@ def read_csv(
                 f"{path}: the labels are numbers ({', '.join(class_names[:5])}...) and no class names were given; "
                 "prompts are built from class names, so give the names (e.g. 'archery') in the label column"
             )
-    class_names = list(class_names)
     index = {class_name: i for i, class_name in enumerate(class_names)}
     labels = []
     for number, _, label in rows:
-        if label in index:
-            labels.append(index[label])
-        elif label.isdigit() and int(label) < len(class_names):
-            labels.append(int(label))
-        else:
+        if label not in index and not (label.isdigit() and int(label) < len(class_names)):
             raise DataError(f"{path}:{number}: label {label!r} is neither a class name nor a class index")
-    return VideoList([str(base / video) for _, video, _ in rows], labels, class_names, name, str(path))
+        labels.append(index[label] if label in index else int(label))
+    base = Path(root) if root is not None else path.parent
+    return VideoList([str(base / video) for _, video, _ in rows], labels, list(class_names), name, str(path))
 
 
 def find_videos(folder: str | os.PathLike) -> list[str]:
@@ -188,10 +154,9 @@ def find_videos(folder: str | os.PathLike) -> list[str]:
 
 
 def read_path_list(path: str | os.PathLike) -> list[str]:
-    """Videos listed one per line: paths (relative ones resolved against the file's folder) or URLs. Blank lines,
-    `#` comments and a header (`path`, `video`, ...) are skipped."""
+    """Videos listed one per line: paths (relative to the file's folder) or URLs; an optional header."""
     path = Path(path)
-    lines = [line.strip() for line in _text(path).splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [line for _, line in _lines(path)]
     if lines and lines[0].lower() in HEADER_NAMES:
         lines = lines[1:]
     if not lines:
@@ -200,11 +165,8 @@ def read_path_list(path: str | os.PathLike) -> list[str]:
 
 
 def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
-    """The videos of a folder tree `root/<class>/<video>` (searched recursively), `datasets`' `videofolder` layout.
-
-    Also read as `videofolder` does: `root/<split>/<class>/<video>` (`split`, or the first of `SPLIT_FOLDERS` that
-    exists) and a folder of videos with a `metadata.csv` of `file_name,label` rows.
-    """
+    """The videos of `datasets`' `videofolder` layouts: `root/<class>/<video>` (searched recursively),
+    `root/<split>/<class>/<video>` (`split`, or the first of `SPLIT_FOLDERS`) and videos with a `metadata.csv`."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
@@ -214,12 +176,9 @@ def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
         chosen = split or splits[0]
         if not (root / chosen).is_dir():
             raise DataError(f"{root}: no split folder {chosen!r} (found {[folder.name for folder in folders]})")
-        videos = read_folder(root / chosen)
-        videos.name = chosen
-        return videos
+        return replace(read_folder(root / chosen), name=chosen)
     if (root / "metadata.csv").is_file():
         return read_csv(root / "metadata.csv", name=root.name)
-    class_names = [folder_name_to_class_name(folder.name) for folder in folders]
     videos, labels = [], []
     for label, folder in enumerate(folders):
         found = find_videos(folder)
@@ -227,12 +186,13 @@ def read_folder(root: str | os.PathLike, split: str | None = None) -> VideoList:
         labels += [label] * len(found)
     if not videos:
         raise DataError(f"{root}: no videos in class folders (expected {root}/<class name>/<video>.mp4)")
+    class_names = [folder_name_to_class_name(folder.name) for folder in folders]
     return VideoList(videos, labels, class_names, root.name, f"class folders of {root}")
 
 
 def dataset_videos(dataset, video_column: str = "video") -> list:
     """The videos of a `datasets.Dataset` column (a `Video` feature, paths or bytes) as paths where the file is
-    readable, else bytes; `datasets` does not decode them (`Video(decode=False)`): each is read by `load_video`."""
+    readable, else bytes; not decoded by `datasets` (`Video(decode=False)`): `load_video` reads each."""
     import datasets
 
     if video_column not in dataset.column_names:
@@ -250,9 +210,8 @@ def dataset_videos(dataset, video_column: str = "video") -> list:
 
 
 def read_dataset(dataset, video_column: str = "video", label_column: str = "label") -> VideoList:
-    """The videos of a `datasets.Dataset` whose `video_column` is a `Video` feature (or holds paths or bytes) and
-    whose `label_column` holds class indices of a `ClassLabel` (class names: its names, underscores read as spaces)
-    or class names. Videos are not decoded by `datasets` (`Video(decode=False)`): each is read by `load_video`."""
+    """The videos of a `datasets.Dataset` (see [`dataset_videos`]) with `label_column` holding `ClassLabel` indices
+    (class names: its names, underscores read as spaces) or class names."""
     videos = dataset_videos(dataset, video_column)
     if label_column not in dataset.column_names:
         raise DataError(f"the dataset has no column {label_column!r} (columns: {dataset.column_names})")
@@ -266,15 +225,6 @@ def read_dataset(dataset, video_column: str = "video", label_column: str = "labe
 
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
-    "DataError",
-    "VideoList",
-    "dataset_videos",
-    "find_videos",
-    "folder_name_to_class_name",
-    "read_class_names",
-    "read_csv",
-    "read_dataset",
-    "read_folder",
-    "read_path_list",
-]
+    "VIDEO_EXTENSIONS", "DataError", "VideoList", "dataset_videos", "find_videos", "folder_name_to_class_name",
+    "read_class_names", "read_csv", "read_dataset", "read_folder", "read_path_list",
+]  # fmt: skip

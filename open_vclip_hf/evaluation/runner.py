@@ -1,18 +1,8 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Zero-shot evaluation loop: decode in DataLoader workers, sum the logits of the views, score with the top-k metric.
+"""Zero-shot evaluation loop (method doc section 5) with the pipeline's pieces: videos decoded once in DataLoader
+workers for all *runs* (test-time patch ratios, method doc 3.3, frame-wise baselines), logits summed over views."""
 
-The pieces are the ones the pipeline uses (method doc section 5): [`OpenVCLIPProcessor`] with `sampling="dense"`,
-`num_clips=3` (8 frames 16 apart at 30 fps, at the start, middle and end of the video, short side 224 + centre
-crop), [`build_class_embeddings`] (the 28-template ensemble, computed once per class list and weight setting) and
-`OpenVCLIPModel(pixel_values=..., text_embeds=...)`; logits are summed over the views of a video.
-
-Several *runs* can share one pass over the videos: test-time patch ratios `r` (weights `r·θ_CLIP + (1−r)·θ`,
-method doc 3.3, swapped in and out per batch with `weights.interpolated_parameters`) and, with `frame_wise`,
-each of them with temporal attention off (every frame encoded alone, the frozen-CLIP style baseline). Videos are
-decoded once for all runs.
-"""
-
-import math
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -21,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from ..data import VideoList
 from ..modeling_open_vclip import OpenVCLIPNeighborFrameAttention
@@ -35,42 +28,33 @@ OFFICIAL_SAMPLING = {"num_frames": 8, "sampling": "dense", "num_clips": 3, "fram
 
 
 def load_topk_accuracy():
-    """The shipped `evaluate` metric module (works offline): `metric.compute(predictions=scores, references=labels,
-    k=[1, 5])` -> `{"top1", "top5", "num_samples"}`, fractions in [0, 1]."""
+    """The shipped `evaluate` top-k metric module (works offline)."""
     import evaluate
 
     return evaluate.load(str(TOPK_ACCURACY_PATH))
 
 
-# ---------------------------------------------------------------------------------------------------------- decoding
-
-
 class VideoClipsDataset(Dataset):
-    """`dataset[i]` = `(i, pixel_values, None)` with `pixel_values` of shape `(views, frames, 3, H, W)` from the
-    processor, or `(i, None, "ErrorType: message")` when video `i` cannot be read: failures are returned, never
-    raised or skipped, so the runner can list every one of them."""
+    """`dataset[i]` = `(i, pixel_values (views, frames, 3, H, W), None)`, or `(i, None, "ErrorType: message")` when
+    video `i` cannot be read: failures are returned, never raised, so that every one can be reported."""
 
     def __init__(self, videos: Sequence, processor, **sampling):
-        self.videos = list(videos)
-        self.processor = processor
-        self.sampling = sampling
+        self.videos, self.processor, self.sampling = list(videos), processor, sampling
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def __getitem__(self, index: int):
         try:
-            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)[
-                "pixel_values"
-            ]
-        except Exception as error:  # any unreadable video (missing, corrupt, exotic codec) is recorded by the caller
+            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)
+        except Exception as error:  # missing, corrupt, exotic codec: recorded by the caller
             return index, None, f"{type(error).__name__}: {error}"
+        pixel_values = pixel_values["pixel_values"]
         return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None
 
 
 def collate_clips(items):
-    """Batch of [`VideoClipsDataset`] items -> `{"indices", "pixel_values" (videos, views, T, 3, H, W) or None,
-    "failures": [(index, error), ...]}`."""
+    """[`VideoClipsDataset`] items -> `{"indices", "pixel_values" (videos, views, T, 3, H, W) or None, "failures"}`."""
     decoded = [(index, pixel_values) for index, pixel_values, error in items if error is None]
     return {
         "indices": [index for index, _ in decoded],
@@ -86,33 +70,19 @@ def _single_thread_worker(_):
 def clip_loader(dataset: Dataset, batch_size: int, num_workers: int, collate_fn=collate_clips) -> DataLoader:
     """Batches of `dataset` in order, decoded in `num_workers` single-threaded worker processes (0: here)."""
     return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=collate_fn,
-        worker_init_fn=_single_thread_worker if num_workers else None,
-        prefetch_factor=2 if num_workers else None,
+        dataset, batch_size, num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=_single_thread_worker
     )
 
 
 def process_state(device: str | torch.device | None = None):
-    """accelerate's `PartialState`: under `accelerate launch` this process's index, the number of processes and its
-    device; a single process otherwise. Processes on CPUs (`device="cpu"`, or no CUDA) talk through gloo."""
-    from accelerate import PartialState
-
+    """accelerate's `PartialState` (this process under `accelerate launch`); processes on CPUs talk through gloo."""
     return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
-
-
-# ---------------------------------------------------------------------------------------------------------- runs
 
 
 @dataclass(frozen=True)
 class Run:
-    """One weight / attention setting evaluated on the same videos.
-
-    `patch_ratio`: weight `r` of θ_CLIP (`None`: the model's weights as loaded). `temporal_attention`: `"neighbor"`
-    (Open-VCLIP) or `"none"` (frame-wise: every frame encoded alone, then the same mean pooling).
-    """
+    """One setting evaluated on the same videos: `patch_ratio` is the weight `r` of θ_CLIP (`None`: the weights as
+    loaded); `temporal_attention` is `"neighbor"` (Open-VCLIP) or `"none"` (frame-wise: frames encoded alone)."""
 
     name: str
     patch_ratio: float | None = None
@@ -137,43 +107,23 @@ def make_runs(
 
 @contextmanager
 def temporal_attention(model: torch.nn.Module, mode: str):
-    """Temporarily set the temporal attention of every vision layer (`"neighbor"` or `"none"`) and the config."""
-    configs = [model.config, getattr(model.config, "vision_config", None)]
-    layers = [m for m in model.modules() if isinstance(m, OpenVCLIPNeighborFrameAttention)]
-    saved = [c.temporal_attention for c in configs if c is not None], [m.temporal_attention for m in layers]
+    """Temporarily set the temporal attention (`"neighbor"` or `"none"`) of `model`'s config and attention layers."""
+    targets = [model.config, *(m for m in model.modules() if isinstance(m, OpenVCLIPNeighborFrameAttention))]
+    saved = [target.temporal_attention for target in targets]  # the config passes it on to its vision config
     try:
-        for config in configs:
-            if config is not None:
-                config.temporal_attention = mode
-        for layer in layers:
-            layer.temporal_attention = mode
+        for target in targets:
+            target.temporal_attention = mode
         yield model
     finally:
-        for config, value in zip([c for c in configs if c is not None], saved[0]):
-            config.temporal_attention = value
-        for layer, value in zip(layers, saved[1]):
-            layer.temporal_attention = value
-
-
-def _text_weights_equal(model: torch.nn.Module, anchor: Mapping[str, torch.Tensor]) -> bool:
-    return all(
-        torch.equal(param.detach().float().cpu(), anchor[name].float().cpu())
-        for name, param in model.named_parameters()
-        if name.startswith(("text_model.", "text_projection.", "logit_scale"))
-    )
-
-
-# ---------------------------------------------------------------------------------------------------------- results
+        for target, value in zip(targets, saved):
+            target.temporal_attention = value
 
 
 @dataclass
 class SplitResult:
-    """Everything measured on one split: the split, the videos that failed and, per run, the view-summed logits.
-
-    `logits[run.name]` is `(num_evaluated, num_classes)` in the order of `evaluated` (indices into `split.videos`).
-    `metrics[run.name]` holds `top1`, `top5` (percent over the decoded videos), `top1_failures_as_wrong`,
-    `top5_failures_as_wrong` (percent over all listed videos, failures counted as wrong) and `num_evaluated`.
-    """
+    """One split: `logits[run.name]` `(num_evaluated, num_classes)` view-summed, in the order of `evaluated`
+    (indices into `split.videos`); `metrics[run.name]`: `top1`, `top5` (% of the decoded videos),
+    `top1_failures_as_wrong`, `top5_failures_as_wrong` (% of all listed videos) and `num_evaluated`."""
 
     split: VideoList
     evaluated: list[int] = field(default_factory=list)
@@ -184,60 +134,40 @@ class SplitResult:
 
     @property
     def labels(self) -> np.ndarray:
-        """Labels of the evaluated videos, aligned with `logits`."""
         return np.asarray([self.split.labels[i] for i in self.evaluated], dtype=np.int64)
 
 
 @dataclass
 class EvaluationResult:
+    """Every run on every split, and the settings of the evaluation."""
+
     runs: list[Run]
     splits: list[SplitResult]
     settings: dict
 
 
-# ---------------------------------------------------------------------------------------------------------- runner
-
-
-def _percent(value):
-    return None if value is None or math.isnan(value) else 100.0 * value  # NaN: nothing was evaluated
+def _metrics(metric, logits: np.ndarray, labels: np.ndarray, num_listed: int) -> dict:
+    """Top-k in % of the decoded videos, and of all `num_listed` videos with the failures counted as wrong."""
+    entry = {"num_evaluated": len(labels)}
+    scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K)) if len(labels) else {}
+    for k in TOP_K:
+        value = scores.get(f"top{k}")  # None: every video failed, there is no accuracy
+        entry[f"top{k}"] = None if value is None else 100.0 * value
+        entry[f"top{k}_failures_as_wrong"] = 100.0 * (value or 0.0) * len(labels) / num_listed if num_listed else None
+    return entry
 
 
 @torch.no_grad()  # not inference_mode: parameters are swapped in place between runs
 def evaluate_splits(
-    model: torch.nn.Module,
-    processor,
-    splits: Sequence[VideoList],
-    runs: Sequence[Run] | None = None,
-    clip_anchor: Mapping[str, torch.Tensor] | None = None,
-    batch_size: int = 8,
-    num_workers: int = 2,
-    limit: int | None = None,
-    templates: Sequence[str] = PROMPT_TEMPLATES,
-    sampling: Mapping | None = None,
-    progress: bool = True,
-    metric=None,
-) -> EvaluationResult:
-    """Evaluate `model` zero-shot on `splits` (from [`read_protocol`]), all `runs` on one pass over the videos.
-
-    Args:
-        model: an [`OpenVCLIPModel`] (eval mode is set here); its device and dtype are used.
-        processor: an [`OpenVCLIPProcessor`]; decoding runs in `num_workers` DataLoader worker processes.
-        splits: the splits; each is evaluated against its own class names.
-        runs: settings to evaluate (default: the model as loaded), see [`make_runs`].
-        clip_anchor: θ_CLIP in Hugging Face names (needed when a run has a `patch_ratio`).
-        batch_size: videos per forward pass (each has `num_clips` views).
-        num_workers: decoding processes (0 decodes in this process).
-        limit: at most this many videos per split, evenly spaced through the list.
-        templates: prompt templates (default: the 28 of the official code).
-        sampling: processor sampling settings, default [`OFFICIAL_SAMPLING`] (8 x 16 dense, 3 views).
-        progress: show a progress bar with the throughput (videos/s) on stderr.
-        metric: an `evaluate` top-k metric (default: the shipped one, [`load_topk_accuracy`]).
-
-    Returns an [`EvaluationResult`]. Videos that cannot be decoded are listed per split (`failures`) and excluded
-    from `top1` / `top5`; `top*_failures_as_wrong` count them as errors.
-    """
-    from tqdm.auto import tqdm
-
+    model: torch.nn.Module, processor, splits: Sequence[VideoList], runs: Sequence[Run] | None = None,
+    clip_anchor: Mapping[str, torch.Tensor] | None = None, batch_size: int = 8, num_workers: int = 2,
+    limit: int | None = None, templates: Sequence[str] = PROMPT_TEMPLATES, sampling: Mapping | None = None,
+    progress: bool = True, metric=None,
+) -> EvaluationResult:  # fmt: skip
+    """Evaluate `model` zero-shot on `splits`, all `runs` (default: as loaded; `clip_anchor`: θ_CLIP for patch ratios)
+    on one pass over the videos (`sampling`: default [`OFFICIAL_SAMPLING`]), at most `limit` per split. Under
+    `accelerate launch` each process decodes a slice and all receive every result, in list order. Videos that cannot
+    be decoded are listed per split (`failures`) and left out of `top1` / `top5`."""
     runs = list(runs) if runs else make_runs(temporal_attention=getattr(model.config, "temporal_attention", "neighbor"))
     if len({run.name for run in runs}) != len(runs):
         raise ValueError("run names must be unique")
@@ -250,107 +180,63 @@ def evaluate_splits(
             raise ValueError("patch ratios need the CLIP anchor θ_CLIP (clip_anchor / --clip-anchor)")
         check_same_keys_and_shapes(model.state_dict(), clip_anchor, "the model", "the CLIP anchor")
         clip_anchor = {key: value.to(device) for key, value in clip_anchor.items()}
-    text_follows_ratio = clip_anchor is not None and not _text_weights_equal(model, clip_anchor)
+    text_follows_ratio = clip_anchor is not None and not all(  # else the class embeddings are computed once
+        torch.equal(param.float().cpu(), clip_anchor[name].float().cpu())
+        for name, param in model.named_parameters()
+        if name.startswith(("text_model.", "text_projection.", "logit_scale"))
+    )
     metric = metric if metric is not None else load_topk_accuracy()
 
     def weights(ratio):
         return nullcontext() if ratio is None else interpolated_parameters(model, clip_anchor, ratio)
 
-    embeddings_memo = {}
+    @functools.cache  # per class list, and per ratio if the text tower moves with it
+    def class_embeddings(class_names: tuple, ratio):
+        with weights(ratio if text_follows_ratio else None):
+            return build_class_embeddings(model, processor, list(class_names), templates)
 
-    def class_embeddings(class_names, ratio):
-        key = (tuple(class_names), ratio if text_follows_ratio else None)
-        if key not in embeddings_memo:
-            with weights(ratio if text_follows_ratio else None):
-                embeddings_memo[key] = build_class_embeddings(model, processor, class_names, templates)
-        return embeddings_memo[key]
+    def batch_logits(pixel_values, embeds) -> dict[str, np.ndarray]:
+        """The view-summed logits of every run for a batch `(videos, views, T, 3, H, W)`."""
+        num_videos, num_views = pixel_values.shape[:2]
+        pixel_values = pixel_values.flatten(0, 1).to(device=device, dtype=dtype)
+        logits = {}
+        for run in runs:
+            with weights(run.patch_ratio), temporal_attention(model, run.temporal_attention):
+                output = model(pixel_values=pixel_values, text_embeds=embeds[run.name]).logits_per_video
+            # Sum over the views of each video (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
+            logits[run.name] = output.view(num_videos, num_views, -1).sum(dim=1).float().cpu().numpy()
+        return logits
 
     results = []
     for split in splits:
         split = split.subset(limit)
-        result = SplitResult(split)
-        embeds = {run.name: class_embeddings(split.class_names, run.patch_ratio) for run in runs}
-        chunks = {run.name: [] for run in runs}
-        # Under `accelerate launch` each process takes a contiguous slice of the videos.
+        embeds = {run.name: class_embeddings(tuple(split.class_names), run.patch_ratio) for run in runs}
+        evaluated, failures, chunks = [], [], []
         with state.split_between_processes(list(range(len(split.videos)))) as mine:
             clips = VideoClipsDataset([split.videos[i] for i in mine], processor, **sampling)
-        loader = clip_loader(clips, batch_size, num_workers)
         start = time.perf_counter()
         show = progress and state.is_main_process
         bar = tqdm(total=len(mine), desc=f"split {split.name}", unit="video", disable=not show, dynamic_ncols=True)
-        for batch in loader:
-            result.failures.extend((mine[index], error) for index, error in batch["failures"])
+        for batch in clip_loader(clips, batch_size, num_workers):
+            failures += [(mine[index], error) for index, error in batch["failures"]]
+            evaluated += [mine[index] for index in batch["indices"]]
             if batch["pixel_values"] is not None:
-                pixel_values = batch["pixel_values"]
-                num_videos, num_views = pixel_values.shape[:2]
-                flat = pixel_values.flatten(0, 1).to(device=device, dtype=dtype)
-                for ratio in dict.fromkeys(run.patch_ratio for run in runs):  # each weight setting once per batch
-                    with weights(ratio):
-                        for run in (run for run in runs if run.patch_ratio == ratio):
-                            with temporal_attention(model, run.temporal_attention):
-                                logits = model(pixel_values=flat, text_embeds=embeds[run.name]).logits_per_video
-                            # Sum over the views of each video (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
-                            chunks[run.name].append(logits.view(num_videos, num_views, -1).sum(dim=1).float().cpu())
-                result.evaluated.extend(mine[index] for index in batch["indices"])
+                chunks.append(batch_logits(batch["pixel_values"], embeds))
             bar.update(len(batch["indices"]) + len(batch["failures"]))
-            if result.failures:
-                bar.set_postfix(failed=len(result.failures))
+            if failures:
+                bar.set_postfix(failed=len(failures))
         bar.close()
+        parts = gather_object([(evaluated, failures, chunks)])  # every process's slice, in process order
         empty = np.zeros((0, len(split.class_names)), np.float32)
-        result.logits = {name: torch.cat(chunk).numpy() if chunk else empty for name, chunk in chunks.items()}
-        if state.num_processes > 1:  # every process receives all slices, in process order: the order of the list
-            from accelerate.utils import gather_object
-
-            parts = gather_object([(result.evaluated, result.failures, result.logits)])
-            result.evaluated = [index for part in parts for index in part[0]]
-            result.failures = [failure for part in parts for failure in part[1]]
-            result.logits = {name: np.concatenate([part[2][name] for part in parts]) for name in result.logits}
+        logits = {
+            run.name: np.concatenate([empty, *(chunk[run.name] for p in parts for chunk in p[2])]) for run in runs
+        }
+        result = SplitResult(split, [i for p in parts for i in p[0]], [f for p in parts for f in p[1]], logits)
         result.seconds = time.perf_counter() - start
-
-        labels = result.labels
-        for run in runs:
-            logits = result.logits[run.name]
-            if len(labels):
-                scores = metric.compute(predictions=logits, references=labels, k=list(TOP_K))
-            else:  # every video failed: no accuracy, the failures are in the report
-                scores = {f"top{k}": math.nan for k in TOP_K}
-            total = len(split.videos)
-            entry = {"num_evaluated": len(labels)}
-            for k in TOP_K:
-                value = scores[f"top{k}"]
-                entry[f"top{k}"] = _percent(value)
-                correct = 0.0 if math.isnan(value) else value * len(labels)
-                entry[f"top{k}_failures_as_wrong"] = _percent(correct / total) if total else None
-            result.metrics[run.name] = entry
+        result.metrics = {name: _metrics(metric, value, result.labels, len(split)) for name, value in logits.items()}
         results.append(result)
 
-    settings = {
-        **sampling,
-        "spatial_crops": 1,
-        "view_reduction": "sum of logits",
-        "num_templates": len(templates),
-        "batch_size": batch_size,
-        "num_workers": num_workers,
-        "num_processes": state.num_processes,
-        "limit": limit,
-        "device": str(device),
-        "dtype": str(dtype).removeprefix("torch."),
-    }
+    settings = {**sampling, "spatial_crops": 1, "view_reduction": "sum of logits", "num_templates": len(templates)}
+    settings |= {"batch_size": batch_size, "num_workers": num_workers, "num_processes": state.num_processes}
+    settings |= {"limit": limit, "device": str(device), "dtype": str(dtype).removeprefix("torch.")}
     return EvaluationResult(runs=list(runs), splits=results, settings=settings)
-
-
-__all__ = [
-    "OFFICIAL_SAMPLING",
-    "TOPK_ACCURACY_PATH",
-    "EvaluationResult",
-    "Run",
-    "SplitResult",
-    "VideoClipsDataset",
-    "clip_loader",
-    "collate_clips",
-    "evaluate_splits",
-    "load_topk_accuracy",
-    "make_runs",
-    "process_state",
-    "temporal_attention",
-]
