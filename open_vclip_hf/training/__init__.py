@@ -24,21 +24,8 @@ from .swa import (
 )
 
 __all__ = [
-    "AugmentationParams",
-    "InterpolatedLoss",
-    "InterpolatedWeightRegularizer",
-    "TrainAugmentation",
-    "TrainingProgress",
-    "VideoClassificationDataset",
-    "average_checkpoints",
-    "collate_videos",
-    "enable_activation_checkpointing",
-    "epoch_of_checkpoint",
-    "freeze_text_tower",
-    "numbered_folders",
-    "official_lr_lambda",
-    "parameter_groups",
-    "select_epoch_checkpoints",
-    "write_patched_model",
-    "write_swa_model",
-]
+    "AugmentationParams", "InterpolatedLoss", "InterpolatedWeightRegularizer", "TrainAugmentation", "TrainingProgress",
+    "VideoClassificationDataset", "average_checkpoints", "collate_videos", "enable_activation_checkpointing",
+    "epoch_of_checkpoint", "freeze_text_tower", "numbered_folders", "official_lr_lambda", "parameter_groups",
+    "select_epoch_checkpoints", "write_patched_model", "write_swa_model",
+]  # fmt: skip
