@@ -216,6 +216,27 @@ def convert_checkpoint(
     return model.eval()
 
 
+def write_patched_model(
+    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, processor=None, overwrite: bool = False
+) -> OpenVCLIPModel:
+    """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the whole state dict of the
+    model in `model_dir`, written atomically to `output_dir` with its non-weight files (or `processor`).
+
+    `clip_anchor` is anything [`clip_anchor_state_dict`] reads. `config.patch_ratio` records the total weight
+    on CLIP: `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor. Returns the model.
+    """
+    ratio = check_ratio(ratio)  # before anything is loaded
+    output_dir = Path(output_dir).absolute()
+    check_output_folder(output_dir, overwrite)
+    model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
+    patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
+    model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)
+    extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
+    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
+    return model
+
+
 __all__ = [
     "ConversionError",
     "clip_anchor_state_dict",
@@ -223,4 +244,5 @@ __all__ = [
     "convert_checkpoint",
     "openai_to_hf_state_dict",
     "read_openai_state_dict",
+    "write_patched_model",
 ]

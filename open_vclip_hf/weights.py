@@ -105,19 +105,9 @@ def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor]
                 tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# The swap θ -> θ_r -> θ (method doc 3.1, 3.3), also on FSDP2's local shards
-# --------------------------------------------------------------------------------------------------------------------
-
-
-def _loaded(module: str, name: str) -> Any:
-    """`module.name` if `module` is imported, else None (no DTensor or FSDP2 module can exist before)."""
-    return getattr(sys.modules.get(module), name, None)
-
-
 def is_dtensor(tensor: torch.Tensor) -> bool:
     """A parameter sharded by FSDP2 (`fully_shard`) or tensor parallelism: a `torch.distributed.tensor.DTensor`."""
-    dtensor = _loaded("torch.distributed.tensor", "DTensor")
+    dtensor = getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)  # none before that import
     return dtensor is not None and isinstance(tensor, dtensor)
 
 
@@ -128,7 +118,7 @@ def _local(param: nn.Parameter) -> torch.Tensor:
 
 def _reshard(model: nn.Module) -> None:
     """Make every FSDP2 module of `model` hold its sharded parameters: the swap writes the shards."""
-    fsdp_module = _loaded("torch.distributed.fsdp", "FSDPModule")
+    fsdp_module = getattr(sys.modules.get("torch.distributed.fsdp"), "FSDPModule", None)
     for module in model.modules() if fsdp_module is not None else ():
         if isinstance(module, fsdp_module):
             module.reshard()
@@ -211,11 +201,6 @@ def interpolated_parameters(
     matched, _ = matched_parameters(model, anchor_state_dict)
     with parameters_at_ratio(model, [(param, anchor) for _, param, anchor in matched], ratio):
         yield model
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Reading checkpoints
-# --------------------------------------------------------------------------------------------------------------------
 
 
 class CheckpointError(RuntimeError):
@@ -326,17 +311,12 @@ def _read_folder(folder: Path) -> Mapping[str, Any]:
 
 
 def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read one checkpoint into a CPU state dict.
+    """Read one checkpoint into a CPU state dict: a `.safetensors` or torch file (`.pth`, `.pyth`, `.pt`, `.bin`,
+    `weights_only=True`, a `{'model_state': ...}` wrapper unwrapped), an OpenAI TorchScript archive (its tensors, no
+    code run), a `save_pretrained` folder (possibly sharded) or an `accelerate` `save_state` folder.
 
-    Accepts a `.safetensors` file; a torch file (`.pth`, `.pyth`, `.pt`, `.bin`) read with `weights_only=True`, a
-    `{'model_state': ...}` wrapper (PySlowFast, the official `swa_2_22.pth`) unwrapped; a TorchScript archive such as
-    OpenAI's `ViT-B-16.pt` (its tensors, without running any code of the archive); a `save_pretrained` folder
-    (possibly sharded) or an `accelerate` `save_state` folder.
-
-    Raises:
-        FileNotFoundError: the path (or a shard listed in an index) does not exist.
-        CheckpointError: the file cannot be read (e.g. truncated) or is not a mapping of names to tensors; the
-            message names the file.
+    Raises FileNotFoundError (also for a shard of an index) or CheckpointError (unreadable or truncated file, not a
+    mapping of names to tensors), naming the file.
     """
     path = Path(path)
     if not path.exists():
@@ -450,11 +430,9 @@ def default_permissions(path: str | Path) -> None:
 
 
 def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:
-    """Move the complete folder `staging` ([`staging_directory`]) to `path`.
-
-    A new or empty `path`, or a model folder holding only its own files ([`model_folder_files`]), is replaced by
-    one rename; a model folder holding other files too keeps them (only its own files are swapped, one rename
-    each). Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns).
+    """Move the complete folder `staging` to `path`: by one rename if `path` is new, empty or a model folder holding
+    only its own files; a model folder holding other files too keeps them (its own files are swapped one rename each).
+    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns).
     """
     staging, path = Path(staging), Path(path).absolute()
     default_permissions(staging)

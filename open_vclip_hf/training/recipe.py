@@ -37,14 +37,10 @@ class AugmentationParams:
 
 
 class TrainAugmentation:
-    """Open-VCLIP's training augmentation, one draw per clip (method doc section 4; PySlowFast `spatial_sampling`
-    with `TRAIN_JITTER_SCALES [224, 256]`, `TRAIN_CROP_SIZE 224`, `RANDOM_FLIP True`, no RandAugment or mixup).
-
-    Short side `round(U(min_short_side, max_short_side))` (aspect kept, long side floored; bilinear with
-    antialiasing, on uint8), a uniform random `crop_size` square, a horizontal flip with probability `flip_prob`,
-    then `(pixel / 255 - mean) / std`. Called with `uint8` frames `(T, H, W, 3)` and a `np.random.Generator`, it
-    returns `float32` `(T, 3, crop_size, crop_size)`. The short side range defaults to `[crop_size,
-    round(crop_size * 256/224)]`.
+    """Open-VCLIP's training augmentation (method doc section 4; PySlowFast `spatial_sampling`, no RandAugment):
+    short side `round(U(min_short_side, max_short_side))` (default `[crop_size, round(crop_size * 256/224)]`, aspect
+    kept, bilinear with antialiasing), a random `crop_size` square, a flip with probability `flip_prob`, CLIP's
+    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip.
     """
 
     def __init__(

@@ -43,24 +43,19 @@ class InterpolatedWeightRegularizer:
 
         g = ∇L(θ) + β · ∇_{θ'} L(θ')|_{θ'=θ_r},        β = 0.5, r ~ U(0, 0.6) in all released runs.
 
-    θ_r is written into the trainable parameters in place (and θ restored bit for bit afterwards, also when the loss
-    function raises), so DDP, `torch.compile`, activation checkpointing and mixed precision all see θ_r. Use, once per
+    θ_r is written into the trainable parameters in place and θ restored bit for bit afterwards (also when the loss
+    function raises), so DDP, `torch.compile`, activation checkpointing and mixed precision all see θ_r. Pass 1 runs
+    inside the model's `no_sync`; the plain backward then reduces the sum, the rank average of
+    `∇L(θ) + β·∇L(θ_r_rank)` as in the official 2-pass code. Under FSDP2 each rank swaps its own shards, so all ranks
+    need one r (`share_ratio=True` or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. Only trainable parameters are
+    interpolated (frozen ones equal θ_CLIP); those absent from the anchor stay at θ (`skipped_names`). Once per
     micro-batch, before the plain backward::
 
         regularizer = InterpolatedWeightRegularizer(model, clip_state_dict)  # model as returned by accelerator.prepare
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss_fn = lambda m: criterion(m(**batch.inputs).logits_per_video, batch.labels)
-                regularizer.backward(loss_fn, accelerator)  # pass 1 at θ_r, never all-reduced
-                accelerator.backward(loss_fn(model))        # pass 2 at θ, all-reduces the sum on sync steps
-                ...clip grad norm, optimizer.step(), optimizer.zero_grad()
-
-    Pass 1 runs inside the model's `no_sync`, so the plain backward reduces the sum: the rank average of
-    `∇L(θ) + β·∇L(θ_r_rank)`, exactly the official 2-pass code. Under FSDP2 each rank swaps its own shards (the anchor
-    is sharded like each parameter), so all ranks need one r: `share_ratio=True` or a fixed `ratio`. DeepSpeed ZeRO-3
-    is refused. Only trainable parameters are interpolated (frozen ones equal θ_CLIP, where θ_r = θ); trainable
-    parameters absent from the anchor stay at θ (`skipped_names`). The anchor copy costs 4 bytes per interpolated
-    parameter (2 where float16 is exact, as for OpenAI's release), the backup of θ during pass 1 as much again.
+        with accelerator.accumulate(model):
+            loss_fn = lambda m: criterion(m(**batch.inputs).logits_per_video, batch.labels)
+            regularizer.backward(loss_fn, accelerator)  # pass 1 at θ_r, never all-reduced
+            accelerator.backward(loss_fn(model))        # pass 2 at θ, all-reduces the sum on sync steps
 
     Args:
         model: the model being trained, preferably as returned by `accelerator.prepare`.
@@ -170,19 +165,10 @@ class InterpolatedWeightRegularizer:
             yield
 
     def backward(self, loss_fn: Callable[[nn.Module], torch.Tensor], accelerator: Any = None) -> InterpolatedLoss:
-        """Pass 1 of a step: sample r, back-propagate `weight · loss_fn(model)` at θ_r, restore θ.
-
-        The gradient, taken at θ_r, accumulates into `.grad` unchanged (straight-through, method doc 3.1); nothing is
-        reduced here, the plain pass that must follow in the same step reduces the sum.
-
-        Args:
-            loss_fn: the scalar training loss of the current batch, from the model it is given.
-            accelerator: an `accelerate.Accelerator` (its `no_sync` and `backward`: GradScaler, accumulation
-                scaling). Without it: `no_sync()` of a DDP model or FSDP2 root, and `loss.backward()`.
-
-        Returns:
-            `InterpolatedLoss(loss=L(θ_r) detached, ratio=r)`.
-        """
+        """Pass 1 of a step: sample r, back-propagate `weight · loss_fn(model)` at θ_r (straight-through, method doc
+        3.1; not reduced here) and restore θ. `accelerator` provides `no_sync` and `backward` (GradScaler,
+        accumulation scaling); without it, the `no_sync` of a DDP model or FSDP2 root and `loss.backward()`.
+        Returns `InterpolatedLoss(loss=L(θ_r) detached, ratio=r)`."""
         ratio = self.sample_ratio()
         with self._no_sync(accelerator), self.interpolated_parameters(ratio):
             loss = loss_fn(self.model)

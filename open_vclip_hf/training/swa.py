@@ -1,6 +1,6 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Stochastic weight averaging along the training trajectory (method doc section 3.2) and test-time patching of a
-model folder (section 3.3): what `open-vclip average`, `open-vclip patch` and the end of training run."""
+"""Stochastic weight averaging along the training trajectory (method doc section 3.2): what `open-vclip average` and
+the end of training run."""
 
 import json
 import os
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
+from ..modeling_open_vclip import OpenVCLIPModel
+from ..processing_open_vclip import OpenVCLIPProcessor
 from ..weights import (
     TORCH_SUFFIXES,
     check_output_folder,
-    check_ratio,
     check_same_keys_and_shapes,
     load_checkpoint_state_dict,
-    patch_model_,
     save_pretrained_atomically,
     staging_directory,
 )
@@ -141,13 +141,9 @@ def write_swa_model(
     template = checkpoints[-1]
     if not (template.is_dir() and (template / "config.json").is_file()):
         raise ValueError(
-            f"{template} is not a save_pretrained folder, so there is no config for a model folder: give the "
-            "checkpoints as save_pretrained folders (e.g. the epoch_N folders of the training script), or write "
-            "a state dict file (an output ending in .safetensors or .pth) in the checkpoints' own key names"
+            f"{template} is not a save_pretrained folder (no config for a model folder): give save_pretrained folders "
+            "(e.g. the training script's epoch_N) or write a state dict file (an output ending in .safetensors or .pth)"
         )
-    from ..modeling_open_vclip import OpenVCLIPModel
-    from ..processing_open_vclip import OpenVCLIPProcessor
-
     model = OpenVCLIPModel.from_pretrained(template, dtype=torch.float32)
     model.load_state_dict(average, strict=True)
     # The mean of θ_i = r_i·θ_CLIP + (1 − r_i)·θ'_i puts the mean of the r_i on CLIP (unpatched: r_i = 0).
@@ -159,28 +155,3 @@ def write_swa_model(
     processor = processor or OpenVCLIPProcessor.from_pretrained(template)
     save_pretrained_atomically(model, output, processor, extra_files_from=template)
     return checkpoints
-
-
-def write_patched_model(
-    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, processor=None, overwrite: bool = False
-):
-    """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the whole state dict of the
-    model in `model_dir`, written atomically to `output_dir` with its non-weight files (or `processor`).
-
-    `clip_anchor` is anything `convert.clip_anchor_state_dict` reads. `config.patch_ratio` records the total weight
-    on CLIP: `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor. Returns the model.
-    """
-    from ..convert import clip_anchor_state_dict
-    from ..modeling_open_vclip import OpenVCLIPModel
-    from ..processing_open_vclip import OpenVCLIPProcessor
-
-    ratio = check_ratio(ratio)  # before anything is loaded
-    output_dir = Path(output_dir).absolute()
-    check_output_folder(output_dir, overwrite)
-    model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
-    patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
-    model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
-    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)
-    extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
-    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
-    return model
