@@ -92,6 +92,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
     vision_width, _, patch_size, _ = weights["visual.conv1.weight"].shape
     grid = round((weights["visual.positional_embedding"].shape[0] - 1) ** 0.5)
     vocab_size, text_width = weights["token_embedding.weight"].shape
+    projection_dim = weights["text_projection"].shape[1]
     text_config = dict(
         vocab_size=vocab_size,
         hidden_size=text_width,
@@ -99,7 +100,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
         num_hidden_layers=_count_layers(weights, ""),
         num_attention_heads=text_width // OPENAI_HEAD_DIM,
         max_position_embeddings=weights["positional_embedding"].shape[0],
-        projection_dim=weights["text_projection"].shape[1],
+        projection_dim=projection_dim,
         # OpenAI's <|startoftext|> and <|endoftext|> are the last two ids of the vocabulary.
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
@@ -114,10 +115,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
         projection_dim=weights["visual.proj"].shape[1],
     )
     return OpenVCLIPConfig(
-        text_config=text_config,
-        vision_config=vision_config,
-        projection_dim=weights["text_projection"].shape[1],
-        **config_kwargs,
+        text_config=text_config, vision_config=vision_config, projection_dim=projection_dim, **config_kwargs
     )
 
 

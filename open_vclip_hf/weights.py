@@ -57,11 +57,10 @@ def check_same_keys_and_shapes(
     first: Mapping[str, torch.Tensor], second: Mapping[str, torch.Tensor], first_name: str, second_name: str
 ) -> None:
     """Raise a ValueError naming the keys when the two state dicts differ in keys or in shapes."""
-    problems = [
-        f"keys only in {name}: {listed_names(only)}"
-        for name, only in ((first_name, first.keys() - second.keys()), (second_name, second.keys() - first.keys()))
-        if only
-    ]
+    problems = []
+    for name, only in ((first_name, first.keys() - second.keys()), (second_name, second.keys() - first.keys())):
+        if only:
+            problems.append(f"keys only in {name}: {listed_names(only)}")
     mismatched = [
         f"{key} {tuple(first[key].shape)} vs {tuple(second[key].shape)}"
         for key in first.keys() & second.keys()
