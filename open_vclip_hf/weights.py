@@ -75,12 +75,8 @@ def check_same_keys_and_shapes(
 def interpolate_weights(
     weights: Mapping[str, torch.Tensor], anchor: Mapping[str, torch.Tensor], ratio: float
 ) -> dict[str, torch.Tensor]:
-    """Patched weights `ratio·anchor + (1 − ratio)·weights` (method doc 3.3), a new state dict.
-
-    `anchor` (θ_CLIP) must have the keys and shapes of `weights` (θ); `ratio`, the weight on the anchor, lies in
-    [0, 1] (0.5 for the released B/32 and B/16, 0.6 for L/14). Floating tensors are interpolated in float32 (float64
-    stays float64) and returned in the dtype and device of `weights`; other tensors are copied from `weights`.
-    """
+    """Patched weights `ratio·anchor + (1 − ratio)·weights` (method doc 3.3; the released models use 0.5 for B/32 and
+    B/16, 0.6 for L/14): a new state dict in the dtypes and devices of `weights`, non-floating tensors copied."""
     ratio = check_ratio(ratio)
     check_same_keys_and_shapes(weights, anchor, "weights", "anchor")
     return {
@@ -135,12 +131,9 @@ def _local_anchor(param: nn.Parameter, anchor: torch.Tensor) -> torch.Tensor:
 def matched_parameters(
     model: nn.Module, anchor: Mapping[str, torch.Tensor], trainable_only: bool = False
 ) -> tuple[list[tuple[str, nn.Parameter, torch.Tensor]], list[str]]:
-    """`(name, parameter, anchor of its local part)` for every parameter found in `anchor`, and the names not found.
-
-    Wrapper prefixes (`module.`, `_orig_mod.`) are ignored; frozen parameters are left out when `trainable_only`.
-    FSDP2 modules are resharded first and a DTensor's anchor is cut like it (same mesh and placements, no
-    communication). Raises a ValueError for shapes that differ, or when no parameter is in the anchor.
-    """
+    """`(name, parameter, anchor of its local part)` for every parameter found in `anchor` (wrapper prefixes ignored,
+    frozen ones left out if `trainable_only`; a DTensor's anchor cut like it), and the names not found. Raises a
+    ValueError (`check_same_keys_and_shapes`) for shapes that differ, or when no parameter is in the anchor."""
     _reshard(model)
     found, missing = {}, []
     for name, param in model.named_parameters():
@@ -190,12 +183,9 @@ def parameters_at_ratio(
 def interpolated_parameters(
     model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float
 ) -> Iterator[nn.Module]:
-    """Temporarily set the parameters of `model` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ` (method doc 3.1/3.3).
-
-    Every parameter with an entry in `anchor_state_dict` is swapped in place (wrapper prefixes ignored, buffers
-    untouched) and restored bit-exactly when the block exits, also on an exception: a sweep of patch ratios without
-    reloading the model. FSDP2 parameters (DTensors) are swapped shard by shard. Yields `model`.
-    """
+    """Temporarily set the parameters of `model` found in `anchor_state_dict` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ`
+    (method doc 3.1/3.3; buffers untouched, FSDP2 shards swapped in place), restored bit-exactly on exit, also on an
+    exception: a sweep of patch ratios without reloading the model. Yields `model`."""
     ratio = check_ratio(ratio)
     matched, _ = matched_parameters(model, anchor_state_dict)
     with parameters_at_ratio(model, [(param, anchor) for _, param, anchor in matched], ratio):
