@@ -62,8 +62,7 @@ def worker(args) -> dict:
     import torch
 
     from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
-    from open_vclip_hf.interpolation import InterpolatedWeightRegularizer
-    from open_vclip_hf.training import freeze_text_tower, parameter_groups
+    from open_vclip_hf.training import InterpolatedWeightRegularizer, freeze_text_tower, parameter_groups
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -1,17 +1,7 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Official Open-VCLIP / OpenAI CLIP checkpoints -> `save_pretrained` folders of [`OpenVCLIPModel`].
-
-Reads (method doc section 6):
-
-* the official release `swa_2_22.pth`: `{'model_state': {'model.visual.conv1.weight': ..., ...}}` (PySlowFast
-  epoch checkpoints `checkpoint_epoch_000NN.pyth` have the same layout), keys = `'model.' + <OpenAI CLIP key>`;
-* a plain OpenAI CLIP state dict (`visual.conv1.weight`, `transformer.resblocks.0...`, `logit_scale`, ...);
-* OpenAI's TorchScript files (`ViT-B-16.pt`, fp16), the anchor the official code interpolates against.
-
-The architecture (patch size, widths, layers, heads, image size, context length, vocabulary) is read off the tensor
-shapes, and the OpenAI -> Hugging Face key mapping is the one of transformers'
-`convert_clip_original_pytorch_to_hf.py`. Optionally the result is patched toward a CLIP anchor,
-`θ = r·θ_anchor + (1−r)·θ` (method doc section 3.3: r = 0.5 for B/32 and B/16, 0.6 for L/14).
+"""Official Open-VCLIP / OpenAI CLIP checkpoints (method doc section 6: `swa_2_22.pth`, PySlowFast epoch checkpoints,
+OpenAI state dicts and TorchScript files) -> `save_pretrained` folders of [`OpenVCLIPModel`], optionally patched
+toward a CLIP anchor (method doc 3.3), with the key mapping of transformers' `convert_clip_original_pytorch_to_hf.py`.
 """
 
 import re
@@ -28,9 +18,10 @@ from .weights import (
     WRAPPER_PREFIXES,
     CheckpointError,
     check_output_folder,
+    check_ratio,
     check_same_keys_and_shapes,
-    interpolate_weights,
     load_checkpoint_state_dict,
+    patch_model_,
     save_pretrained_atomically,
 )
 
@@ -41,27 +32,22 @@ _OPENAI_PREFIXES = (*WRAPPER_PREFIXES, "model.")
 # Entries of OpenAI's TorchScript files that are not weights.
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
 
-_LAYER_RENAMES = (
-    ("attn.out_proj.", "self_attn.out_proj."),
-    ("ln_1.", "layer_norm1."),
-    ("ln_2.", "layer_norm2."),
-    ("mlp.c_fc.", "mlp.fc1."),
-    ("mlp.c_proj.", "mlp.fc2."),
-)
+_LAYER_RENAMES = {
+    "attn.out_proj.": "self_attn.out_proj.", "ln_1.": "layer_norm1.", "ln_2.": "layer_norm2.", "mlp.c_fc.": "mlp.fc1.",
+    "mlp.c_proj.": "mlp.fc2.",
+}  # fmt: skip
 _TOP_LEVEL_RENAMES = {
     "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
     "visual.class_embedding": "vision_model.embeddings.class_embedding",
     "visual.positional_embedding": "vision_model.embeddings.position_embedding.weight",
-    "visual.ln_pre.weight": "vision_model.pre_layrnorm.weight",
-    "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
+    "visual.ln_pre.weight": "vision_model.pre_layrnorm.weight", "visual.ln_pre.bias": "vision_model.pre_layrnorm.bias",
     "visual.ln_post.weight": "vision_model.post_layernorm.weight",
     "visual.ln_post.bias": "vision_model.post_layernorm.bias",
     "token_embedding.weight": "text_model.embeddings.token_embedding.weight",
     "positional_embedding": "text_model.embeddings.position_embedding.weight",
-    "ln_final.weight": "text_model.final_layer_norm.weight",
-    "ln_final.bias": "text_model.final_layer_norm.bias",
+    "ln_final.weight": "text_model.final_layer_norm.weight", "ln_final.bias": "text_model.final_layer_norm.bias",
     "logit_scale": "logit_scale",
-}
+}  # fmt: skip
 _TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}
 _LAYER_KEY = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
 
@@ -71,26 +57,11 @@ class ConversionError(CheckpointError):
 
 
 def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) stored in `path`.
-
-    `path` is an official Open-VCLIP checkpoint (`swa_2_22.pth`, `{'model_state': {'model.<key>': ...}}`), a plain
-    OpenAI state dict or an OpenAI TorchScript `.pt`, read by [`load_checkpoint_state_dict`]: `torch.load` with
-    `weights_only=True`, and for TorchScript archives (which `torch.jit.load` would execute: their `code/` and any
-    `__setstate__` run on loading) a restricted unpickler that rebuilds only the tensors of `data.pkl` and refuses
-    everything else.
-
-    Raises:
-        FileNotFoundError: `path` does not exist.
-        CheckpointError: empty, truncated or corrupt file (the message names the file).
-        ConversionError: readable, but not CLIP weights.
+    """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) of an official Open-VCLIP checkpoint
+    (`{'model_state': {'model.<key>': ...}}`), an OpenAI state dict or TorchScript `.pt`, read with
+    [`load_checkpoint_state_dict`] (no code of the file runs). Raises a ConversionError if they are not CLIP weights.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.is_file() and path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
     state = load_checkpoint_state_dict(path)
-
     weights = {}
     for key, tensor in state.items():
         for prefix in _OPENAI_PREFIXES:
@@ -121,6 +92,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
     vision_width, _, patch_size, _ = weights["visual.conv1.weight"].shape
     grid = round((weights["visual.positional_embedding"].shape[0] - 1) ** 0.5)
     vocab_size, text_width = weights["token_embedding.weight"].shape
+    projection_dim = weights["text_projection"].shape[1]
     text_config = dict(
         vocab_size=vocab_size,
         hidden_size=text_width,
@@ -128,7 +100,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
         num_hidden_layers=_count_layers(weights, ""),
         num_attention_heads=text_width // OPENAI_HEAD_DIM,
         max_position_embeddings=weights["positional_embedding"].shape[0],
-        projection_dim=weights["text_projection"].shape[1],
+        projection_dim=projection_dim,
         # OpenAI's <|startoftext|> and <|endoftext|> are the last two ids of the vocabulary.
         bos_token_id=vocab_size - 2,
         eos_token_id=vocab_size - 1,
@@ -143,10 +115,7 @@ def config_from_openai_state_dict(weights: Mapping[str, torch.Tensor], **config_
         projection_dim=weights["visual.proj"].shape[1],
     )
     return OpenVCLIPConfig(
-        text_config=text_config,
-        vision_config=vision_config,
-        projection_dim=weights["text_projection"].shape[1],
-        **config_kwargs,
+        text_config=text_config, vision_config=vision_config, projection_dim=projection_dim, **config_kwargs
     )
 
 
@@ -167,7 +136,7 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
                 for name, part in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0)):
                     converted[f"{prefix}self_attn.{name}.{kind}"] = part.contiguous()
             else:
-                for old, new in _LAYER_RENAMES:
+                for old, new in _LAYER_RENAMES.items():
                     if rest.startswith(old):
                         converted[prefix + new + rest.removeprefix(old)] = tensor
                         break
@@ -201,23 +170,19 @@ def convert_checkpoint(
 
     Args:
         src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
-        clip_anchor: θ_CLIP for test-time patching (method doc 3.3): an OpenAI file, a CLIP `save_pretrained`
-            folder or Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`. Required when `ratio > 0`, refused when 0.
-        ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
-            Recorded in `config.patch_ratio`.
-        output_dir: if given, the model and its processor ([`OpenVCLIPProcessor.for_model`]) are written there with
-            `save_pretrained` (safetensors). The folder is built next to its destination and renamed into place, so
-            it never exists half-written.
-        overwrite: replace an existing `output_dir`: an empty folder or a model folder, of which only the model's
-            own files are replaced (other files stay); any other folder is refused.
+        clip_anchor: θ_CLIP for test-time patching (method doc 3.3), anything [`clip_anchor_state_dict`] reads.
+            Required when `ratio > 0`, refused when 0.
+        ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14),
+            recorded in `config.patch_ratio`.
+        output_dir: if given, the model and its processor are written there atomically (safetensors).
+        overwrite: replace an existing `output_dir` (an empty folder, or a model folder's own files only).
         config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
 
     Raises:
-        FileNotFoundError, CheckpointError (unreadable / truncated file), ConversionError (not CLIP, inconsistent,
-        anchor of another architecture), ValueError (bad ratio, anchor missing, output exists).
+        FileNotFoundError, CheckpointError (unreadable file), ConversionError (not CLIP, inconsistent, anchor of
+        another architecture), ValueError (bad ratio, anchor missing, output exists).
     """
-    if not 0.0 <= ratio <= 1.0:
-        raise ValueError(f"ratio must be in [0, 1] (the weight of the CLIP anchor), got {ratio}")
+    ratio = check_ratio(ratio)
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
     if ratio == 0 and clip_anchor is not None:
@@ -239,18 +204,35 @@ def convert_checkpoint(
     model.load_state_dict(state_dict, strict=True)
 
     if clip_anchor is not None:
-        anchor = clip_anchor_state_dict(clip_anchor)
         try:
-            patched = interpolate_weights(model.state_dict(), anchor, ratio)
+            patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
         except ValueError as error:
             raise ConversionError(f"CLIP anchor {clip_anchor!r} does not match {src}: {error}") from error
-        model.load_state_dict(patched, strict=True)
 
     if output_dir is not None:
-        # With the processor (CLIP's image processing at the model's image size, its tokenizer, config.num_frames),
-        # so the folder is complete for `pipeline(...)`, `open-vclip classify` and `OpenVCLIPProcessor.from_pretrained`.
         save_pretrained_atomically(model, output_dir, OpenVCLIPProcessor.for_model(config))
     return model.eval()
+
+
+def write_patched_model(
+    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, processor=None, overwrite: bool = False
+) -> OpenVCLIPModel:
+    """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the whole state dict of the
+    model in `model_dir`, written atomically to `output_dir` with its non-weight files (or `processor`).
+
+    `clip_anchor` is anything [`clip_anchor_state_dict`] reads. `config.patch_ratio` records the total weight
+    on CLIP: `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor. Returns the model.
+    """
+    ratio = check_ratio(ratio)  # before anything is loaded
+    output_dir = Path(output_dir).absolute()
+    check_output_folder(output_dir, overwrite)
+    model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
+    patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
+    model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)
+    extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
+    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
+    return model
 
 
 __all__ = [
@@ -260,4 +242,5 @@ __all__ = [
     "convert_checkpoint",
     "openai_to_hf_state_dict",
     "read_openai_state_dict",
+    "write_patched_model",
 ]

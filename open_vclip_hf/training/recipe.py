@@ -1,14 +1,6 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""The fine-tuning recipe of Open-VCLIP (method doc section 4) that `examples/train_openvclip.py` puts together.
-
-* Data: [`VideoClassificationDataset`] decodes the videos of a [`VideoList`] (`open_vclip_hf.data`) with the
-  library's one decoder ([`load_video`], dense 8 x 16 clips at a random temporal position) and augments them with
-  [`TrainAugmentation`] (short side U[224, 256], random 224 crop, random horizontal flip, CLIP mean/std). All
-  randomness of an example is a function of `(seed, epoch, index)`, so a resumed run sees the same clips.
-* Optimisation: [`parameter_groups`] (weight decay 0 for 1-D parameters and biases), [`official_lr_lambda`] (linear
-  warm-up then cosine, PySlowFast's `lr_policy.py`), [`freeze_text_tower`].
-* Run folders: [`TrainingProgress`] (where a resumed run continues), [`numbered_folders`].
-"""
+"""The fine-tuning recipe of Open-VCLIP (method doc section 4) that `examples/train_openvclip.py` puts together:
+the training dataset and augmentation, the optimizer groups and learning-rate schedule, resumable run folders."""
 
 import json
 import logging
@@ -32,15 +24,9 @@ logger = logging.getLogger(__name__)
 JITTER_SCALE = 256 / 224
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Spatial augmentation (method doc section 4)
-# --------------------------------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class AugmentationParams:
-    """One draw of [`TrainAugmentation`]: resize to `(height, width)` (short side `short_side`), crop the
-    `crop_size` square at `(top, left)`, then flip horizontally if `flip`."""
+    """One draw of [`TrainAugmentation`]: resize to `(height, width)`, crop at `(top, left)`, flip if `flip`."""
 
     short_side: int
     height: int
@@ -51,29 +37,10 @@ class AugmentationParams:
 
 
 class TrainAugmentation:
-    """Open-VCLIP's training-time spatial augmentation, applied identically to every frame of a clip.
-
-    PySlowFast `spatial_sampling` with `DATA.TRAIN_JITTER_SCALES [224, 256]`, `TRAIN_CROP_SIZE 224` and
-    `RANDOM_FLIP True` (no RandAugment, mixup or random erasing; method doc section 4):
-
-    1. short side `s = round(U(min_short_side, max_short_side))`, aspect ratio kept (long side floored);
-    2. a random `crop_size` x `crop_size` crop, uniform over all positions;
-    3. a horizontal flip with probability `flip_prob`;
-    4. `(pixel / 255 - mean) / std` with CLIP's mean and std.
-
-    Resizing is bilinear with antialiasing, on uint8 frames. The official code does not antialias, but it trained on
-    videos already scaled to a short side of 256, where this makes almost no difference; on full-HD videos it avoids
-    aliasing, and the evaluation processor's bicubic PIL resize antialiases too.
-
-    Args:
-        crop_size: side of the square crop, the model's `image_size` (224).
-        min_short_side, max_short_side: range of the short side; default `crop_size` and `round(crop_size * 256/224)`,
-            i.e. [224, 256] for 224 crops.
-        flip_prob: probability of a horizontal flip.
-        mean, std: per-channel normalisation (CLIP's).
-
-    Call with `(frames, generator)`: `frames` is `uint8` `(T, H, W, 3)`, `generator` a `np.random.Generator`;
-    returns `float32` `(T, 3, crop_size, crop_size)`.
+    """Open-VCLIP's training augmentation (method doc section 4; PySlowFast `spatial_sampling`, no RandAugment):
+    short side `round(U(min_short_side, max_short_side))` (default `[crop_size, round(crop_size * 256/224)]`, aspect
+    kept, bilinear with antialiasing), a random `crop_size` square, a flip with probability `flip_prob`, CLIP's
+    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip.
     """
 
     def __init__(
@@ -113,7 +80,6 @@ class TrainAugmentation:
 
     def apply(self, frames: np.ndarray, params: AugmentationParams) -> torch.Tensor:
         """Resize, crop, flip and normalise `frames` (`uint8` `(T, H, W, 3)`) with the given draw."""
-        # Resized in uint8 (channels-last, like PIL): 16x less memory than float for full-HD frames, and fast.
         video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         if (params.height, params.width) != tuple(video.shape[-2:]):
             video = nn.functional.interpolate(
@@ -130,28 +96,13 @@ class TrainAugmentation:
         return self.apply(frames, self.sample_params(frames.shape[1], frames.shape[2], generator))
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# The dataset
-# --------------------------------------------------------------------------------------------------------------------
-
-
 class VideoClassificationDataset(Dataset):
-    """Training clips: dense sampling at a random temporal position, then [`TrainAugmentation`].
+    """Training clips of a [`VideoList`]: [`load_video`] (8 frames, dense, stride 16 at 30 fps; method doc section
+    4), then `transform` (default [`TrainAugmentation`]). `dataset[i]` is `{"pixel_values", "labels"}`.
 
-    `dataset[i]` is `{"pixel_values": float32 (num_frames, 3, crop, crop), "labels": int}`. Example `i` in epoch `e`
-    draws its temporal position and its augmentation from `np.random.default_rng((seed, e, i))`: independent of the
-    DataLoader worker that decodes it and identical when a run is resumed. Call [`set_epoch`] before each epoch.
-
-    A video that cannot be decoded is reported (a warning naming it) and replaced by another example drawn from the
-    same generator, up to `max_retries` times, as PySlowFast's loader does.
-
-    Args:
-        videos: the training videos, a [`VideoList`] from `open_vclip_hf.data` (`read_csv`, `read_folder`,
-            `read_dataset`).
-        transform: `(frames, generator) -> tensor`; default [`TrainAugmentation`]`()`.
-        num_frames, sampling, frame_stride, target_fps: passed to [`load_video`] (8 frames, dense, stride 16 at
-            30 fps: method doc section 4).
-        seed: base seed of the per-example generators.
+    Example `i` of epoch `e` draws from `np.random.default_rng((seed, e, i))`: the same clip whatever the worker
+    and when a run is resumed; call [`set_epoch`] before each epoch. An unreadable video is logged and replaced by
+    another example drawn from the same generator, up to `max_retries` times, as PySlowFast's loader does.
     """
 
     def __init__(
@@ -167,15 +118,12 @@ class VideoClassificationDataset(Dataset):
     ):
         if not len(videos):
             raise ValueError("no training videos")
-        self.videos = videos
-        self.class_names = videos.class_names
+        self.videos, self.class_names = videos, videos.class_names
         self.transform = TrainAugmentation() if transform is None else transform
         self.video_kwargs = dict(
             num_frames=num_frames, sampling=sampling, frame_stride=frame_stride, target_fps=target_fps
         )
-        self.seed = int(seed)
-        self.epoch = 0
-        self.max_retries = max_retries
+        self.seed, self.epoch, self.max_retries = int(seed), 0, max_retries
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -205,24 +153,15 @@ def collate_videos(examples: Sequence[dict]) -> dict[str, torch.Tensor]:
     }
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Optimisation (method doc section 4)
-# --------------------------------------------------------------------------------------------------------------------
-
-
 def freeze_text_tower(model: nn.Module) -> None:
-    """Freeze CLIP's text tower and text projection (method doc section 2: the class embeddings are computed once,
-    no gradient reaches the text side). The vision tower, the visual projection and `logit_scale` stay trainable,
-    as in the official code."""
+    """Freeze the text tower and text projection (method doc section 2); the rest stays trainable, as officially."""
     model.text_model.requires_grad_(False)
     model.text_projection.requires_grad_(False)
 
 
 def enable_activation_checkpointing(model: nn.Module, use_reentrant: bool = False) -> None:
-    """Recompute every transformer layer in the backward (the official ViT-L/14 run's `MODEL.USE_CHECKPOINT`).
-
-    `activation_checkpointing_enable` is the name in recent transformers 5 releases; 5.0 has only
-    `gradient_checkpointing_enable` (same behaviour), which later releases keep as a deprecated alias."""
+    """Recompute every transformer layer in the backward (the official ViT-L/14 run's `MODEL.USE_CHECKPOINT`);
+    transformers 5.0 names it `gradient_checkpointing_enable`."""
     kwargs = {"use_reentrant": use_reentrant}
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
@@ -232,8 +171,7 @@ def enable_activation_checkpointing(model: nn.Module, use_reentrant: bool = Fals
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups of the trainable parameters: no weight decay for 1-D parameters and biases
-    (`SOLVER.ZERO_WD_1D_PARAM`, `slowfast/models/optimizer.py`), `weight_decay` for the rest. Like the official
-    code, the 0-dim `logit_scale` is in the decayed group."""
+    (`SOLVER.ZERO_WD_1D_PARAM`); like the official code, the 0-dim `logit_scale` is decayed."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -244,17 +182,9 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def official_lr_lambda(
     warmup_steps: float, total_steps: int, base_lr: float, warmup_start_lr: float, end_lr: float
 ) -> Callable[[int], float]:
-    """Multiplier of `base_lr` after `step` optimizer steps (for `torch.optim.lr_scheduler.LambdaLR`): PySlowFast's
-    `cosine` policy with `COSINE_AFTER_WARMUP` and linear warm-up (`slowfast/utils/lr_policy.py`), counted in steps
-    instead of fractional epochs:
-
-        step <  warmup_steps: warmup_start_lr + (base_lr - warmup_start_lr) * step / warmup_steps
-        otherwise:            end_lr + (base_lr - end_lr) * (1 + cos(pi * (step - warmup_steps) / cosine_steps)) / 2
-
-    with `cosine_steps = total_steps - warmup_steps`.
-
-    Open-VCLIP: base 3.33e-6, warm-up from 3.33e-8 over 2 epochs, cosine to 3.33e-8 at epoch 22.
-    """
+    """Multiplier of `base_lr` after `step` optimizer steps, for `LambdaLR`: PySlowFast's linear warm-up then
+    `cosine` policy (`slowfast/utils/lr_policy.py`), in steps instead of fractional epochs. Open-VCLIP: base 3.33e-6,
+    warm-up from 3.33e-8 over 2 epochs, cosine to 3.33e-8 at epoch 22."""
     if base_lr <= 0:
         raise ValueError(f"base_lr must be positive, got {base_lr}")
     cosine_steps = max(total_steps - warmup_steps, 1e-12)
@@ -270,19 +200,10 @@ def official_lr_lambda(
     return multiplier
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class TrainingProgress:
-    """Where training stands, saved as `training_progress.json` in each training state folder so that a resumed run
-    continues at the same batch of the same epoch. `batches_done` counts batches of `epoch` already trained on.
-
-    JSON, not accelerate's `register_for_checkpointing`: accelerate unpickles those objects with `weights_only=False`,
-    so a crafted `custom_checkpoint_0.pkl` in a shared run folder would run code on `--resume_from_checkpoint`.
-    """
+    """Where training stands (`batches_done` of `epoch`), saved as `training_progress.json` in each training state
+    folder. JSON, not accelerate's `register_for_checkpointing`, which unpickles with `weights_only=False`."""
 
     epoch: int = 0
     batches_done: int = 0
@@ -297,17 +218,13 @@ class TrainingProgress:
     def load(cls, folder: str | Path) -> "TrainingProgress":
         path = Path(folder) / cls.FILE
         if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} not found: not a training state of this script (states of versions before 0.1.0 kept it in "
-                "custom_checkpoint_0.pkl, which is not unpickled: start that run over)"
-            )
+            raise FileNotFoundError(f"{path} not found: not a training state of this script")
         state = json.loads(path.read_text(encoding="utf-8"))
         return cls(**{name: int(state[name]) for name in ("epoch", "batches_done", "completed_steps")})
 
 
 def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
-    """`{N: parent/<prefix>N}` for the complete folders `<prefix><integer>` in `parent` (staging folders, which
-    start with a dot, are ignored)."""
+    """`{N: parent/<prefix>N}` for the folders `<prefix><integer>` in `parent`, in order."""
     parent = Path(parent)
     if not parent.is_dir():
         return {}
