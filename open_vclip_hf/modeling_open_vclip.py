@@ -31,8 +31,7 @@ def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Te
     (or values) of frame `t` become the blocks `[frame t+1 ; frame t-1 ; frame t]` of the same video (the official
     `expand_temporal_view` order, `functional.py:608-622`; method doc section 1.2). Frames outside the video are
     all-zero blocks *after* the projection (no bias, no mask): softmax mass `exp(0)/Z`, as the weights were trained.
-    Eager / compile write the blocks in place; export (ONNX) pads and concatenates, as scatters run slower there.
-    """
+    Eager / compile write the blocks in place; export (ONNX) pads and concatenates, as scatters run slower there."""
     frames, seq_len, dim = states.shape
     per_video = states.view(-1, num_frames, seq_len, dim)
     if torch.onnx.is_in_onnx_export() or getattr(torch.compiler, "is_exporting", lambda: False)():
@@ -50,8 +49,7 @@ def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Te
 
 class OpenVCLIPNeighborFrameAttention(CLIPAttention):
     """[`CLIPAttention`] in which every token of frame `t` attends to all tokens of frames `t-1`, `t` and `t+1` of
-    its video (method doc section 1.2): only keys/values are widened. Plain CLIP with `temporal_attention="none"`.
-    """
+    its video (method doc section 1.2): only keys/values are widened. Plain CLIP with `temporal_attention="none"`."""
 
     def __init__(self, config: OpenVCLIPVisionConfig):
         super().__init__(config)
@@ -148,8 +146,7 @@ register_checkpoint_conversion_mapping(
 def pool_frame_embeddings(frame_embeds: torch.Tensor) -> torch.Tensor:
     """`(batch_size, num_frames, dim) -> (batch_size, dim)`: mean of the L2-normalised frame embeddings, **not**
     re-normalised: the official model averages per-frame logits `s * f̂_t · ĉ` (`temporalclip_video_model.py:214,
-    231-232`), which equals `s * mean_t(f̂_t) · ĉ` (method doc section 1.3).
-    """
+    231-232`), which equals `s * mean_t(f̂_t) · ĉ` (method doc section 1.3)."""
     return (frame_embeds / frame_embeds.norm(dim=-1, keepdim=True)).mean(dim=1)
 
 

@@ -29,8 +29,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     a `{}`, or several whose embeddings are averaged (default: the 28 official ones, method doc section 2). `top_k`:
     only the best labels. `num_frames`, `num_clips`, `sampling` override the processor's; the logits of the views are
     summed (method doc section 5). Each result is `[{"score", "label"}, ...]` by decreasing softmax score. Class
-    embeddings are cached in `self.class_embeddings`: call its `clear()` after changing the text weights.
-    """
+    embeddings are cached in `self.class_embeddings`: call its `clear()` after changing the text weights."""
 
     _load_processor = True
     _load_image_processor = False

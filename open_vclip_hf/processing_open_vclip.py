@@ -15,14 +15,12 @@ DEFAULT_TOKENIZER_DIR = Path(__file__).parent / "assets" / "clip_tokenizer"
 
 
 class OpenVCLIPProcessor(ProcessorMixin):
-    r"""
-    Decodes and samples videos ([`load_video`]), runs CLIP's image processor on every sampled frame (short side to
+    r"""Decodes and samples videos ([`load_video`]), runs CLIP's image processor on every sampled frame (short side to
     224, bicubic, 224 x 224 centre crop, CLIP mean and std; method doc section 5) and CLIP's tokenizer on text.
     `image_processor` defaults to [`CLIPImageProcessorPil`] (no torchvision needed), `tokenizer` to OpenAI's CLIP
     vocabulary shipped in `open_vclip_hf/assets/clip_tokenizer` (ids equal `clip.tokenize`). The sampling settings
     are those of [`sample_frame_indices`], saved by `save_pretrained`. The defaults take 8 frames spread over the
-    video; the paper's evaluation is `sampling="dense", num_clips=3` (8 frames 16 apart at 30 fps, 3 positions).
-    """
+    video; the paper's evaluation is `sampling="dense", num_clips=3` (8 frames 16 apart at 30 fps, 3 positions)."""
 
     def __init__(
         self,
@@ -90,14 +88,12 @@ class OpenVCLIPProcessor(ProcessorMixin):
         max_length=None,
         return_tensors=None,
     ) -> BatchFeature:
-        r"""
-        `videos`: one video (as [`load_video`] takes it: a path, URL, bytes, file object, frames) or a batch (a list
+        r"""`videos`: one video (as [`load_video`] takes it: a path, URL, bytes, file object, frames) or a batch (a list
         of videos, a `(B, T, H, W, 3)` array or tensor). `text`: text(s) for the tokenizer (77 tokens at most). The
         sampling settings override the processor's for this call; `generator` (`np.random.Generator`) places views at
         random ([`sample_frame_indices`]). Returns a [`BatchFeature`] with `pixel_values` (`float32`, `(batch,
         num_frames, 3, 224, 224)`, or `(batch, num_clips, num_frames, 3, 224, 224)` when `num_clips > 1`) and/or
-        `input_ids`, `attention_mask`; `return_tensors`: `"pt"` or `"np"`.
-        """
+        `input_ids`, `attention_mask`; `return_tensors`: `"pt"` or `"np"`."""
         if videos is None and text is None:
             raise ValueError("Pass `videos`, `text` or both.")
         data = {}

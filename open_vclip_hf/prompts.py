@@ -64,8 +64,7 @@ def build_class_embeddings(
     """Prompt-ensemble embeddings `(len(labels), projection_dim)` of the class names `labels`: each template filled
     in, embedded and L2-normalised, then the mean over templates normalised again (`temporalclip_video_model.py:
     356-363`). `model` has `get_text_features` (an [`OpenVCLIPModel`]); `tokenizer` is a CLIP tokenizer or a
-    processor holding one; `templates` is one template with a `{}` or several. Pass the result as `text_embeds=`.
-    """
+    processor holding one; `templates` is one template with a `{}` or several. Pass the result as `text_embeds=`."""
     labels = check_labels(labels)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     templates = check_templates(templates)

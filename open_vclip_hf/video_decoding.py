@@ -63,8 +63,7 @@ def sample_frame_indices(
     target_fps: float = 30,
     generator: np.random.Generator | None = None,
 ) -> np.ndarray:
-    r"""
-    `(num_clips, num_frames)` `int64` indices of the frames to look at in a video of `num_video_frames` frames. With
+    r"""`(num_clips, num_frames)` `int64` indices of the frames to look at in a video of `num_video_frames` frames. With
     `N = num_video_frames`, `T = num_frames` (per view), `V = num_clips` (views), `j = 0..T-1`, `k = 0..V-1`:
 
     - `"uniform"`: one frame per each of `T` equal segments, view `k` at the fraction `(k + 1/2) / V` of each:
@@ -76,8 +75,7 @@ def sample_frame_indices(
       the beginning, middle and end (`USE_OFFSET_SAMPLING`): `start[k] = floor(delta / 2)` if `V == 1`, else
       `k * floor(delta / (V - 1))`; `index[k, j] = start[k] + floor(linspace(0, L - 1, T)[j])`. With a `generator`,
       every start is `floor(U(0, delta))` (PySlowFast's `clip_idx=-1`). Indices past the end are clamped to `N - 1`.
-      (The official UCF101 / K400 / K600 runs used PySlowFast's PyAV backend: view `k` at `delta * k / V` instead.)
-    """
+      (The official UCF101 / K400 / K600 runs used PySlowFast's PyAV backend: view `k` at `delta * k / V` instead.)"""
     check_sampling_args(num_frames, sampling, num_clips, frame_stride, target_fps)
     if not isinstance(num_video_frames, (int, np.integer)) or num_video_frames < 1:
         raise ValueError(f"`num_video_frames` must be a positive integer, got {num_video_frames!r}.")
@@ -121,14 +119,12 @@ def split_videos(videos) -> list | None:
 def load_video(
     video, num_frames=8, sampling="uniform", num_clips=1, frame_stride=16, target_fps=30, fps=None, generator=None
 ) -> np.ndarray:
-    r"""
-    `uint8` RGB frames `(num_clips, num_frames, height, width, 3)` of one video at [`sample_frame_indices`] (same
+    r"""`uint8` RGB frames `(num_clips, num_frames, height, width, 3)` of one video at [`sample_frame_indices`] (same
     arguments). `video` is a path, an `http(s)://` URL (see the limits above), bytes, a binary file object, or decoded
     frames (a `(T, H, W, 3)` uint8 array or tensor, a list of PIL images or `(H, W, 3)` arrays) at `fps` (defaults to
     `target_fps`). Frames are those of a decode of every frame, by time (index `i` is the frame shown at `i / fps`),
     rotated upright. Raises `FileNotFoundError` for a missing path, `VideoDecodingError` (a `ValueError` naming the
-    input and the cause) for an empty, corrupt, truncated, oversized or undownloadable video.
-    """
+    input and the cause) for an empty, corrupt, truncated, oversized or undownloadable video."""
     sampling_kwargs = {"num_frames": num_frames, "sampling": sampling, "num_clips": num_clips, "generator": generator}
     sampling_kwargs.update(frame_stride=frame_stride, target_fps=target_fps)
     frames = _as_frame_array(video)
@@ -480,8 +476,7 @@ class _Reader:
 
 
 def _h264_picture(data, length_size: int | None) -> tuple[bool, bool]:
-    """
-    `(idr, non_reference)` of one H.264 access unit, from each NAL unit's header byte (`length_size`-byte length
+    """`(idr, non_reference)` of one H.264 access unit, from each NAL unit's header byte (`length_size`-byte length
     prefixes: MP4, Matroska; `None`: Annex B start codes). A packet that cannot be parsed is neither.
 
     `idr`: its first slice is an IDR picture, which empties the reference buffer: decoding restarts exactly here.
