@@ -1,8 +1,5 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Open-VCLIP configuration: a CLIP configuration plus the two settings the video model adds.
-
-Imports only `transformers` and `huggingface_hub`: copied unchanged into Hub repositories for `trust_remote_code=True`.
-"""
+"""Open-VCLIP configuration: a CLIP configuration plus the two settings the video model adds."""
 
 from typing import ClassVar
 
@@ -21,23 +18,17 @@ def _check_video_args(num_frames, temporal_attention) -> None:
 
 @strict
 class OpenVCLIPVisionConfig(CLIPVisionConfig):
-    r"""
-    Configuration of the Open-VCLIP vision tower: a [`CLIPVisionConfig`] whose self-attention lets every frame attend
-    to its two neighbour frames (Weng et al., ICML 2023, Sec. 3.1; method doc section 1.2). No parameter is added.
-    `num_frames` and `temporal_attention`: see [`OpenVCLIPConfig`], which sets them.
-    """
+    """[`CLIPVisionConfig`] plus `num_frames` and `temporal_attention`, which [`OpenVCLIPConfig`] sets."""
 
     model_type = "open_vclip_vision_model"
     base_config_key = "vision_config"
 
-    # OpenAI ViT-B/16, the backbone of the main released checkpoint (method doc section 6).
-    patch_size: int | list[int] | tuple[int, int] | None = 16
+    patch_size: int | list[int] | tuple[int, int] | None = 16  # ViT-B/16, the main released checkpoint
     num_frames: int = 8
     temporal_attention: str = "neighbor"
 
     def __post_init__(self, **kwargs):
-        # A CLIP checkpoint's `"model_type": "clip_vision_model"` must not shadow ours.
-        kwargs.pop("model_type", None)
+        kwargs.pop("model_type", None)  # a CLIP checkpoint's "clip_vision_model" must not shadow ours
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
@@ -52,24 +43,14 @@ class OpenVCLIPConfig(CLIPConfig):
     [`OpenVCLIPVisionConfig`]. Defaults reproduce Open-VCLIP ViT-B/16 (8 frames, neighbour-frame attention).
 
     num_frames (`int`, *optional*, defaults to 8):
-        Frames per video that processors and pipelines sample (the paper's 8 frames, method doc section 4). The model
-        itself accepts any frame count.
+        Frames per video that processors sample (method doc section 4); the model accepts any count.
     temporal_attention (`str`, *optional*, defaults to `"neighbor"`):
         `"neighbor"`: keys/values of frame `t` are those of frames `t-1`, `t`, `t+1` (Open-VCLIP). `"none"`: each
-        frame is encoded alone, i.e. [`CLIPVisionModel`] per frame, then the same pooling (the frozen-CLIP baseline).
-        Both are copied into `vision_config`, so the two never disagree.
+        frame is encoded alone, then the same pooling (the frozen-CLIP baseline). Both are copied to `vision_config`.
     patch_ratio (`float`, *optional*):
-        Weight `r` of the original CLIP weights in `θ = r·θ_CLIP + (1−r)·θ` if these weights were produced by the
-        test-time interpolation of method doc section 3.3 (0.5 for B/32 and B/16, 0.6 for L/14); `None` if unknown
-        or not interpolated. Informational: it is recorded by the converter, the model never reads it.
-
-    Example:
-
-    ```python
-    >>> from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel
-    >>> config = OpenVCLIPConfig(num_frames=8)
-    >>> model = OpenVCLIPModel(config)  # random weights, ViT-B/16 sized
-    ```"""
+        Weight `r` of `θ_CLIP` in the test-time interpolation `θ = r·θ_CLIP + (1−r)·θ` (method doc section 3.3) that
+        produced these weights, or `None`. Informational: the model never reads it.
+    """
 
     model_type = "open_vclip"
     sub_configs_defaults: ClassVar[dict] = {"text_config": CLIPTextConfig, "vision_config": OpenVCLIPVisionConfig}
@@ -81,17 +62,15 @@ class OpenVCLIPConfig(CLIPConfig):
     def __post_init__(self, **kwargs):
         kwargs.pop("model_type", None)  # loading a CLIP checkpoint's config must still give an Open-VCLIP config
         super().__post_init__(**kwargs)
-        # The vision tower reads these two values; the top-level ones are the user-facing source of truth.
         self.vision_config.num_frames = self.num_frames
         self.vision_config.temporal_attention = self.temporal_attention
 
     def __setattr__(self, name, value):
         super().__setattr__(name, value)
-        # Later changes too (e.g. `from_pretrained(path, temporal_attention="none")` sets attributes after __init__).
-        if name in ("num_frames", "temporal_attention") and isinstance(
-            getattr(self, "vision_config", None), PreTrainedConfig
-        ):
-            setattr(self.vision_config, name, value)
+        # Keep the vision tower in step after __init__ too (`from_pretrained(path, temporal_attention="none")`).
+        vision_config = getattr(self, "vision_config", None)
+        if name in ("num_frames", "temporal_attention") and isinstance(vision_config, PreTrainedConfig):
+            setattr(vision_config, name, value)
 
     def validate_architecture(self):
         _check_video_args(self.num_frames, self.temporal_attention)
@@ -100,13 +79,8 @@ class OpenVCLIPConfig(CLIPConfig):
 
     @classmethod
     def from_clip_config(cls, clip_config: CLIPConfig | dict, **kwargs) -> "OpenVCLIPConfig":
-        """Turn a [`CLIPConfig`] (or its dict) into an Open-VCLIP config with the same architecture.
-
-        `kwargs` (e.g. `num_frames=16`, `temporal_attention="none"`) override the Open-VCLIP defaults.
-        """
+        """The Open-VCLIP config of a [`CLIPConfig`] (or its dict); `kwargs` (e.g. `num_frames=16`) override."""
         if isinstance(clip_config, PreTrainedConfig):
             clip_config = clip_config.to_dict()
-        clip_config = {k: v for k, v in clip_config.items() if k not in ("model_type", "architectures", "auto_map")}
-        vision = dict(clip_config.pop("vision_config", None) or {})
-        vision.pop("model_type", None)
-        return cls(**clip_config, vision_config=vision, **kwargs)
+        clip_config = {k: v for k, v in clip_config.items() if k not in ("architectures", "auto_map")}
+        return cls(**clip_config, **kwargs)  # `model_type`s are dropped by `__post_init__`

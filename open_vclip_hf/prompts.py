@@ -1,12 +1,5 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Class embeddings from the prompt ensemble of the official Open-VCLIP code (method doc section 2).
-
-For each class name and each template: tokenise, run the text tower, L2-normalise; then mean over templates and
-L2-normalise again (`temporalclip_video_model.py:356-363`): [`build_class_embeddings`]. Whoever embeds labels
-repeatedly owns a [`ClassEmbeddingCache`] (the pipeline has one), a bounded LRU cache of those embeddings.
-
-Self-contained (torch only): copied unchanged into Hub repositories for `trust_remote_code=True`.
-"""
+"""Class embeddings from the prompt ensemble of the official Open-VCLIP code (method doc section 2), and their cache."""
 
 import threading
 from collections import OrderedDict
@@ -19,15 +12,10 @@ PROMPT_TEMPLATES: tuple[str, ...] = tuple(
     f"{prefix} {suffix}"
     for prefix in ("a photo of", "a video of", "a example of", "a demonstration of")
     for suffix in (
-        "{}.",
-        "a person {}.",
-        "a person using {}.",
-        "a person doing {}.",
-        "a person during {}.",
-        "a person performing {}.",
-        "a person practicing {}.",
+        "{}.", "a person {}.", "a person using {}.", "a person doing {}.", "a person during {}.",
+        "a person performing {}.", "a person practicing {}.",
     )
-)
+)  # fmt: skip
 
 
 def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
@@ -51,8 +39,7 @@ def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def check_labels(labels: Sequence[str], distinct: bool = False) -> list[str]:
-    """`labels` as a list of non-empty strings; a clear error for a single string, an empty list, a non-string or,
-    with `distinct=True`, a repeated label (a softmax over the labels would split its probability between copies)."""
+    """`labels` as a list of non-empty strings (and, with `distinct=True`, no repeats); a clear error else."""
     if isinstance(labels, str):
         raise TypeError("`labels` must be a sequence of class names, not a single string")
     labels = list(labels)
@@ -74,19 +61,10 @@ def build_class_embeddings(
     templates: str | Sequence[str] = PROMPT_TEMPLATES,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """Normalised prompt-ensemble embeddings `(len(labels), projection_dim)` of `labels` (method doc section 2).
-
-    Args:
-        model: an [`OpenVCLIPModel`] (anything with `get_text_features` and a `config.text_config`).
-        tokenizer: a CLIP tokenizer, or a processor holding one (`processor.tokenizer`).
-        labels: class names, e.g. `["archery", "playing guitar"]`.
-        templates: one template (`"a video of {}."`) or several, each with a `{}` for the class name; defaults to
-            the 28 templates of the official code.
-        batch_size: prompts per text-tower call.
-
-    Returns a tensor on the model's device, in the dtype of the text tower. Pass it as `text_embeds=` to
-    `OpenVCLIPModel.forward`.
-    """
+    """Prompt-ensemble embeddings `(len(labels), projection_dim)` of the class names `labels`: each template filled
+    in, embedded and L2-normalised, then the mean over templates normalised again (`temporalclip_video_model.py:
+    356-363`). `model` has `get_text_features` (an [`OpenVCLIPModel`]); `tokenizer` is a CLIP tokenizer or a
+    processor holding one; `templates` is one template with a `{}` or several. Pass the result as `text_embeds=`."""
     labels = check_labels(labels)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     templates = check_templates(templates)
@@ -94,11 +72,9 @@ def build_class_embeddings(
     max_length = model.config.text_config.max_position_embeddings
     per_prompt = []
     for start in range(0, len(prompts), batch_size):
-        inputs = tokenizer(
-            prompts[start : start + batch_size], padding=True, truncation=True, max_length=max_length,
-            return_tensors="pt",
-        ).to(model.device)  # fmt: skip
-        per_prompt.append(model.get_text_features(**inputs).pooler_output)
+        batch = prompts[start : start + batch_size]
+        inputs = tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        per_prompt.append(model.get_text_features(**inputs.to(model.device)).pooler_output)
     embeds = torch.cat(per_prompt).view(len(labels), len(templates), -1)
     embeds = embeds / embeds.norm(dim=-1, keepdim=True)
     embeds = embeds.mean(dim=1)
@@ -106,14 +82,10 @@ def build_class_embeddings(
 
 
 class ClassEmbeddingCache:
-    """Class embeddings of one model, computed once per (templates, label) and kept for the next call.
-
-    A least-recently-used cache of at most `max_size` labels (default 4096: about 8 MiB for ViT-B, 12 MiB for ViT-L
-    embeddings in float32), safe to share between threads. It belongs to one model: a pipeline owns one, and
-    whoever changes the model's text weights calls [`clear`].
+    """Class embeddings of one model, computed once per (templates, label): a thread-safe LRU cache of at most
+    `max_size` labels. Whoever changes the model's text weights calls [`clear`].
 
     ```python
-    >>> cache = ClassEmbeddingCache()
     >>> embeds = cache(model, processor, ["archery", "cooking"])  # text tower for both labels
     >>> embeds = cache(model, processor, ["cooking", "surfing"])  # text tower for "surfing" only
     ```

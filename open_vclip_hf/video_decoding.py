@@ -1,25 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Open any video input, choose which frames to look at (uniform or the paper's dense clips), decode only those.
+"""Open any video input, choose which frames to look at (uniform or the paper's dense clips), decode only those:
+[`sample_frame_indices`] (the index arithmetic) and [`load_video`] (open, count, sample, decode).
 
-Self-contained on purpose (stdlib, numpy, PyAV, PIL, torch): this file is copied unchanged into Hub repositories and
-loaded there with `trust_remote_code=True`.
-
-Two entry points:
-
-- [`sample_frame_indices`]: the pure index arithmetic, `(num_clips, num_frames)` indices for a video of `N` frames.
-- [`load_video`]: open a path / URL / bytes / file object (or take already decoded frames), count its frames, sample
-  indices and decode just those frames, as `uint8` RGB of shape `(num_clips, num_frames, height, width, 3)`.
-
-Limits on untrusted input, module attributes to set like `PIL.Image.MAX_IMAGE_PIXELS` (`None`: no limit):
-
-- `MAX_VIDEO_PIXELS` (8192 x 4320, DCI 8K): videos with more pixels per frame (width x height) are refused with a
-  `VideoDecodingError` before any frame is decoded (one 8192 x 8192 RGB frame is 200 MB).
-- `MAX_DOWNLOAD_BYTES` (512 MiB): a URL's body is streamed into memory and refused once it is larger.
-- `DOWNLOAD_TIMEOUT_SECONDS` (60): total time for a download (connecting, redirects and the whole body).
-- `ALLOW_PRIVATE_ADDRESSES` (`True`): with `False` (`open-vclip serve` sets it, unless `--allow-private-urls`), a
-  URL or redirect whose host resolves to a loopback, private, link-local or otherwise non-public address is refused,
-  so that a server does not fetch internal URLs for its users (the name is resolved for the check; a DNS answer that
-  changes before urllib connects is not caught). Redirects are followed to http(s) URLs only.
+Limits on untrusted input, set like `PIL.Image.MAX_IMAGE_PIXELS` (`None`: no limit): `MAX_VIDEO_PIXELS` (per frame,
+checked before decoding), `MAX_DOWNLOAD_BYTES`, `DOWNLOAD_TIMEOUT_SECONDS` (a whole download) and
+`ALLOW_PRIVATE_ADDRESSES` (`False`, as under `open-vclip serve`: refuse URLs and redirects to non-public hosts).
 """
 
 import collections
@@ -34,7 +19,6 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import BinaryIO
 
 import av
 import numpy as np
@@ -44,21 +28,14 @@ from transformers.utils import logging as hf_logging
 
 logger = hf_logging.get_logger(__name__)
 
-
 SAMPLING_MODES = ("uniform", "dense")
 
-# Limits (see the module docstring); set them like `PIL.Image.MAX_IMAGE_PIXELS`, `None` for no limit.
-MAX_VIDEO_PIXELS = 8192 * 4320
+MAX_VIDEO_PIXELS = 8192 * 4320  # DCI 8K
 MAX_DOWNLOAD_BYTES = 512 * 2**20
 DOWNLOAD_TIMEOUT_SECONDS = 60
 ALLOW_PRIVATE_ADDRESSES = True
-# Keep decoding forward while the next wanted frame is at most this many seconds ahead, seek beyond that. A seek
-# restarts decoding at the keyframe before the target, and keyframes are commonly 1 to 10 seconds apart.
-SEEK_THRESHOLD_SECONDS = 3.0
-# H.264: leave out non-reference pictures that no wanted frame needs (see `_Reader`); `False` decodes every picture.
-DROP_NON_REFERENCE_PICTURES = True
-
-VideoInput = str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image]
+SEEK_THRESHOLD_SECONDS = 3.0  # decode forward up to this far ahead, seek beyond (keyframes are 1 to 10 s apart)
+DROP_NON_REFERENCE_PICTURES = True  # H.264: leave out pictures no wanted frame needs; `False` decodes every picture
 
 
 class VideoDecodingError(ValueError):
@@ -86,55 +63,19 @@ def sample_frame_indices(
     target_fps: float = 30,
     generator: np.random.Generator | None = None,
 ) -> np.ndarray:
-    r"""
-    Indices of the frames to look at in a video of `num_video_frames` frames.
+    r"""`(num_clips, num_frames)` `int64` indices of the frames to look at in a video of `num_video_frames` frames. With
+    `N = num_video_frames`, `T = num_frames` (per view), `V = num_clips` (views), `j = 0..T-1`, `k = 0..V-1`:
 
-    With `N = num_video_frames`, `T = num_frames`, `V = num_clips`, `j = 0..T-1` (frame) and `k = 0..V-1` (view):
-
-    - `"uniform"`: the video is cut into `T` equal segments and every view takes one frame per segment, view `k` at
-      the fraction `(k + 1/2) / V` of each segment:
-
-          index[k, j] = floor((j + (k + 1/2) / V) * N / T)
-
-      so one view takes the centre of each segment. With a `generator` (training), each frame is drawn uniformly
-      within its segment instead: `floor((j + u) * N / T)` with `u ~ U[0, 1)`.
-    - `"dense"`: Open-VCLIP's clips of `T` frames `frame_stride` frames apart at `target_fps` frames per second
-      (8 x 16 at 30 fps, method doc sections 4 and 5; PySlowFast `decoder.py`, `get_start_end_idx` and
-      `temporal_sampling`). A clip spans `L = max(1, T * frame_stride * fps / target_fps)` frames of this video,
-      `delta = max(N - L, 0)` and the views start at the beginning, middle and end (`USE_OFFSET_SAMPLING`):
-
-          start[k]    = floor(delta / 2)                 if V == 1
-                        k * floor(delta / (V - 1))       otherwise
-          index[k, j] = start[k] + floor(linspace(0, L - 1, T)[j])
-
-      With a `generator` (training), every start is `floor(U(0, delta))` instead (PySlowFast's `clip_idx=-1`).
-      Note: the official evaluation decoded UCF101, K400 and K600 with PySlowFast's PyAV backend, which drops
-      `USE_OFFSET_SAMPLING` and starts view `k` at `delta * k / V`; HMDB51 (torchvision backend) and the intent of
-      the configuration are the start/middle/end positions used here.
-
-    Indices past the end are clamped to `N - 1`, so a video shorter than a clip repeats frames.
-
-    Args:
-        num_video_frames (`int`):
-            Number of frames in the video, `N`.
-        num_frames (`int`, *optional*, defaults to 8):
-            Frames per view, `T`.
-        sampling (`str`, *optional*, defaults to `"uniform"`):
-            `"uniform"` or `"dense"`, see above.
-        num_clips (`int`, *optional*, defaults to 1):
-            Number of views, `V` (3 in the paper's evaluation, method doc section 5).
-        frame_stride (`int`, *optional*, defaults to 16):
-            Distance between two frames of a dense clip, counted at `target_fps`.
-        fps (`float`, *optional*):
-            Frame rate of the video. Defaults to `target_fps` (no rate conversion). Only used by `"dense"`.
-        target_fps (`float`, *optional*, defaults to 30):
-            Frame rate at which `frame_stride` is counted. Only used by `"dense"`.
-        generator (`np.random.Generator`, *optional*):
-            When given, views are placed at random (training-time temporal jitter) instead of deterministically.
-
-    Returns:
-        `np.ndarray` of shape `(num_clips, num_frames)` and dtype `int64`.
-    """
+    - `"uniform"`: one frame per each of `T` equal segments, view `k` at the fraction `(k + 1/2) / V` of each:
+      `index[k, j] = floor((j + (k + 1/2) / V) * N / T)`. With a `generator` (`np.random.Generator`, training-time
+      jitter), `floor((j + u) * N / T)` with `u ~ U[0, 1)` instead.
+    - `"dense"`: Open-VCLIP's clips of `T` frames `frame_stride` apart at `target_fps` (8 x 16 at 30 fps, method doc
+      sections 4 and 5; PySlowFast `decoder.py`). A clip spans `L = max(1, T * frame_stride * fps / target_fps)`
+      frames (`fps`: the video's rate, defaults to `target_fps`), `delta = max(N - L, 0)`, and the views start at
+      the beginning, middle and end (`USE_OFFSET_SAMPLING`): `start[k] = floor(delta / 2)` if `V == 1`, else
+      `k * floor(delta / (V - 1))`; `index[k, j] = start[k] + floor(linspace(0, L - 1, T)[j])`. With a `generator`,
+      every start is `floor(U(0, delta))` (PySlowFast's `clip_idx=-1`). Indices past the end are clamped to `N - 1`.
+      (The official UCF101 / K400 / K600 runs used PySlowFast's PyAV backend: view `k` at `delta * k / V` instead.)"""
     check_sampling_args(num_frames, sampling, num_clips, frame_stride, target_fps)
     if not isinstance(num_video_frames, (int, np.integer)) or num_video_frames < 1:
         raise ValueError(f"`num_video_frames` must be a positive integer, got {num_video_frames!r}.")
@@ -166,47 +107,24 @@ def is_video_frame(obj) -> bool:
     return isinstance(obj, Image.Image) or (isinstance(obj, (np.ndarray, torch.Tensor)) and obj.ndim == 3)
 
 
+def split_videos(videos) -> list | None:
+    """The videos of a batch (a list of videos, a 5-D array or tensor), or `None` for one video (a list of frames)."""
+    if isinstance(videos, (list, tuple)):
+        if not videos:
+            raise ValueError("`videos` is an empty list: give one video or a list of videos")
+        return None if all(is_video_frame(frame) for frame in videos) else list(videos)
+    return list(videos) if getattr(videos, "ndim", None) == 5 else None
+
+
 def load_video(
-    video: VideoInput,
-    num_frames: int = 8,
-    sampling: str = "uniform",
-    num_clips: int = 1,
-    frame_stride: int = 16,
-    target_fps: float = 30,
-    fps: float | None = None,
-    generator: np.random.Generator | None = None,
+    video, num_frames=8, sampling="uniform", num_clips=1, frame_stride=16, target_fps=30, fps=None, generator=None
 ) -> np.ndarray:
-    r"""
-    Sample `num_clips` views of `num_frames` frames from one video (see [`sample_frame_indices`] for the indices).
-
-    Encoded videos are opened with PyAV. Their frame count comes from the stream header (`stream.frames`), else from
-    the duration (stream, then container) times the frame rate, else from counting packets, so `.mkv` / `.webm`
-    files whose header has no frame count still work. The frames are those of a decode of every frame: the reader
-    decodes forward and seeks when the next sampled frame is more than `SEEK_THRESHOLD_SECONDS` ahead (H.264: only
-    onto IDR pictures), leaves out H.264 non-reference pictures that no sampled frame needs, and converts only the
-    sampled frames to RGB. Index `i` stands for time `i / fps` after the first frame, so variable-frame-rate videos
-    are sampled by time. Frames carrying a rotation (display matrix) are rotated upright.
-
-    Args:
-        video:
-            One video: a path (`str` or `os.PathLike`), an `http(s)://` URL (downloaded into memory, see the limits
-            in the module docstring), the bytes of a file, a binary file object (read into memory), or frames that
-            are already decoded: a `(T, H, W, 3)` `uint8` array or tensor, or a list of PIL images or `(H, W, 3)`
-            arrays. Batches are handled by `OpenVCLIPProcessor`.
-        num_frames, sampling, num_clips, frame_stride, target_fps, generator:
-            See [`sample_frame_indices`].
-        fps (`float`, *optional*):
-            Frame rate of already decoded frames (defaults to `target_fps`). Encoded videos use their own rate.
-
-    Returns:
-        `np.ndarray` of dtype `uint8` and shape `(num_clips, num_frames, height, width, 3)`.
-
-    Raises:
-        `VideoDecodingError` (a `ValueError`): the input is empty, not a video, has no video stream, is corrupt or
-            truncated, exceeds `MAX_VIDEO_PIXELS`, or could not be downloaded. The message names the input and the
-            cause.
-        `FileNotFoundError`: a path that does not exist.
-    """
+    r"""`uint8` RGB frames `(num_clips, num_frames, height, width, 3)` of one video at [`sample_frame_indices`] (same
+    arguments). `video` is a path, an `http(s)://` URL (see the limits above), bytes, a binary file object, or decoded
+    frames (a `(T, H, W, 3)` uint8 array or tensor, a list of PIL images or `(H, W, 3)` arrays) at `fps` (defaults to
+    `target_fps`). Frames are those of a decode of every frame, by time (index `i` is the frame shown at `i / fps`),
+    rotated upright. Raises `FileNotFoundError` for a missing path, `VideoDecodingError` (a `ValueError` naming the
+    input and the cause) for an empty, corrupt, truncated, oversized or undownloadable video."""
     sampling_kwargs = {"num_frames": num_frames, "sampling": sampling, "num_clips": num_clips, "generator": generator}
     sampling_kwargs.update(frame_stride=frame_stride, target_fps=target_fps)
     frames = _as_frame_array(video)
@@ -216,7 +134,10 @@ def load_video(
     source, name = _read_source(video)
     try:
         with _open(source) as container:
-            stream = _video_stream(container, name)
+            if not container.streams.video:
+                kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "none"
+                raise VideoDecodingError(f"{name} has no video stream (streams found: {kinds}).")
+            stream = container.streams.video[0]
             _check_frame_size(stream.codec_context.width, stream.codec_context.height, name)
             num_video_frames, video_fps = _frame_count_and_rate(container, stream, default_fps=target_fps)
             if num_video_frames is None:
@@ -239,14 +160,13 @@ def load_video(
 
 
 def _sample_and_decode(source, num_video_frames: int, fps: float, name: str, sampling_kwargs: dict):
-    """The frame indices to sample from a video of `num_video_frames` frames, and the frames at them."""
+    """The indices to sample from `num_video_frames` frames, and the frames at them."""
     indices = sample_frame_indices(num_video_frames, fps=fps, **sampling_kwargs)
     return indices, _decode_frames(source, np.unique(indices).tolist(), fps, name)
 
 
 def _decode_frames(source, indices: list[int], fps: float, name: str, may_seek: bool = True) -> dict[int, np.ndarray]:
-    """Upright RGB frames at the ascending `indices`, read by a [`_Reader`] from a fresh container (counting packets
-    read to the end, and raw streams cannot seek back); from the top again, never seeking, after a seek that missed."""
+    """Upright RGB frames at the ascending `indices`; read again without seeking after a seek that missed."""
     with _open(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: the fastest here (benchmarks/README.md)
@@ -304,7 +224,6 @@ def _read_source(video) -> tuple[str | bytes, str]:
         data, name = bytes(video), f"<bytes of {len(video)}>"
     elif hasattr(video, "read"):
         name = f"<file object {getattr(video, 'name', type(video).__name__)}>"
-        # Checked before reading: the bytes of a video opened in text mode fail to decode as text.
         data = None if isinstance(video, io.TextIOBase) else video.read()
         if not isinstance(data, bytes):
             raise VideoDecodingError(f"{name} is opened in text mode; open it with 'rb'.")
@@ -319,8 +238,7 @@ def _read_source(video) -> tuple[str | bytes, str]:
 
 
 def _download(url: str) -> bytes:
-    """The body of `url`, fetched in a helper thread so that the answer comes by the deadline even from a server that
-    stops sending (the thread then ends at its socket's timeout)."""
+    """The body of `url`, fetched in a thread so that the answer comes by the deadline even from a stalled server."""
     deadline, outcome = time.monotonic() + DOWNLOAD_TIMEOUT_SECONDS, []
 
     def fetch():
@@ -367,8 +285,7 @@ def _fetch(url: str, deadline: float) -> bytes:
 
 
 def _check_url(url: str, first_url: str):
-    """Refuse (`VideoDecodingError`) a URL that is not http(s) or, unless `ALLOW_PRIVATE_ADDRESSES`, whose host
-    resolves to an address that is not public. `first_url` is the one asked for (`url` may be a redirect)."""
+    """Refuse a non-http(s) URL or, unless `ALLOW_PRIVATE_ADDRESSES`, one whose host is not public."""
     parts = urllib.parse.urlsplit(url)
     via = "" if url == first_url else f"redirected to {url}: "
     if parts.scheme not in ("http", "https"):
@@ -406,21 +323,10 @@ def _open(source: str | bytes) -> av.container.InputContainer:
     return av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r")
 
 
-def _video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
-    if not container.streams.video:
-        kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "none"
-        raise VideoDecodingError(f"{name} has no video stream (streams found: {kinds}).")
-    return container.streams.video[0]
-
-
 def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | None, float]:
-    """
-    `(frame count, frame rate)` from the header. The count is `stream.frames`, else duration x rate, else `None`
-    (raw streams: the caller counts packets). When both the count and the duration are known the rate is their
-    ratio, so that frame indices and timestamps lie on the same grid even where `average_rate` is off (GIF); where
-    the two agree to 1e-4 it is `average_rate` itself, as PySlowFast reads it (`decoder.py`), so that 500 frames in
-    16.666666666666668 s are 30 fps and not 29.999999999999996 (one frame less in a dense clip's span).
-    """
+    """`(frame count, frame rate)` from the header: `stream.frames`, else duration x rate, else `None` (the caller
+    counts packets). The rate is `average_rate` (as PySlowFast reads it) unless count / duration differs by > 1e-4
+    (GIF), so that frame indices and timestamps lie on the same grid."""
     if stream.duration is not None:
         seconds = float(stream.duration * stream.time_base)
     elif container.duration is not None:
@@ -438,8 +344,7 @@ def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | 
 
 
 class _EndedEarly(Exception):
-    """The video track ended frames before the count estimated from the container's duration (no count or duration
-    of its own): sample again from the `frames` there are."""
+    """The video track ended before the count that the container's duration implies."""
 
     def __init__(self, frames: int):
         super().__init__(f"the video track ends after {frames} frames")
@@ -447,28 +352,15 @@ class _EndedEarly(Exception):
 
 
 class _SeekMissed(Exception):
-    """A seek landed past its target or (H.264) on a keyframe that is no IDR picture: read again from the top."""
+    """A seek landed past its target or (H.264) on no IDR picture: read again from the top."""
 
 
 class _Reader:
-    """
-    Decodes one video stream forward and returns the frame shown at each (ascending) frame index: the first frame
-    whose position `(pts - pts of the first frame) * time_base * fps` is at least `index - 1/2` (frame `index` at a
-    constant frame rate, the frame shown at time `index / fps` at a variable one), the last frame past the end.
-    Streams without timestamps (raw elementary streams) count frames instead and never seek.
-
-    When the index lies more than `SEEK_THRESHOLD_SECONDS` ahead it seeks to the keyframe before it. For H.264 only an
-    IDR picture is a place where decoding gives the frames of a decode from the start (open-GOP I pictures and
-    intra-refresh recovery points may rely on pictures before them): a seek landing elsewhere, or past its target,
-    raises [`_SeekMissed`] and the caller reads again from the top without seeking.
-
-    H.264 in MP4 / Matroska is decoded packet by packet, and a non-reference picture ([`_h264_picture`]) is left out
-    when it lies below `index - 1/2` and a packet at or past it has been demuxed (so the answer is such a frame, not
-    the last one of the stream). No other picture predicts from it, so the other frames stay those of a full decode
-    on a valid stream (also one that starts at a keyframe that is no IDR picture). A damaged stream that lost a
-    reference picture is concealed by FFmpeg from the pictures it was given: only `DROP_NON_REFERENCE_PICTURES =
-    False` then reproduces a decode of every frame.
-    """
+    """Decodes one video stream forward; `read(index)` (ascending) is the first frame whose position `(pts - first
+    pts) * time_base * fps` is at least `index - 1/2` (the frame shown at `index / fps`), the last one past the end.
+    Without timestamps it counts frames and never seeks. Beyond `SEEK_THRESHOLD_SECONDS` it seeks; for H.264 only an
+    IDR picture restarts decoding exactly (open-GOP I pictures may reference earlier ones): [`_SeekMissed`] else.
+    H.264 in MP4 / Matroska leaves out non-reference pictures below `index - 1/2` once a packet past it is demuxed."""
 
     def __init__(self, container, stream, fps: float, name: str, may_seek: bool = True):
         self._container, self._stream, self._fps, self._name = container, stream, fps, name
@@ -483,8 +375,7 @@ class _Reader:
             raise VideoDecodingError(f"{name} holds no decodable video frame.")
         self._origin, self._position = self.frame.pts, 0.0
 
-    def _restart(self):
-        """Read from a fresh demuxer (after opening or seeking, which flushes the decoder)."""
+    def _restart(self):  # after opening or seeking, which flushes the decoder
         self._packets = self._container.demux(self._stream)
         self._lookahead, self._decoded = collections.deque(), collections.deque()
         self._latest, self._drained = None, False
@@ -508,7 +399,7 @@ class _Reader:
         return self.frame
 
     def _demux(self) -> bool:
-        """Move one packet from the demuxer to the lookahead; `False` at the end of the stream."""
+        """Move one packet from the demuxer to the lookahead; `False` at the end."""
         for packet in self._packets:
             if packet.size:  # not the demuxer's closing empty packet
                 self._lookahead.append(packet)
@@ -525,8 +416,8 @@ class _Reader:
         return True
 
     def _next_frame(self, drop_below: float | None) -> av.VideoFrame | None:
-        """The next frame in presentation order (`None` after the last), leaving out the non-reference pictures
-        below `drop_below`."""
+        """The next frame in presentation order (`None` after the last), leaving out non-reference pictures below
+        `drop_below`."""
         while not self._decoded:
             if self._drained:
                 return None
@@ -547,15 +438,12 @@ class _Reader:
         self._decoded.extend(self._codec.decode(packet))
 
     def _seek(self, index: int):
-        # The answer is the first frame at a position >= `index - 1/2`: land on a keyframe at or before that position
-        # (frames of a variable frame rate can lie closer than 1/2 before `index`), for H.264 an IDR picture.
-        self._container.seek(
-            self._origin + int((index - 0.5) / self._fps / self._stream.time_base), stream=self._stream
-        )
+        # Land on a keyframe at or before `index - 1/2` (variable-rate frames can lie closer than 1/2 before `index`).
+        target = self._origin + int((index - 0.5) / self._fps / self._stream.time_base)
+        self._container.seek(target, stream=self._stream)
         self._restart()
-        if self._codec.name == "h264" and not (
-            self._demux() and _h264_picture(self._lookahead[0], self._length_size)[0]
-        ):
+        is_h264 = self._codec.name == "h264"
+        if is_h264 and not (self._demux() and _h264_picture(self._lookahead[0], self._length_size)[0]):
             raise _SeekMissed
         frame = self._next_frame(None)
         if frame is None or frame.pts is None or self._at(frame.pts) > index - 0.5:
@@ -563,13 +451,8 @@ class _Reader:
         self.frame, self._position = frame, self._at(frame.pts)
 
     def _check_complete(self, index: int):
-        """
-        The stream ended before the frame at `index`. Fine when the header's count was a frame or two long, or when
-        the last frame is shown until the end the stream declares (time-based sampling: it is the frame at `index`).
-        Else the file is cut short or damaged: a `VideoDecodingError` when the stream declares its own length, and
-        [`_EndedEarly`] when only the container's duration was known (a video track shorter than the audio, or a cut
-        Matroska file: the caller samples again over the frames there are).
-        """
+        """The stream ended before `index`: fine within a slack or if the last frame lasts to the declared end; else
+        a `VideoDecodingError` if the stream declares its length, [`_EndedEarly`] if only the container does."""
         frame, stream, container = self.frame, self._stream, self._container
         slack = max(2.0, 0.01 * index)  # frames
         if frame.pts is None or index - self._position <= slack:
@@ -593,16 +476,13 @@ class _Reader:
 
 
 def _h264_picture(data, length_size: int | None) -> tuple[bool, bool]:
-    """
-    `(idr, non_reference)` of one H.264 access unit, from the first byte of each NAL unit: NAL units with
-    `length_size`-byte length prefixes (MP4, Matroska), or Annex B start codes when it is `None` (MPEG-TS).
+    """`(idr, non_reference)` of one H.264 access unit, from each NAL unit's header byte (`length_size`-byte length
+    prefixes: MP4, Matroska; `None`: Annex B start codes). A packet that cannot be parsed is neither.
 
-    - `idr`: its first slice belongs to an IDR picture, which empties the reference buffer: decoding can start here
-      (after a flush) and give the frames of decoding from the very start.
-    - `non_reference`: only slices with `nal_ref_idc == 0` (H.264 7.4.1: no other picture predicts from them), access
-      unit delimiters and filler; anything else (SEI, parameter sets...) may change decoder state beyond its picture.
-
-    A packet that cannot be parsed is neither.
+    `idr`: its first slice is an IDR picture, which empties the reference buffer: decoding restarts exactly here.
+    `non_reference`: only slices with `nal_ref_idc == 0`, access unit delimiters and filler. No other picture predicts
+    from it (H.264 7.4.1) and it changes no decoder state (SEI, parameter sets would), so leaving it out keeps every
+    other frame exactly that of a full decode on a valid stream (a damaged one: `DROP_NON_REFERENCE_PICTURES = False`).
     """
     if length_size is None:
         data = bytes(data)
