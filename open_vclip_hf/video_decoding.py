@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -117,8 +118,10 @@ def split_videos(videos) -> list | None:
 
 
 def load_video(
-    video, num_frames=8, sampling="uniform", num_clips=1, frame_stride=16, target_fps=30, fps=None, generator=None
-) -> np.ndarray:
+    video: str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image],
+    num_frames: int = 8, sampling: str = "uniform", num_clips: int = 1, frame_stride: int = 16,
+    target_fps: float = 30, fps: float | None = None, generator: np.random.Generator | None = None,
+) -> np.ndarray:  # fmt: skip
     r"""`uint8` RGB frames `(num_clips, num_frames, height, width, 3)` of one video at [`sample_frame_indices`] (same
     arguments). `video` is a path, an `http(s)://` URL (see the limits above), bytes, a binary file object, or decoded
     frames (a `(T, H, W, 3)` uint8 array or tensor, a list of PIL images or `(H, W, 3)` arrays) at `fps` (defaults to
