@@ -217,9 +217,18 @@ class OpenVCLIPOnnxModel:
         text_embeds = torch.from_numpy(self.run_text(input_ids, attention_mask)).to(self.device)
         return BaseModelOutputWithPooling(pooler_output=text_embeds)
 
-    def __call__(self, *args, **kwargs) -> OpenVCLIPOutput:
+    def __call__(
+        self, input_ids=None, pixel_values=None, attention_mask=None, text_embeds=None, return_loss=None, labels=None,
+        **kwargs,
+    ) -> OpenVCLIPOutput:  # fmt: skip
         """[`OpenVCLIPModel.forward`], the same code, on the ONNX towers (no hidden states or attentions)."""
-        return OpenVCLIPModel.forward(self, *args, **kwargs)
+        if text_embeds is not None:  # a NumPy array too, as for the other inputs
+            text_embeds = torch.as_tensor(text_embeds).to(self.device, torch.float32)
+        labels = None if labels is None else torch.as_tensor(labels)
+        return OpenVCLIPModel.forward(
+            self, input_ids, pixel_values, attention_mask, text_embeds=text_embeds, return_loss=return_loss,
+            labels=labels, **kwargs,
+        )  # fmt: skip
 
 
 def read_export_info(path: str | Path) -> dict:
