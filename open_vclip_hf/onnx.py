@@ -212,7 +212,7 @@ class OpenVCLIPOnnxModel:
         video_embeds = torch.from_numpy(self.run_vision(pixel_values)[0]).to(self.device)
         return BaseModelOutputWithPooling(pooler_output=video_embeds)
 
-    def get_text_features(self, input_ids, attention_mask=None, **_) -> BaseModelOutputWithPooling:
+    def get_text_features(self, input_ids, attention_mask=None, *_, **__) -> BaseModelOutputWithPooling:
         """`pooler_output`: projected text embeddings `(batch, projection_dim)`, as `CLIPModel.get_text_features`."""
         text_embeds = torch.from_numpy(self.run_text(input_ids, attention_mask)).to(self.device)
         return BaseModelOutputWithPooling(pooler_output=text_embeds)
