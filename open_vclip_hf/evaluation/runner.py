@@ -3,6 +3,7 @@
 workers for all *runs* (test-time patch ratios, method doc 3.3, frame-wise baselines), logits summed over views."""
 
 import functools
+import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -13,11 +14,12 @@ import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..data import VideoList
-from ..modeling_open_vclip import OpenVCLIPNeighborFrameAttention
+from ..modeling_open_vclip import OpenVCLIPModel, OpenVCLIPNeighborFrameAttention
+from ..processing_open_vclip import OpenVCLIPProcessor
 from ..prompts import PROMPT_TEMPLATES, build_class_embeddings
 from ..weights import check_same_keys_and_shapes, interpolated_parameters
 
@@ -46,10 +48,11 @@ class VideoClipsDataset(Dataset):
 
     def __getitem__(self, index: int):
         try:
-            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)
+            pixel_values = self.processor(
+                videos=[self.videos[index]], return_tensors="pt", **self.sampling
+            ).pixel_values
         except Exception as error:  # missing, corrupt, exotic codec: recorded by the caller
             return index, None, f"{type(error).__name__}: {error}"
-        pixel_values = pixel_values["pixel_values"]
         return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None
 
 
@@ -67,16 +70,52 @@ def _single_thread_worker(_):
     torch.set_num_threads(1)  # workers decode; the main process owns the cores for the model
 
 
-def clip_loader(dataset: Dataset, batch_size: int, num_workers: int, collate_fn=collate_clips) -> DataLoader:
-    """Batches of `dataset` in order, decoded in `num_workers` single-threaded worker processes (0: here)."""
-    return DataLoader(
-        dataset, batch_size, num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=_single_thread_worker
-    )
-
-
 def process_state(device: str | torch.device | None = None):
     """accelerate's `PartialState` (this process under `accelerate launch`); processes on CPUs talk through gloo."""
     return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
+
+
+def load_model_and_processor(model, processor=None, device=None, dtype: torch.dtype | None = None):
+    """[`OpenVCLIPModel`] (eval mode, on `device`, or this process's GPU under `accelerate launch`) and its processor:
+    `model` is a folder or Hub id (a CLIP one too) or a loaded model (`processor`: default, one for its config)."""
+    state = process_state(device)
+    if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
+        device = state.device
+    if isinstance(model, (str, os.PathLike)):
+        processor = processor or OpenVCLIPProcessor.from_pretrained(model)
+        model = OpenVCLIPModel.from_pretrained(model)
+    processor = processor or OpenVCLIPProcessor.for_model(model.config)
+    return model.to(device=device, dtype=dtype).eval(), processor
+
+
+def decoded_batches(
+    state,
+    videos: Sequence,
+    indices,
+    processor,
+    sampling,
+    batch_size,
+    num_workers,
+    desc,
+    progress,
+    collate_fn=collate_clips,
+):
+    """This process's share of `videos[indices]` (a contiguous slice under `accelerate launch`) in batches of
+    [`collate_clips`] (indices into `videos`), decoded in `num_workers` single-threaded worker processes (0: here)."""
+    with state.split_between_processes(list(indices)) as mine:
+        clips = Subset(VideoClipsDataset(videos, processor, **sampling), list(mine))
+    loader = DataLoader(
+        clips, batch_size, num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=_single_thread_worker
+    )
+    show = progress and state.is_main_process
+    bar = tqdm(total=len(clips), desc=desc, unit="video", disable=not show, dynamic_ncols=True)
+    failed = 0
+    for batch in loader:
+        yield batch
+        failed += len(batch["failures"])
+        bar.update(len(batch["indices"]) + len(batch["failures"]))
+        bar.set_postfix(failed=failed, refresh=False)
+    bar.close()
 
 
 @dataclass(frozen=True)
@@ -212,20 +251,23 @@ def evaluate_splits(
         split = split.subset(limit)
         embeds = {run.name: class_embeddings(tuple(split.class_names), run.patch_ratio) for run in runs}
         evaluated, failures, chunks = [], [], []
-        with state.split_between_processes(list(range(len(split.videos)))) as mine:
-            clips = VideoClipsDataset([split.videos[i] for i in mine], processor, **sampling)
         start = time.perf_counter()
-        show = progress and state.is_main_process
-        bar = tqdm(total=len(mine), desc=f"split {split.name}", unit="video", disable=not show, dynamic_ncols=True)
-        for batch in clip_loader(clips, batch_size, num_workers):
-            failures += [(mine[index], error) for index, error in batch["failures"]]
-            evaluated += [mine[index] for index in batch["indices"]]
+        batches = decoded_batches(
+            state,
+            split.videos,
+            range(len(split)),
+            processor,
+            sampling,
+            batch_size,
+            num_workers,
+            f"split {split.name}",
+            progress,
+        )
+        for batch in batches:
+            failures += batch["failures"]
+            evaluated += batch["indices"]
             if batch["pixel_values"] is not None:
                 chunks.append(batch_logits(batch["pixel_values"], embeds))
-            bar.update(len(batch["indices"]) + len(batch["failures"]))
-            if failures:
-                bar.set_postfix(failed=len(failures))
-        bar.close()
         parts = gather_object([(evaluated, failures, chunks)])  # every process's slice, in process order
         empty = np.zeros((0, len(split.class_names)), np.float32)
         logits = {
