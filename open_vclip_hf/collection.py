@@ -228,7 +228,7 @@ def embed_collection(
 
     collate = partial(_collate_with_headers, videos)
     for batch in decoded_batches(
-        state, videos, todo, processor, sampling, batch_size, num_workers, "embedding", progress, collate
+        state, videos, processor, sampling, batch_size, num_workers, "embedding", progress, todo, collate
     ):
         failed += [(keys[index], error) for index, error in batch["failures"]]
         if batch["pixel_values"] is not None:

@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,10 +66,6 @@ def collate_clips(items):
     }
 
 
-def _single_thread_worker(_):
-    torch.set_num_threads(1)  # workers decode; the main process owns the cores for the model
-
-
 def process_state(device: str | torch.device | None = None):
     """accelerate's `PartialState` (this process under `accelerate launch`); processes on CPUs talk through gloo."""
     return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
@@ -89,28 +85,15 @@ def load_model_and_processor(model, processor=None, device=None, dtype: torch.dt
 
 
 def decoded_batches(
-    state,
-    videos: Sequence,
-    indices,
-    processor,
-    sampling,
-    batch_size,
-    num_workers,
-    desc,
-    progress,
-    collate_fn=collate_clips,
+    state, videos, processor, sampling, batch_size, num_workers, desc, progress, indices=None, collate=collate_clips
 ):
     """This process's share of `videos[indices]` (a contiguous slice under `accelerate launch`) in batches of
-    [`collate_clips`] (indices into `videos`), decoded in `num_workers` single-threaded worker processes (0: here)."""
-    with state.split_between_processes(list(indices)) as mine:
+    [`collate_clips`] (indices into `videos`), decoded in `num_workers` worker processes (0: here)."""
+    with state.split_between_processes(list(range(len(videos)) if indices is None else indices)) as mine:
         clips = Subset(VideoClipsDataset(videos, processor, **sampling), list(mine))
-    loader = DataLoader(
-        clips, batch_size, num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=_single_thread_worker
-    )
-    show = progress and state.is_main_process
-    bar = tqdm(total=len(clips), desc=desc, unit="video", disable=not show, dynamic_ncols=True)
+    bar = tqdm(total=len(clips), desc=desc, unit="video", disable=not (progress and state.is_main_process))
     failed = 0
-    for batch in loader:
+    for batch in DataLoader(clips, batch_size, num_workers=num_workers, collate_fn=collate):  # torch: 1 thread/worker
         yield batch
         failed += len(batch["failures"])
         bar.update(len(batch["indices"]) + len(batch["failures"]))
@@ -165,15 +148,11 @@ class SplitResult:
     `top1_failures_as_wrong`, `top5_failures_as_wrong` (% of all listed videos) and `num_evaluated`."""
 
     split: VideoList
-    evaluated: list[int] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    logits: dict[str, np.ndarray] = field(default_factory=dict)
-    metrics: dict[str, dict] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([self.split.labels[i] for i in self.evaluated], dtype=np.int64)
+    evaluated: list[int]
+    failures: list[tuple[int, str]]
+    logits: dict[str, np.ndarray]
+    metrics: dict[str, dict]
+    seconds: float
 
 
 @dataclass
@@ -252,31 +231,22 @@ def evaluate_splits(
         embeds = {run.name: class_embeddings(tuple(split.class_names), run.patch_ratio) for run in runs}
         evaluated, failures, chunks = [], [], []
         start = time.perf_counter()
-        batches = decoded_batches(
-            state,
-            split.videos,
-            range(len(split)),
-            processor,
-            sampling,
-            batch_size,
-            num_workers,
-            f"split {split.name}",
-            progress,
-        )
-        for batch in batches:
+        desc = f"split {split.name}"
+        for batch in decoded_batches(state, split.videos, processor, sampling, batch_size, num_workers, desc, progress):
             failures += batch["failures"]
             evaluated += batch["indices"]
             if batch["pixel_values"] is not None:
                 chunks.append(batch_logits(batch["pixel_values"], embeds))
         parts = gather_object([(evaluated, failures, chunks)])  # every process's slice, in process order
+        evaluated = [index for part in parts for index in part[0]]
+        labels = np.asarray([split.labels[index] for index in evaluated], dtype=np.int64)
         empty = np.zeros((0, len(split.class_names)), np.float32)
         logits = {
             run.name: np.concatenate([empty, *(chunk[run.name] for p in parts for chunk in p[2])]) for run in runs
         }
-        result = SplitResult(split, [i for p in parts for i in p[0]], [f for p in parts for f in p[1]], logits)
-        result.seconds = time.perf_counter() - start
-        result.metrics = {name: _metrics(metric, value, result.labels, len(split)) for name, value in logits.items()}
-        results.append(result)
+        metrics = {name: _metrics(metric, value, labels, len(split)) for name, value in logits.items()}
+        failures = [failure for part in parts for failure in part[1]]
+        results.append(SplitResult(split, evaluated, failures, logits, metrics, time.perf_counter() - start))
 
     settings = {**sampling, "spatial_crops": 1, "view_reduction": "sum of logits", "num_templates": len(templates)}
     settings |= {"batch_size": batch_size, "num_workers": num_workers, "num_processes": state.num_processes}
