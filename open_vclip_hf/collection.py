@@ -153,15 +153,13 @@ def embed_collection(
 ) -> dict:  # fmt: skip
     """Embed the videos of `source` (see [`read_videos`]) that the collection `output_dir` does not hold yet.
 
-    Append-only and resumable: the missing videos are written in shards of `shard_size` (what a killed run loses at
-    most), then every shard is merged into `output_dir/dataset`, each atomically. Under `accelerate launch` the missing
-    videos are split between the processes (contiguous slices), each writes its own shards, the main process merges.
-    `model` is a folder, a Hub id or an [`OpenVCLIPModel`]; `dtype` that of the stored embeddings (`"float32"` or
-    `"float16"`); `sampling` overrides the processor's settings; `faiss_index=None` builds a FAISS index if `faiss` is
-    installed and the collection holds `FAISS_MIN_ROWS` videos or more; `model_dtype` is the model's precision.
+    Append-only and resumable: new rows go to shards of `shard_size` (what a killed run loses at most), then all shards
+    are merged into `output_dir/dataset`, each written atomically. Under `accelerate launch` the processes share the
+    missing videos and the main process merges. `dtype`: of the stored embeddings (`"float32"` or `"float16"`);
+    `sampling` overrides the processor's; `faiss_index=None`: an index when `faiss` is installed and the collection
+    holds `FAISS_MIN_ROWS` videos; `model_dtype`: the model's precision.
 
-    Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`: this run's
-    new rows, its failures, the videos embedded before, the collection's size and the merged dataset's folder.
+    Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`.
     """
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
@@ -265,9 +263,7 @@ class VideoCollection:
     >>> collection.search("a dog catching a frisbee", top_k=3)  # or search(video="query.mp4"): similar videos
     [{'path': '.../frisbee_03.mp4', 'label': None, 'score': 0.312, 'row': 17}, ...]
     ```
-
-    `model` (a folder, Hub id or loaded model; default: the one recorded) must hold exactly the weights the videos were
-    embedded with, else a [`CollectionError`] names both. `processor`, `device`, `dtype`: as in [`load_model`].
+    `model` (default: the one recorded) must hold the weights the videos were embedded with ([`CollectionError`]).
     """
 
     def __init__(self, directory, model=None, processor=None, device=None, dtype: torch.dtype | None = None):

@@ -41,13 +41,10 @@ def evaluate_protocol(
     `<protocol>.json`, `.md` (and `_patch_sweep.png`) into `out_dir` (main process only under `accelerate launch`).
     Returns `(summary, paths, result)`: the JSON summary, the written files by kind and the [`EvaluationResult`].
     """
-    if patch_ratios and clip_anchor is None:
+    if bool(patch_ratios) != (clip_anchor is not None):
         raise ValueError(
-            "--patch-sweep interpolates toward CLIP: give θ_CLIP with --clip-anchor (OpenAI .pt file or CLIP folder)"
-        )
-    if clip_anchor is not None and not patch_ratios:
-        raise ValueError(
-            "--clip-anchor is only used with --patch-sweep (e.g. --patch-sweep 0.5 for the paper's B/16 ratio)"
+            "--patch-sweep and --clip-anchor go together: the sweep interpolates toward θ_CLIP (an OpenAI .pt file or "
+            "CLIP folder), e.g. --patch-sweep 0.5 --clip-anchor ViT-B-16.pt for the paper's B/16 ratio"
         )
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
     model_name = _name(model)
