@@ -72,8 +72,8 @@ def process_state(device: str | torch.device | None = None):
 
 
 def load_model_and_processor(model, processor=None, device=None, dtype: torch.dtype | None = None):
-    """[`OpenVCLIPModel`] (eval mode, on `device`, or this process's GPU under `accelerate launch`) and its processor:
-    `model` is a folder or Hub id (a CLIP one too) or a loaded model (`processor`: default, one for its config)."""
+    """[`OpenVCLIPModel`] (eval mode, on `device` or this process's GPU under `accelerate launch`) and its processor
+    (default: the saved one, or one for the config): `model` is a folder or Hub id (a CLIP one too), or a model."""
     state = process_state(device)
     if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
         device = state.device
