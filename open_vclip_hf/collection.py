@@ -19,10 +19,9 @@ import numpy as np
 import torch
 from accelerate.utils import gather_object
 from datasets import Features, List, Value
-from tqdm.auto import tqdm
 
 from .data import DataError, dataset_videos, find_videos, read_csv, read_dataset, read_path_list
-from .evaluation.runner import VideoClipsDataset, clip_loader, collate_clips, process_state
+from .evaluation.runner import VideoClipsDataset, collate_clips, decoded_batches, process_state
 from .evaluation.zero_shot import load_model_and_processor
 from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 from .video_decoding import check_sampling_args
@@ -89,19 +88,13 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 
 def load_model(model, processor=None, device=None, dtype: torch.dtype | None = None):
-    """`(model, processor, name, sha256)`: a folder or Hub id is loaded and hashed as stored, then moved to `device`
-    and cast to `dtype`; a loaded model is hashed as given. `name` is the absolute path of a local folder."""
+    """`(model, processor, name, sha256)`: [`load_model_and_processor`], hashed before the cast to `dtype`; `name` is
+    the absolute path of a local folder, else the Hub id or the loaded model's `name_or_path`."""
     if isinstance(model, (str, os.PathLike)):
-        name = os.path.abspath(model) if os.path.isdir(model) else str(model)
-        model, loaded = load_model_and_processor(name)
-        processor = processor or loaded
-    else:
-        from . import OpenVCLIPProcessor
-
-        name = model.config.name_or_path or type(model).__name__
-        processor = processor or OpenVCLIPProcessor.for_model(model.config)
+        model = os.path.abspath(model) if os.path.isdir(model) else str(model)
+    model, processor = load_model_and_processor(model, processor, device)
     sha256 = weights_sha256(model)
-    return model.to(device=device, dtype=dtype).eval(), processor, name, sha256
+    return model.to(dtype=dtype), processor, model.config.name_or_path or type(model).__name__, sha256
 
 
 @torch.inference_mode()
@@ -160,15 +153,13 @@ def embed_collection(
 ) -> dict:  # fmt: skip
     """Embed the videos of `source` (see [`read_videos`]) that the collection `output_dir` does not hold yet.
 
-    Append-only and resumable: the missing videos are written in shards of `shard_size` (what a killed run loses at
-    most), then every shard is merged into `output_dir/dataset`, each atomically. Under `accelerate launch` the missing
-    videos are split between the processes (contiguous slices), each writes its own shards, the main process merges.
-    `model` is a folder, a Hub id or an [`OpenVCLIPModel`]; `dtype` that of the stored embeddings (`"float32"` or
-    `"float16"`); `sampling` overrides the processor's settings; `faiss_index=None` builds a FAISS index if `faiss` is
-    installed and the collection holds `FAISS_MIN_ROWS` videos or more; `model_dtype` is the model's precision.
+    Append-only and resumable: new rows go to shards of `shard_size` (what a killed run loses at most), then all shards
+    are merged into `output_dir/dataset`, each written atomically. Under `accelerate launch` the processes share the
+    missing videos and the main process merges. `dtype`: of the stored embeddings (`"float32"` or `"float16"`);
+    `sampling` overrides the processor's; `faiss_index=None`: an index when `faiss` is installed and the collection
+    holds `FAISS_MIN_ROWS` videos; `model_dtype`: the model's precision.
 
-    Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`: this run's
-    new rows, its failures, the videos embedded before, the collection's size and the merged dataset's folder.
+    Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`.
     """
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
@@ -182,8 +173,6 @@ def embed_collection(
     keys = [video if isinstance(video, str) else "sha256:" + hashlib.sha256(video).hexdigest() for video in videos]
 
     state = process_state(device)
-    if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
-        device = state.device
     model, processor, name, sha256 = load_model(model, processor, device, model_dtype)
     sampling = {key: getattr(processor, key) for key in SAMPLING_KEYS} | dict(sampling or {})
     check_sampling_args(**sampling)
@@ -218,8 +207,6 @@ def embed_collection(
     first = {key: index for index, key in reversed(list(enumerate(keys)))}  # each video once, at its first index
     todo = sorted(index for key, index in first.items() if key not in done)
     state.wait_for_everyone()  # every process has listed the same shards before any writes a new one
-    with state.split_between_processes(todo) as mine:
-        mine = list(mine)
     process = state.process_index
     number = 1 + max((int(path.name.rsplit("-", 1)[1]) for path in shards.glob(f"shard-{process:03d}-*")), default=-1)
     sampling_types = dict(zip(SAMPLING_KEYS, ("int32", "int32", "string", "int32", "float64")))
@@ -230,28 +217,32 @@ def embed_collection(
         "sampling": {key: Value(kind) for key, kind in sampling_types.items()},
         "model": Value("string"), "model_sha256": Value("string"),
     })  # fmt: skip
-    dataset = VideoClipsDataset([videos[i] for i in mine], processor, **sampling)
-    bar = tqdm(total=len(mine), desc="embedding", unit="video", disable=not progress or not state.is_main_process)
-    rows, failed, embedded, seen = [], [], 0, 0
-    for batch in clip_loader(dataset, batch_size, num_workers, partial(_collate_with_headers, dataset.videos)):
-        failed += [(keys[mine[index]], error) for index, error in batch["failures"]]
+    rows, failed, written = [], [], []
+
+    def save_shard(chunk):
+        shard = datasets.Dataset.from_list(chunk, features=features)
+        _save_dataset(shard, shards / f"shard-{process:03d}-{number + len(written):06d}", settings)
+        written.append(shard.num_rows)
+
+    collate = partial(_collate_with_headers, videos)
+    for batch in decoded_batches(
+        state, videos, processor, sampling, batch_size, num_workers, "embedding", progress, todo, collate
+    ):
+        failed += [(keys[index], error) for index, error in batch["failures"]]
         if batch["pixel_values"] is not None:
             embeds = video_embeddings(model, batch["pixel_values"]).numpy().astype(dtype)
             for index, embed, (frames, seconds) in zip(batch["indices"], embeds, batch["headers"]):
                 rows.append({
-                    "path": keys[mine[index]], "label": labels[mine[index]], "embedding": embed,
+                    "path": keys[index], "label": labels[index], "embedding": embed,
                     "video_frames": frames, "duration": seconds, "sampling": sampling,
                     "model": name, "model_sha256": sha256,
                 })  # fmt: skip
-        seen += len(batch["indices"]) + len(batch["failures"])
-        while rows and (len(rows) >= shard_size or seen == len(mine)):  # a full shard, or the last one
-            shard = datasets.Dataset.from_list(rows[:shard_size], features=features)
-            _save_dataset(shard, shards / f"shard-{process:03d}-{number:06d}", settings)
-            number, embedded, rows = number + 1, embedded + shard.num_rows, rows[shard_size:]
-        bar.update(len(batch["indices"]) + len(batch["failures"]))
-        bar.set_postfix(failed=len(failed), refresh=False)
-    bar.close()
-    failed, embedded = gather_object(failed), sum(gather_object([embedded]))
+        while len(rows) >= shard_size:
+            save_shard(rows[:shard_size])
+            rows = rows[shard_size:]
+    if rows:
+        save_shard(rows)
+    failed, embedded = gather_object(failed), sum(gather_object([sum(written)]))
     total = _merge(output_dir, settings, faiss_index) if state.is_main_process else len(done) + embedded
     state.wait_for_everyone()
     return {"embedded": embedded, "failed": failed, "skipped": len(first) - len(todo), "rows": total,
@@ -272,9 +263,7 @@ class VideoCollection:
     >>> collection.search("a dog catching a frisbee", top_k=3)  # or search(video="query.mp4"): similar videos
     [{'path': '.../frisbee_03.mp4', 'label': None, 'score': 0.312, 'row': 17}, ...]
     ```
-
-    `model` (a folder, Hub id or loaded model; default: the one recorded) must hold exactly the weights the videos were
-    embedded with, else a [`CollectionError`] names both. `processor`, `device`, `dtype`: as in [`load_model`].
+    `model` (default: the one recorded) must hold the weights the videos were embedded with ([`CollectionError`]).
     """
 
     def __init__(self, directory, model=None, processor=None, device=None, dtype: torch.dtype | None = None):

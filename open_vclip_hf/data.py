@@ -69,7 +69,7 @@ def folder_name_to_class_name(name: str) -> str:
     return " ".join(name.replace("_", " ").split())
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
+def read_lines(path: Path) -> list[tuple[int, str]]:
     """`(line number, stripped line)` of a UTF-8 text file, without blank lines and `#` comments."""
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
@@ -82,7 +82,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     """Class names from a text file (one per line) or a JSON list, `{"0": "abseiling", ...}` index -> name mapping
     (the official `INDEX_LABEL_MAPPING_FILE`) or name -> index mapping."""
     path = Path(path)
-    names = [line for _, line in _lines(path)]
+    names = [line for _, line in read_lines(path)]
     if path.suffix == ".json":
         names = json.loads("\n".join(names))
     if isinstance(names, dict):
@@ -103,7 +103,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
 def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
     """`(line number, path, label)` of every row; a header row is skipped."""
     rows = []
-    for number, line in _lines(path):
+    for number, line in read_lines(path):
         if "," in line:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
             video, label = ",".join(cells[:-1]), cells[-1]
@@ -156,7 +156,7 @@ def find_videos(folder: str | os.PathLike) -> list[str]:
 def read_path_list(path: str | os.PathLike) -> list[str]:
     """Videos listed one per line: paths (relative to the file's folder) or URLs; an optional header."""
     path = Path(path)
-    lines = [line for _, line in _lines(path)]
+    lines = [line for _, line in read_lines(path)]
     if lines and lines[0].lower() in HEADER_NAMES:
         lines = lines[1:]
     if not lines:

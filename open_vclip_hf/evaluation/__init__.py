@@ -1,8 +1,6 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Zero-shot evaluation with the official Open-VCLIP protocols (method doc sections 5 and 7): `open-vclip evaluate`.
-`protocols` reads the official split files, `runner` evaluates (3 views, summed logits, patch ratios, frame-wise),
-`report` writes JSON / markdown / plot, `metrics/topk_accuracy` is the `evaluate` metric; all in [`evaluate_protocol`].
-"""
+"""Zero-shot evaluation with the official Open-VCLIP protocols (method doc sections 5 and 7): `open-vclip evaluate`,
+[`evaluate_protocol`]: split files (`protocols`), evaluation loop (`runner`), reports (`report`), top-k metric."""
 # isort: skip_file
 
 from .protocols import (

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ..data import DataError, VideoList, find_videos, read_class_names, read_csv, read_folder
+from ..data import DataError, VideoList, find_videos, read_class_names, read_csv, read_folder, read_lines
 
 PathLike = str | os.PathLike
 DATA_DIR = Path(__file__).parent / "data"
@@ -69,10 +69,6 @@ def _find_split_dir(data_root: Path, split_file, pattern: str, candidates: Seque
     raise DataError(f"cannot find {pattern} (looked in {tried}); pass the folder with --split-file")
 
 
-def _read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
-
-
 def _check_split(protocol: str, split: str) -> None:
     allowed = PROTOCOL_SPLITS[protocol] + EXTRA_SPLITS.get(protocol, ())
     if split not in allowed:
@@ -87,19 +83,20 @@ def read_ucf101(data_root: PathLike, split: str = "1", split_file: PathLike | No
     data_root = Path(data_root)
     folder = _find_split_dir(data_root, split_file, "classInd.txt", UCF101_SPLIT_DIRS)
     class_index = {}
-    for line in _read_lines(folder / "classInd.txt"):
+    for _, line in read_lines(folder / "classInd.txt"):
         if not (match := re.fullmatch(r"(\d+) +(\S+)", line)):
             raise DataError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
         class_index[match[2]] = int(match[1]) - 1
     if sorted(class_index.values()) != list(range(len(class_index))):
         raise DataError(f"{folder / 'classInd.txt'}: class numbers are not 1..{len(class_index)}")
-    names = ["testlist01.txt", "trainlist01.txt"] if split == "full" else [f"testlist0{split}.txt"]
-    lists = [folder / name for name in names]
+    lists = [
+        folder / f"{name}.txt" for name in (["testlist01", "trainlist01"] if split == "full" else [f"testlist0{split}"])
+    ]
     videos, labels = [], []
     for path in lists:
         if not path.is_file():
             raise DataError(f"{path}: missing UCF101 split file")
-        for relative in (line.split()[0] for line in _read_lines(path)):  # trainlists append the class number
+        for relative in (line.split()[0] for _, line in read_lines(path)):  # trainlists append the class number
             if (class_folder := relative.split("/")[0]) not in class_index:
                 raise DataError(f"{path}: class {class_folder!r} of {relative!r} is not in classInd.txt")
             videos.append(str(data_root / relative))
@@ -124,7 +121,7 @@ def read_hmdb51(data_root: PathLike, split: str = "1", split_file: PathLike | No
     videos, labels = [], []
     for label, class_folder in enumerate(class_folders):
         path = folder / f"{class_folder}_test_split{file_split}.txt"
-        for line in _read_lines(path):
+        for _, line in read_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in {"0", "1", "2"}:
                 raise DataError(f"{path}: expected '<video> <0|1|2>', got {line!r}")
@@ -237,8 +234,7 @@ def read_protocol(
         raise FileNotFoundError(f"data root {data_root} is not a folder")
     if protocol == "k400":
         return [read_k400(data_root, split_file)]
-    if protocol == "k600" and split == "all" and split_file and Path(split_file).is_file():
-        if not _is_kinetics_annotations(split_file):
-            raise ValueError("k600: a 'path,class_index' CSV belongs to one split; pass --split 1, 2 or 3 with it")
+    if protocol == "k600" and split == "all" and split_file and not _is_kinetics_annotations(split_file):
+        raise ValueError("k600: a 'path,class_index' CSV belongs to one split; pass --split 1, 2 or 3 with it")
     reader = {"ucf101": read_ucf101, "hmdb51": read_hmdb51, "k600": read_k600}[protocol]
     return [reader(data_root, name, split_file) for name in (PROTOCOL_SPLITS[protocol] if split == "all" else (split,))]

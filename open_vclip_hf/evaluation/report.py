@@ -23,12 +23,6 @@ PROTOCOL_TITLES = {
 }  # fmt: skip
 
 
-def mean_std(values) -> tuple[float | None, float | None]:
-    """Mean and population std (ddof=0) of the non-missing values; `(None, None)` if there are none."""
-    values = [v for v in values if v is not None]
-    return (float(np.mean(values)), float(np.std(values))) if values else (None, None)
-
-
 def summarize(result: EvaluationResult, protocol: str, model: str, clip_anchor=None, warnings=None) -> dict:
     """The JSON-ready summary of `result`."""
     splits = []
@@ -44,11 +38,11 @@ def summarize(result: EvaluationResult, protocol: str, model: str, clip_anchor=N
     runs = []
     for run in result.runs:
         per_split = {r.split.name: dict(r.metrics[run.name]) for r in result.splits}
-        stats = {k: mean_std(entry[f"top{k}"] for entry in per_split.values()) for k in TOP_K}
+        values = {f"top{k}": [e[f"top{k}"] for e in per_split.values() if e[f"top{k}"] is not None] for k in TOP_K}
         runs.append({
             "name": run.name, "patch_ratio": run.patch_ratio, "temporal_attention": run.temporal_attention,
-            "splits": per_split, "mean": {f"top{k}": stats[k][0] for k in TOP_K},
-            "std": {f"top{k}": stats[k][1] for k in TOP_K},
+            "splits": per_split, "mean": {key: float(np.mean(v)) if v else None for key, v in values.items()},
+            "std": {key: float(np.std(v)) if v else None for key, v in values.items()},  # population std, ddof=0
         })  # fmt: skip
     versions = {"open_vclip_hf": __version__, "torch": torch.__version__, "transformers": transformers.__version__}
     return {
@@ -124,15 +118,11 @@ def markdown_report(summary: dict) -> str:
 
 def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     """PNG of mean top-1 / top-5 accuracy (± std over splits) against the patch ratio r; frame-wise runs dashed."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure to close
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    sweep = sorted(
-        (run for run in summary["runs"] if run["patch_ratio"] is not None), key=lambda run: run["patch_ratio"]
-    )
+    figure = Figure(figsize=(6.4, 4.2), dpi=120)
+    axis = figure.subplots()
+    sweep = sorted((run for run in summary["runs"] if run["patch_ratio"] is not None), key=lambda r: r["patch_ratio"])
     styles = {"neighbor": {"linestyle": "-"}, "none": {"linestyle": "--", "markerfacecolor": "white"}}
     for attention, style in styles.items():
         runs = [run for run in sweep if run["temporal_attention"] == attention]
@@ -150,14 +140,12 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, format="png")
-    plt.close(figure)
     return Path(path)
 
 
-def write_report(summary: dict, out_dir: str | Path, stem: str | None = None) -> dict[str, Path]:
-    """Write `<stem>.json`, `<stem>.md` and, if the runs sweep patch ratios, `<stem>_patch_sweep.png` into
-    `out_dir` (created); returns the paths by kind (`"json"`, `"markdown"`, `"plot"`)."""
-    out_dir, stem = Path(out_dir), stem or summary["protocol"]
+def write_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write `<protocol>.json`, `.md` and, for a patch sweep, `_patch_sweep.png` into `out_dir`; the paths by kind."""
+    out_dir, stem = Path(out_dir), summary["protocol"]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
     paths["json"].write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -3,21 +3,23 @@
 workers for all *runs* (test-time patch ratios, method doc 3.3, frame-wise baselines), logits summed over views."""
 
 import functools
+import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import PartialState
 from accelerate.utils import gather_object
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from ..data import VideoList
-from ..modeling_open_vclip import OpenVCLIPNeighborFrameAttention
+from ..modeling_open_vclip import OpenVCLIPModel, OpenVCLIPNeighborFrameAttention
+from ..processing_open_vclip import OpenVCLIPProcessor
 from ..prompts import PROMPT_TEMPLATES, build_class_embeddings
 from ..weights import check_same_keys_and_shapes, interpolated_parameters
 
@@ -46,10 +48,11 @@ class VideoClipsDataset(Dataset):
 
     def __getitem__(self, index: int):
         try:
-            pixel_values = self.processor(videos=[self.videos[index]], return_tensors="pt", **self.sampling)
+            pixel_values = self.processor(
+                videos=[self.videos[index]], return_tensors="pt", **self.sampling
+            ).pixel_values
         except Exception as error:  # missing, corrupt, exotic codec: recorded by the caller
             return index, None, f"{type(error).__name__}: {error}"
-        pixel_values = pixel_values["pixel_values"]
         return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None
 
 
@@ -63,20 +66,39 @@ def collate_clips(items):
     }
 
 
-def _single_thread_worker(_):
-    torch.set_num_threads(1)  # workers decode; the main process owns the cores for the model
-
-
-def clip_loader(dataset: Dataset, batch_size: int, num_workers: int, collate_fn=collate_clips) -> DataLoader:
-    """Batches of `dataset` in order, decoded in `num_workers` single-threaded worker processes (0: here)."""
-    return DataLoader(
-        dataset, batch_size, num_workers=num_workers, collate_fn=collate_fn, worker_init_fn=_single_thread_worker
-    )
-
-
 def process_state(device: str | torch.device | None = None):
     """accelerate's `PartialState` (this process under `accelerate launch`); processes on CPUs talk through gloo."""
     return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
+
+
+def load_model_and_processor(model, processor=None, device=None, dtype: torch.dtype | None = None):
+    """[`OpenVCLIPModel`] (eval mode, on `device` or this process's GPU under `accelerate launch`) and its processor
+    (default: the saved one, or one for the config): `model` is a folder or Hub id (a CLIP one too), or a model."""
+    state = process_state(device)
+    if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
+        device = state.device
+    if isinstance(model, (str, os.PathLike)):
+        processor = processor or OpenVCLIPProcessor.from_pretrained(model)
+        model = OpenVCLIPModel.from_pretrained(model)
+    processor = processor or OpenVCLIPProcessor.for_model(model.config)
+    return model.to(device=device, dtype=dtype).eval(), processor
+
+
+def decoded_batches(
+    state, videos, processor, sampling, batch_size, num_workers, desc, progress, indices=None, collate=collate_clips
+):
+    """This process's share of `videos[indices]` (a contiguous slice under `accelerate launch`) in batches of
+    [`collate_clips`] (indices into `videos`), decoded in `num_workers` worker processes (0: here)."""
+    with state.split_between_processes(list(range(len(videos)) if indices is None else indices)) as mine:
+        clips = Subset(VideoClipsDataset(videos, processor, **sampling), list(mine))
+    bar = tqdm(total=len(clips), desc=desc, unit="video", disable=not (progress and state.is_main_process))
+    failed = 0
+    for batch in DataLoader(clips, batch_size, num_workers=num_workers, collate_fn=collate):  # torch: 1 thread/worker
+        yield batch
+        failed += len(batch["failures"])
+        bar.update(len(batch["indices"]) + len(batch["failures"]))
+        bar.set_postfix(failed=failed, refresh=False)
+    bar.close()
 
 
 @dataclass(frozen=True)
@@ -126,15 +148,11 @@ class SplitResult:
     `top1_failures_as_wrong`, `top5_failures_as_wrong` (% of all listed videos) and `num_evaluated`."""
 
     split: VideoList
-    evaluated: list[int] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    logits: dict[str, np.ndarray] = field(default_factory=dict)
-    metrics: dict[str, dict] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([self.split.labels[i] for i in self.evaluated], dtype=np.int64)
+    evaluated: list[int]
+    failures: list[tuple[int, str]]
+    logits: dict[str, np.ndarray]
+    metrics: dict[str, dict]
+    seconds: float
 
 
 @dataclass
@@ -212,29 +230,23 @@ def evaluate_splits(
         split = split.subset(limit)
         embeds = {run.name: class_embeddings(tuple(split.class_names), run.patch_ratio) for run in runs}
         evaluated, failures, chunks = [], [], []
-        with state.split_between_processes(list(range(len(split.videos)))) as mine:
-            clips = VideoClipsDataset([split.videos[i] for i in mine], processor, **sampling)
         start = time.perf_counter()
-        show = progress and state.is_main_process
-        bar = tqdm(total=len(mine), desc=f"split {split.name}", unit="video", disable=not show, dynamic_ncols=True)
-        for batch in clip_loader(clips, batch_size, num_workers):
-            failures += [(mine[index], error) for index, error in batch["failures"]]
-            evaluated += [mine[index] for index in batch["indices"]]
+        desc = f"split {split.name}"
+        for batch in decoded_batches(state, split.videos, processor, sampling, batch_size, num_workers, desc, progress):
+            failures += batch["failures"]
+            evaluated += batch["indices"]
             if batch["pixel_values"] is not None:
                 chunks.append(batch_logits(batch["pixel_values"], embeds))
-            bar.update(len(batch["indices"]) + len(batch["failures"]))
-            if failures:
-                bar.set_postfix(failed=len(failures))
-        bar.close()
         parts = gather_object([(evaluated, failures, chunks)])  # every process's slice, in process order
+        evaluated = [index for part in parts for index in part[0]]
+        labels = np.asarray([split.labels[index] for index in evaluated], dtype=np.int64)
         empty = np.zeros((0, len(split.class_names)), np.float32)
         logits = {
             run.name: np.concatenate([empty, *(chunk[run.name] for p in parts for chunk in p[2])]) for run in runs
         }
-        result = SplitResult(split, [i for p in parts for i in p[0]], [f for p in parts for f in p[1]], logits)
-        result.seconds = time.perf_counter() - start
-        result.metrics = {name: _metrics(metric, value, result.labels, len(split)) for name, value in logits.items()}
-        results.append(result)
+        metrics = {name: _metrics(metric, value, labels, len(split)) for name, value in logits.items()}
+        failures = [failure for part in parts for failure in part[1]]
+        results.append(SplitResult(split, evaluated, failures, logits, metrics, time.perf_counter() - start))
 
     settings = {**sampling, "spatial_crops": 1, "view_reduction": "sum of logits", "num_templates": len(templates)}
     settings |= {"batch_size": batch_size, "num_workers": num_workers, "num_processes": state.num_processes}

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 import torch
 
 from ..convert import clip_anchor_state_dict
-from ..modeling_open_vclip import OpenVCLIPModel
-from ..processing_open_vclip import OpenVCLIPProcessor
 from .protocols import read_protocol
 from .report import summarize, write_report
-from .runner import evaluate_splits, make_runs, process_state
+from .runner import evaluate_splits, load_model_and_processor, make_runs, process_state
 
 
 def parse_ratios(text: str) -> list[float]:
@@ -23,12 +21,6 @@ def parse_ratios(text: str) -> list[float]:
     if not ratios or any(not 0.0 <= r <= 1.0 for r in ratios):
         raise ValueError(f"patch ratios must lie in [0, 1] (the weight on CLIP), got {text!r}")
     return ratios
-
-
-def load_model_and_processor(model: str | os.PathLike, device: str | None = None, dtype: torch.dtype | None = None):
-    """[`OpenVCLIPModel`] (eval mode) and its [`OpenVCLIPProcessor`] from a folder or Hub id (a CLIP one too)."""
-    loaded = OpenVCLIPModel.from_pretrained(model, **({"dtype": dtype} if dtype is not None else {}))
-    return loaded.to(device).eval(), OpenVCLIPProcessor.from_pretrained(model)
 
 
 def _name(value) -> str:
@@ -49,22 +41,14 @@ def evaluate_protocol(
     `<protocol>.json`, `.md` (and `_patch_sweep.png`) into `out_dir` (main process only under `accelerate launch`).
     Returns `(summary, paths, result)`: the JSON summary, the written files by kind and the [`EvaluationResult`].
     """
-    if patch_ratios and clip_anchor is None:
+    if bool(patch_ratios) != (clip_anchor is not None):
         raise ValueError(
-            "--patch-sweep interpolates toward CLIP: give θ_CLIP with --clip-anchor (OpenAI .pt file or CLIP folder)"
-        )
-    if clip_anchor is not None and not patch_ratios:
-        raise ValueError(
-            "--clip-anchor is only used with --patch-sweep (e.g. --patch-sweep 0.5 for the paper's B/16 ratio)"
+            "--patch-sweep and --clip-anchor go together: the sweep interpolates toward θ_CLIP (an OpenAI .pt file or "
+            "CLIP folder), e.g. --patch-sweep 0.5 --clip-anchor ViT-B-16.pt for the paper's B/16 ratio"
         )
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
-    model_name, state = _name(model), process_state(device)
-    if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
-        device = state.device
-    if isinstance(model, (str, os.PathLike)):
-        model, loaded_processor = load_model_and_processor(model, device, dtype)
-        processor = processor or loaded_processor
-    processor = processor or OpenVCLIPProcessor.for_model(model.config)
+    model_name = _name(model)
+    model, processor = load_model_and_processor(model, processor, device, dtype)
     warnings = []
     if patch_ratios and getattr(model.config, "patch_ratio", None):
         warnings.append(
@@ -79,5 +63,5 @@ def evaluate_protocol(
     result = evaluate_splits(model, processor, splits, runs, anchor, batch_size, num_workers, limit, progress=progress)
     anchor_name = None if clip_anchor is None else _name(clip_anchor)
     summary = summarize(result, protocol, model_name, clip_anchor=anchor_name, warnings=warnings)
-    paths = write_report(summary, out_dir) if out_dir is not None and state.is_main_process else {}
+    paths = write_report(summary, out_dir) if out_dir is not None and process_state(device).is_main_process else {}
     return summary, paths, result
