@@ -22,7 +22,7 @@ from torch import nn
 
 # Prefixes that wrappers add to parameter names: DistributedDataParallel and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-TORCH_SUFFIXES = (".pth", ".pyth", ".pt", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pyth", ".pt", ".bin")
 
 
 def check_ratio(ratio: float, what: str = "ratio") -> float:
@@ -86,18 +86,8 @@ def interpolate_weights(
 
 
 def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float) -> None:
-    """`interpolate_weights` in place over `model`'s whole state dict, one tensor at a time (method doc 3.3)."""
-    ratio = check_ratio(ratio)
-    state = model.state_dict()
-    check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
-    patched_storages = set()
-    with torch.no_grad():
-        for key, tensor in state.items():
-            # A tied weight appears under several keys with one storage; patching it twice would apply r twice.
-            storage = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
-            if tensor.is_floating_point() and storage not in patched_storages:
-                patched_storages.add(storage)
-                tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
+    """`interpolate_weights` in place over `model`'s whole state dict (method doc 3.3)."""
+    model.load_state_dict(interpolate_weights(model.state_dict(), anchor_state_dict, ratio))
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
@@ -255,7 +245,7 @@ def _named_tensors(obj: _ScriptedObject, prefix: str = "") -> Iterator[tuple[str
 
 
 def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
-    """The tensors of a TorchScript archive, named as `torch.jit.load(...).state_dict()` names them, never executed."""
+    """The tensors of a TorchScript archive, named as `torch.jit.load(...).state_dict()` names them, never run."""
     names = archive.namelist()
     prefix = next((name[:-8] for name in names if name.endswith("/data.pkl") and name.count("/") == 1), None)
     if prefix is None:
@@ -267,8 +257,8 @@ def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
 
 
 def _read_file(path: Path) -> Mapping[str, Any]:
-    if path.suffix not in (".safetensors", *TORCH_SUFFIXES):
-        raise CheckpointError(f"{path}: unknown checkpoint format (expected .safetensors, {', '.join(TORCH_SUFFIXES)})")
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise CheckpointError(f"{path}: unknown checkpoint format (expected {', '.join(CHECKPOINT_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
     if path.suffix == ".safetensors":
@@ -283,7 +273,6 @@ def _read_file(path: Path) -> Mapping[str, Any]:
 
 
 def _read_folder(folder: Path) -> Mapping[str, Any]:
-    """A `save_pretrained` folder (single or sharded) or an `accelerate` `save_state` folder (its first model)."""
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
             return _read_file(folder / name)
@@ -300,13 +289,9 @@ def _read_folder(folder: Path) -> Mapping[str, Any]:
 
 
 def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read one checkpoint into a CPU state dict: a `.safetensors` or torch file (`.pth`, `.pyth`, `.pt`, `.bin`,
-    `weights_only=True`, a `{'model_state': ...}` wrapper unwrapped), an OpenAI TorchScript archive (its tensors, no
-    code run), a `save_pretrained` folder (possibly sharded) or an `accelerate` `save_state` folder.
-
-    Raises FileNotFoundError (also for a shard of an index) or CheckpointError (unreadable or truncated file, not a
-    mapping of names to tensors), naming the file.
-    """
+    """Read one checkpoint into a CPU state dict: a `.safetensors` or torch file (`weights_only=True`, a
+    `{'model_state': ...}` wrapper unwrapped), an OpenAI TorchScript archive (its tensors, no code run), or a
+    `save_pretrained` / `accelerate` `save_state` folder. Raises FileNotFoundError or CheckpointError."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -327,12 +312,8 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Writing folders atomically
-# --------------------------------------------------------------------------------------------------------------------
-
-# The files a model folder of this package owns (what `save_pretrained` of the model and its processor write):
-# `--overwrite` replaces these and nothing else. The first ones are the model itself.
+# The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
+# these and nothing else. The first ones are the model itself.
 _WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
@@ -394,7 +375,6 @@ def save_pretrained_atomically(
     """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
     files of the folder `extra_files_from` not written already, then [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
-    check_output_folder(output_dir, overwrite=True)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_staging_directory(output_dir)
     try:
@@ -411,20 +391,12 @@ def save_pretrained_atomically(
         raise
 
 
-def default_permissions(path: str | Path) -> None:
-    """Give a file or folder made by `tempfile` (0600 / 0700) the permissions of a plain `open` / `mkdir`."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
-
-
 def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:
     """Move the complete folder `staging` to `path`: by one rename if `path` is new, empty or a model folder holding
     only its own files; a model folder holding other files too keeps them (its own files are swapped one rename each).
     Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns).
     """
     staging, path = Path(staging), Path(path).absolute()
-    default_permissions(staging)
     if not path.exists():
         os.replace(staging, path)
         return path
