@@ -165,14 +165,10 @@ def convert_checkpoint(
 ) -> OpenVCLIPModel:
     """Convert an official Open-VCLIP / OpenAI CLIP checkpoint into an [`OpenVCLIPModel`].
 
-    Args:
-        src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
-        clip_anchor: θ_CLIP for test-time patching (method doc 3.3), anything [`clip_anchor_state_dict`] reads;
-            required when `ratio > 0`.
-        ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14).
-        output_dir: if given, the model and its processor are written there atomically.
-        overwrite: replace an existing `output_dir` (an empty folder, or a model folder's own files only).
-        config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
+    `src`: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or TorchScript `.pt`. With `ratio`
+    r > 0 the weights are patched to `r·θ_CLIP + (1−r)·θ` (method doc 3.3; 0.5 for the released B/16, 0.6 for L/14)
+    toward `clip_anchor` (anything [`clip_anchor_state_dict`] reads). `output_dir`: where the model and its processor
+    are written atomically; `config_kwargs` override Open-VCLIP settings, e.g. `num_frames=16`.
     """
     ratio = check_ratio(ratio)
     if ratio > 0 and clip_anchor is None:
@@ -215,8 +211,7 @@ def write_patched_model(
     model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
-    extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
     save_pretrained_atomically(
-        model, output_dir, OpenVCLIPProcessor.from_pretrained(model_dir), extra_files_from=extra_from
+        model, output_dir, OpenVCLIPProcessor.from_pretrained(model_dir), extra_files_from=model_dir
     )
     return model

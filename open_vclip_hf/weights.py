@@ -394,8 +394,7 @@ def save_pretrained_atomically(
 def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:
     """Move the complete folder `staging` to `path`: by one rename if `path` is new, empty or a model folder holding
     only its own files; a model folder holding other files too keeps them (its own files are swapped one rename each).
-    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns).
-    """
+    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns)."""
     staging, path = Path(staging), Path(path).absolute()
     if not path.exists():
         os.replace(staging, path)

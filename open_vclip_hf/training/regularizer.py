@@ -35,13 +35,10 @@ class InterpolatedWeightRegularizer:
     """Interpolated Weight Optimization with the official code's semantics (method doc 3.1,
     `tools/train_net.py:352-397, 515-545`).
 
-    For a batch it samples `r ~ U(low, high)`, evaluates the loss at `θ_r = r·θ_CLIP + (1 − r)·θ` and adds
-    `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}` to the gradients of θ: straight-through, without the factor `(1 − r)` that
-    the official code drops on purpose (its commented-out `* (1-patch_ratio)`, method doc 3.1). β = 0.5 and
-    r ~ U(0, 0.6) in all released runs. θ_r is written into the trainable parameters in place and θ restored bit
-    for bit afterwards; pass 1 runs inside `no_sync`, so the plain backward reduces `∇L(θ) + β·∇L(θ_r)` as in the
-    official 2-pass code. Under FSDP2 all ranks need one r (`share_ratio=True` or a fixed `ratio`); DeepSpeed ZeRO-3
-    is refused. Parameters absent from the anchor stay at θ (`skipped_names`). Once per micro-batch::
+    For a batch it samples `r ~ U(low, high)` and adds `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}`, `θ_r = r·θ_CLIP + (1 − r)·θ`,
+    to the gradients of θ: straight-through, without the factor `(1 − r)` that the official code drops on purpose
+    (its commented-out `* (1-patch_ratio)`, method doc 3.1). Under FSDP2 all ranks need one r (`share_ratio=True`
+    or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. Once per micro-batch::
 
         regularizer = InterpolatedWeightRegularizer(model, clip_state_dict)  # model as returned by accelerator.prepare
         with accelerator.accumulate(model):
@@ -55,8 +52,7 @@ class InterpolatedWeightRegularizer:
         low, high: bounds of the uniform patch ratio distribution, `0 <= low <= high <= 1`.
         weight: β, the weight of the interpolated loss.
         ratio: a fixed patch ratio instead of sampling.
-        generator: a `random.Random` or `torch.Generator` to draw r from (default: an unseeded `random.Random()`,
-            like the official code).
+        generator: a `random.Random` or `torch.Generator` to draw r from (default: unseeded, like the official code).
         share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized.
         anchor_device: where to keep the anchor (default: on the device of each parameter).
     """

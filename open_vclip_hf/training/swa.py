@@ -91,14 +91,10 @@ def write_swa_model(
 ) -> list[Path]:
     """SWA (method doc 3.2): the uniform mean of `checkpoints`, written atomically to `output`.
 
-    Args:
-        checkpoints: `save_pretrained` folders (the training script's `epoch_N`), or files that
-            `load_checkpoint_state_dict` reads (PySlowFast `checkpoint_epoch_000NN.pyth`, `.safetensors`...).
-        output: a `save_pretrained` folder (config of the last checkpoint, `patch_ratio` the checkpoints' mean), or a
-            `.safetensors` / `.pth` state dict file (`.pth` as `{'model_state': ...}` like the official `swa_2_22.pth`).
-        start, end: average only epochs `start..end` (default: the whole range found), like the official 2..22.
-
-    Returns the checkpoints that were averaged, in order.
+    `checkpoints`: `save_pretrained` folders (the training script's `epoch_N`) or files `load_checkpoint_state_dict`
+    reads; only epochs `start..end` if given (the official 2..22). `output`: a `save_pretrained` folder (config of the
+    last checkpoint, `patch_ratio` the checkpoints' mean) or a `.safetensors` / `.pth` file. Returns the checkpoints
+    averaged, in order.
     """
     checkpoints = [Path(path) for path in checkpoints]
     if start is not None or end is not None:
