@@ -32,8 +32,8 @@ _OPENAI_PREFIXES = (*WRAPPER_PREFIXES, "model.")
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 _LAYER_RENAMES = {
-    "attn.out_proj.": "self_attn.out_proj.", "ln_1.": "layer_norm1.", "ln_2.": "layer_norm2.", "mlp.c_fc.": "mlp.fc1.",
-    "mlp.c_proj.": "mlp.fc2.",
+    "attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2", "mlp.c_fc": "mlp.fc1",
+    "mlp.c_proj": "mlp.fc2",
 }  # fmt: skip
 _TOP_LEVEL_RENAMES = {
     "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
@@ -127,18 +127,15 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
             converted[_TRANSPOSED[key]] = tensor.t().contiguous()
         elif match := _LAYER_KEY.match(key):
             tower = "vision_model" if match.group(1) else "text_model"
-            prefix, rest = f"{tower}.encoder.layers.{match.group(2)}.", match.group(3)
-            if rest.startswith("attn.in_proj_"):
-                kind = rest.removeprefix("attn.in_proj_")  # weight | bias
+            module, _, kind = match.group(3).rpartition(".")
+            prefix = f"{tower}.encoder.layers.{match.group(2)}."
+            if module == "attn" and kind.startswith("in_proj_"):
                 for name, part in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0)):
-                    converted[f"{prefix}self_attn.{name}.{kind}"] = part.contiguous()
+                    converted[f"{prefix}self_attn.{name}.{kind.removeprefix('in_proj_')}"] = part.contiguous()
+            elif module in _LAYER_RENAMES:
+                converted[f"{prefix}{_LAYER_RENAMES[module]}.{kind}"] = tensor
             else:
-                for old, new in _LAYER_RENAMES.items():
-                    if rest.startswith(old):
-                        converted[prefix + new + rest.removeprefix(old)] = tensor
-                        break
-                else:
-                    raise ConversionError(f"unknown CLIP layer weight {key!r}")
+                raise ConversionError(f"unknown CLIP layer weight {key!r}")
         else:
             raise ConversionError(f"unknown CLIP weight {key!r}")
     return converted

@@ -37,8 +37,7 @@ def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> to
     """`ratio·anchor + (1 − ratio)·weight` in (at least) float32, returned in `weight`'s dtype and device.
 
     Rounded as the official `clip * patch_ratio + weights * (1 - patch_ratio)` (method doc 3.1, 3.3), not as
-    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly.
-    """
+    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly."""
     compute_dtype = torch.promote_types(weight.dtype, torch.float32)
     promoted = anchor.to(device=weight.device, dtype=compute_dtype)
     mixed = promoted.mul_(ratio) if promoted is not anchor else anchor * ratio
@@ -174,8 +173,7 @@ def interpolated_parameters(
     model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float
 ) -> Iterator[nn.Module]:
     """Temporarily set the parameters of `model` found in `anchor_state_dict` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ`
-    (method doc 3.1/3.3; buffers untouched, FSDP2 shards swapped in place), restored bit-exactly on exit, also on an
-    exception: a sweep of patch ratios without reloading the model. Yields `model`."""
+    (method doc 3.1/3.3; buffers untouched), restored bit-exactly on exit, also on an exception. Yields `model`."""
     ratio = check_ratio(ratio)
     matched, _ = matched_parameters(model, anchor_state_dict)
     with parameters_at_ratio(model, [(param, anchor) for _, param, anchor in matched], ratio):
@@ -196,10 +194,15 @@ _STORAGE_DTYPES = {
 
 
 class _ScriptedObject:
-    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its state is kept."""
+    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its tensors are kept, by name."""
 
     def __setstate__(self, state):
-        self.state = state
+        self.tensors = {}
+        for name, value in state.items() if isinstance(state, dict) else ():
+            if isinstance(value, torch.Tensor):
+                self.tensors[name] = value
+            elif isinstance(value, _ScriptedObject):
+                self.tensors.update({f"{name}.{key}": tensor for key, tensor in value.tensors.items()})
 
 
 def _rebuild_tensor(storage, offset, size, stride, *_):  # the arguments of `torch._utils._rebuild_tensor_v2`
@@ -236,14 +239,6 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def _named_tensors(obj: _ScriptedObject, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
-    for name, value in obj.state.items() if isinstance(obj.state, dict) else ():
-        if isinstance(value, torch.Tensor):
-            yield prefix + name, value
-        elif isinstance(value, _ScriptedObject):
-            yield from _named_tensors(value, f"{prefix}{name}.")
-
-
 def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
     """The tensors of a TorchScript archive, named as `torch.jit.load(...).state_dict()` names them, never run."""
     names = archive.namelist()
@@ -253,7 +248,7 @@ def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
     if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").decode() != sys.byteorder:
         raise CheckpointError(f"{archive.filename}: the archive was written on a machine of the other byte order")
     root = _TensorOnlyUnpickler(archive, prefix).load()
-    return dict(_named_tensors(root)) if isinstance(root, _ScriptedObject) else {}
+    return root.tensors if isinstance(root, _ScriptedObject) else {}
 
 
 def _read_file(path: Path) -> Mapping[str, Any]:

@@ -40,8 +40,7 @@ class TrainAugmentation:
     """Open-VCLIP's training augmentation (method doc section 4; PySlowFast `spatial_sampling`, no RandAugment):
     short side `round(U(min_short_side, max_short_side))` (default `[crop_size, round(crop_size * 256/224)]`, aspect
     kept, bilinear with antialiasing), a random `crop_size` square, a flip with probability `flip_prob`, CLIP's
-    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip.
-    """
+    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip."""
 
     def __init__(
         self,

@@ -49,9 +49,8 @@ class InterpolatedWeightRegularizer:
     Args:
         model: the model being trained, preferably as returned by `accelerator.prepare`.
         anchor_state_dict: θ_CLIP in the model's parameter names (wrapper prefixes ignored), or a checkpoint path.
-        low, high: bounds of the uniform patch ratio distribution, `0 <= low <= high <= 1`.
+        low, high, ratio: r ~ U(low, high), `0 <= low <= high <= 1`, or the fixed `ratio`.
         weight: β, the weight of the interpolated loss.
-        ratio: a fixed patch ratio instead of sampling.
         generator: a `random.Random` or `torch.Generator` to draw r from (default: unseeded, like the official code).
         share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized.
         anchor_device: where to keep the anchor (default: on the device of each parameter).
@@ -98,9 +97,8 @@ class InterpolatedWeightRegularizer:
         ]
         if sharded and self.ratio is None and not share_ratio:
             raise ValueError(
-                "sharded parameters need one patch ratio on every rank: each rank writes θ_r into its own shard of "
-                "every weight and FSDP2 gathers the shards for the pass, so ratios drawn per rank would mix in one "
-                f"weight ({listed_names(sharded)}). Pass share_ratio=True (or a fixed ratio)."
+                "sharded parameters need one patch ratio on every rank, or FSDP2 would gather shards patched with "
+                f"different ratios into one weight ({listed_names(sharded)}): pass share_ratio=True (or a fixed ratio)"
             )
         self._pairs = []
         for _, param, anchor in matched:
