@@ -154,9 +154,6 @@ class InterpolatedWeightRegularizer:
         ratio = self.sample_ratio()
         with self._no_sync(accelerator), self.interpolated_parameters(ratio):
             loss = loss_fn(self.model)
-            weighted = self.weight * loss
-            if accelerator is not None:
-                accelerator.backward(weighted)
-            else:
-                weighted.backward()
+            backward = torch.Tensor.backward if accelerator is None else accelerator.backward
+            backward(self.weight * loss)
         return InterpolatedLoss(loss=loss.detach(), ratio=ratio)
