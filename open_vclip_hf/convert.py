@@ -144,12 +144,11 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
 def clip_anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.Tensor]:
     """θ_CLIP in Hugging Face names: an OpenAI file (TorchScript or state dict), a `save_pretrained` CLIP folder or
     Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`."""
-    if isinstance(anchor, nn.Module):
-        return {key: value.detach().float().cpu() for key, value in anchor.state_dict().items()}
-    if Path(anchor).is_file():
-        return openai_to_hf_state_dict(read_openai_state_dict(anchor))
-    model = OpenVCLIPModel.from_pretrained(anchor, dtype=torch.float32)
-    return {key: value.detach() for key, value in model.state_dict().items()}
+    if not isinstance(anchor, nn.Module):
+        if Path(anchor).is_file():
+            return openai_to_hf_state_dict(read_openai_state_dict(anchor))
+        anchor = OpenVCLIPModel.from_pretrained(anchor, dtype=torch.float32)
+    return {key: value.detach().float().cpu() for key, value in anchor.state_dict().items()}
 
 
 def convert_checkpoint(
@@ -165,8 +164,7 @@ def convert_checkpoint(
     `src`: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or TorchScript `.pt`. With `ratio`
     r > 0 the weights are patched to `r·θ_CLIP + (1−r)·θ` (method doc 3.3; 0.5 for the released B/16, 0.6 for L/14)
     toward `clip_anchor` (anything [`clip_anchor_state_dict`] reads). `output_dir`: where the model and its processor
-    are written atomically; `config_kwargs` override Open-VCLIP settings, e.g. `num_frames=16`.
-    """
+    are written atomically; `config_kwargs` override Open-VCLIP settings, e.g. `num_frames=16`."""
     ratio = check_ratio(ratio)
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")

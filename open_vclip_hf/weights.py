@@ -152,7 +152,7 @@ def parameters_at_ratio(
     """The swap: inside the block each parameter of `pairs` (with the anchor of its local part, see
     `matched_parameters`) holds θ_r, rounded as `_interpolate`; on exit, also on an exception, θ again, bit for bit,
     from a backup of the local parts (θ_r cannot be inverted exactly). Elementwise: shards are swapped in place."""
-    backups = []
+    ratio, backups = check_ratio(ratio), []
     try:
         _reshard(model)
         with torch.no_grad():
@@ -174,7 +174,6 @@ def interpolated_parameters(
 ) -> Iterator[nn.Module]:
     """Temporarily set the parameters of `model` found in `anchor_state_dict` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ`
     (method doc 3.1/3.3; buffers untouched), restored bit-exactly on exit, also on an exception. Yields `model`."""
-    ratio = check_ratio(ratio)
     matched, _ = matched_parameters(model, anchor_state_dict)
     with parameters_at_ratio(model, [(param, anchor) for _, param, anchor in matched], ratio):
         yield model

@@ -128,7 +128,7 @@ class InterpolatedWeightRegularizer:
 
     def interpolated_parameters(self, ratio: float) -> Iterator[None]:
         """Context manager: the trainable parameters hold θ_r inside the block, θ again (bit for bit) after it."""
-        return parameters_at_ratio(self.model, self._pairs, check_ratio(ratio))
+        return parameters_at_ratio(self.model, self._pairs, ratio)
 
     @contextmanager
     def _no_sync(self, accelerator: Any) -> Iterator[None]:

@@ -94,8 +94,7 @@ def write_swa_model(
     `checkpoints`: `save_pretrained` folders (the training script's `epoch_N`) or files `load_checkpoint_state_dict`
     reads; only epochs `start..end` if given (the official 2..22). `output`: a `save_pretrained` folder (config of the
     last checkpoint, `patch_ratio` the checkpoints' mean) or a `.safetensors` / `.pth` file. Returns the checkpoints
-    averaged, in order.
-    """
+    averaged, in order."""
     checkpoints = [Path(path) for path in checkpoints]
     if start is not None or end is not None:
         epochs = [epoch_of_checkpoint(path) for path in checkpoints]
