@@ -334,8 +334,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:
-    """Refuse an existing output folder unless `overwrite`, and always one that [`commit_directory`] would not
-    replace (a non-empty folder that is not a model folder). Writers call it before any work."""
+    """Refuse an existing output folder unless `overwrite`, and always one [`commit_directory`] would not replace."""
     path = Path(path).absolute()
     if not path.exists():
         return
