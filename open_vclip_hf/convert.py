@@ -1,8 +1,7 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Official Open-VCLIP / OpenAI CLIP checkpoints (method doc section 6: `swa_2_22.pth`, PySlowFast epoch checkpoints,
-OpenAI state dicts and TorchScript files) -> `save_pretrained` folders of [`OpenVCLIPModel`], optionally patched
-toward a CLIP anchor (method doc 3.3), with the key mapping of transformers' `convert_clip_original_pytorch_to_hf.py`.
-"""
+"""Official Open-VCLIP / OpenAI CLIP checkpoints (method doc section 6) -> `save_pretrained` folders of
+[`OpenVCLIPModel`], optionally patched toward CLIP (method doc 3.3), with the key mapping of transformers'
+`convert_clip_original_pytorch_to_hf.py`."""
 
 import re
 from collections.abc import Mapping
@@ -33,8 +32,8 @@ _OPENAI_PREFIXES = (*WRAPPER_PREFIXES, "model.")
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 _LAYER_RENAMES = {
-    "attn.out_proj.": "self_attn.out_proj.", "ln_1.": "layer_norm1.", "ln_2.": "layer_norm2.", "mlp.c_fc.": "mlp.fc1.",
-    "mlp.c_proj.": "mlp.fc2.",
+    "attn.out_proj": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2", "mlp.c_fc": "mlp.fc1",
+    "mlp.c_proj": "mlp.fc2",
 }  # fmt: skip
 _TOP_LEVEL_RENAMES = {
     "visual.conv1.weight": "vision_model.embeddings.patch_embedding.weight",
@@ -57,10 +56,8 @@ class ConversionError(CheckpointError):
 
 
 def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The OpenAI-named CLIP weights (`visual.conv1.weight`, ..., float32) of an official Open-VCLIP checkpoint
-    (`{'model_state': {'model.<key>': ...}}`), an OpenAI state dict or TorchScript `.pt`, read with
-    [`load_checkpoint_state_dict`] (no code of the file runs). Raises a ConversionError if they are not CLIP weights.
-    """
+    """The OpenAI-named CLIP weights (float32) of an official Open-VCLIP checkpoint, an OpenAI state dict or
+    TorchScript `.pt` (no code of the file runs). Raises a ConversionError if they are not CLIP weights."""
     state = load_checkpoint_state_dict(path)
     weights = {}
     for key, tensor in state.items():
@@ -130,18 +127,15 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
             converted[_TRANSPOSED[key]] = tensor.t().contiguous()
         elif match := _LAYER_KEY.match(key):
             tower = "vision_model" if match.group(1) else "text_model"
-            prefix, rest = f"{tower}.encoder.layers.{match.group(2)}.", match.group(3)
-            if rest.startswith("attn.in_proj_"):
-                kind = rest.removeprefix("attn.in_proj_")  # weight | bias
+            module, _, kind = match.group(3).rpartition(".")
+            prefix = f"{tower}.encoder.layers.{match.group(2)}."
+            if module == "attn" and kind.startswith("in_proj_"):
                 for name, part in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0)):
-                    converted[f"{prefix}self_attn.{name}.{kind}"] = part.contiguous()
+                    converted[f"{prefix}self_attn.{name}.{kind.removeprefix('in_proj_')}"] = part.contiguous()
+            elif module in _LAYER_RENAMES:
+                converted[f"{prefix}{_LAYER_RENAMES[module]}.{kind}"] = tensor
             else:
-                for old, new in _LAYER_RENAMES.items():
-                    if rest.startswith(old):
-                        converted[prefix + new + rest.removeprefix(old)] = tensor
-                        break
-                else:
-                    raise ConversionError(f"unknown CLIP layer weight {key!r}")
+                raise ConversionError(f"unknown CLIP layer weight {key!r}")
         else:
             raise ConversionError(f"unknown CLIP weight {key!r}")
     return converted
@@ -150,12 +144,11 @@ def openai_to_hf_state_dict(weights: Mapping[str, torch.Tensor]) -> dict[str, to
 def clip_anchor_state_dict(anchor: "str | Path | nn.Module") -> dict[str, torch.Tensor]:
     """θ_CLIP in Hugging Face names: an OpenAI file (TorchScript or state dict), a `save_pretrained` CLIP folder or
     Hub id, or a loaded `CLIPModel` / `OpenVCLIPModel`."""
-    if isinstance(anchor, nn.Module):
-        return {key: value.detach().float().cpu() for key, value in anchor.state_dict().items()}
-    if Path(anchor).is_file():
-        return openai_to_hf_state_dict(read_openai_state_dict(anchor))
-    model = OpenVCLIPModel.from_pretrained(anchor, dtype=torch.float32)
-    return {key: value.detach() for key, value in model.state_dict().items()}
+    if not isinstance(anchor, nn.Module):
+        if Path(anchor).is_file():
+            return openai_to_hf_state_dict(read_openai_state_dict(anchor))
+        anchor = OpenVCLIPModel.from_pretrained(anchor, dtype=torch.float32)
+    return {key: value.detach().float().cpu() for key, value in anchor.state_dict().items()}
 
 
 def convert_checkpoint(
@@ -168,20 +161,10 @@ def convert_checkpoint(
 ) -> OpenVCLIPModel:
     """Convert an official Open-VCLIP / OpenAI CLIP checkpoint into an [`OpenVCLIPModel`].
 
-    Args:
-        src: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or an OpenAI TorchScript `.pt`.
-        clip_anchor: θ_CLIP for test-time patching (method doc 3.3), anything [`clip_anchor_state_dict`] reads.
-            Required when `ratio > 0`, refused when 0.
-        ratio: weight `r` of the anchor in `θ = r·θ_anchor + (1−r)·θ` (0.5 for the released B/16, 0.6 for L/14),
-            recorded in `config.patch_ratio`.
-        output_dir: if given, the model and its processor are written there atomically (safetensors).
-        overwrite: replace an existing `output_dir` (an empty folder, or a model folder's own files only).
-        config_kwargs: overrides of the Open-VCLIP settings, e.g. `num_frames=16`.
-
-    Raises:
-        FileNotFoundError, CheckpointError (unreadable file), ConversionError (not CLIP, inconsistent, anchor of
-        another architecture), ValueError (bad ratio, anchor missing, output exists).
-    """
+    `src`: `swa_2_22.pth`, a PySlowFast epoch checkpoint, an OpenAI state dict or TorchScript `.pt`. With `ratio`
+    r > 0 the weights are patched to `r·θ_CLIP + (1−r)·θ` (method doc 3.3; 0.5 for the released B/16, 0.6 for L/14)
+    toward `clip_anchor` (anything [`clip_anchor_state_dict`] reads). `output_dir`: where the model and its processor
+    are written atomically; `config_kwargs` override Open-VCLIP settings, e.g. `num_frames=16`."""
     ratio = check_ratio(ratio)
     if ratio > 0 and clip_anchor is None:
         raise ValueError(f"ratio={ratio} patches toward CLIP: pass `clip_anchor` (an OpenAI file, HF folder or model)")
@@ -189,7 +172,6 @@ def convert_checkpoint(
         raise ValueError("a CLIP anchor with ratio 0 patches nothing: give the ratio (--ratio, e.g. 0.5 for B/16)")
     if output_dir is not None:
         check_output_folder(output_dir, overwrite)
-
     openai_weights = read_openai_state_dict(src)
     try:
         config = config_from_openai_state_dict(openai_weights, patch_ratio=float(ratio), **config_kwargs)
@@ -202,45 +184,29 @@ def convert_checkpoint(
     except ValueError as error:
         raise ConversionError(f"{src}: inconsistent CLIP checkpoint: {error}") from None
     model.load_state_dict(state_dict, strict=True)
-
     if clip_anchor is not None:
         try:
             patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
         except ValueError as error:
             raise ConversionError(f"CLIP anchor {clip_anchor!r} does not match {src}: {error}") from error
-
     if output_dir is not None:
         save_pretrained_atomically(model, output_dir, OpenVCLIPProcessor.for_model(config))
     return model.eval()
 
 
 def write_patched_model(
-    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, processor=None, overwrite: bool = False
+    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, overwrite: bool = False
 ) -> OpenVCLIPModel:
-    """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the whole state dict of the
-    model in `model_dir`, written atomically to `output_dir` with its non-weight files (or `processor`).
-
-    `clip_anchor` is anything [`clip_anchor_state_dict`] reads. `config.patch_ratio` records the total weight
-    on CLIP: `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor. Returns the model.
-    """
+    """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the model in `model_dir`, written
+    atomically to `output_dir` with its non-weight files. `config.patch_ratio` records the total weight on CLIP:
+    `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor."""
     ratio = check_ratio(ratio)  # before anything is loaded
     output_dir = Path(output_dir).absolute()
     check_output_folder(output_dir, overwrite)
     model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
-    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)
-    extra_from = Path(model_dir) if Path(model_dir).is_dir() else None
-    save_pretrained_atomically(model, output_dir, processor, extra_files_from=extra_from)
+    save_pretrained_atomically(
+        model, output_dir, OpenVCLIPProcessor.from_pretrained(model_dir), extra_files_from=model_dir
+    )
     return model
-
-
-__all__ = [
-    "ConversionError",
-    "clip_anchor_state_dict",
-    "config_from_openai_state_dict",
-    "convert_checkpoint",
-    "openai_to_hf_state_dict",
-    "read_openai_state_dict",
-    "write_patched_model",
-]

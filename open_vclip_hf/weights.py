@@ -22,7 +22,7 @@ from torch import nn
 
 # Prefixes that wrappers add to parameter names: DistributedDataParallel and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-TORCH_SUFFIXES = (".pth", ".pyth", ".pt", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pyth", ".pt", ".bin")
 
 
 def check_ratio(ratio: float, what: str = "ratio") -> float:
@@ -37,8 +37,7 @@ def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> to
     """`ratio·anchor + (1 − ratio)·weight` in (at least) float32, returned in `weight`'s dtype and device.
 
     Rounded as the official `clip * patch_ratio + weights * (1 - patch_ratio)` (method doc 3.1, 3.3), not as
-    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly.
-    """
+    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly."""
     compute_dtype = torch.promote_types(weight.dtype, torch.float32)
     promoted = anchor.to(device=weight.device, dtype=compute_dtype)
     mixed = promoted.mul_(ratio) if promoted is not anchor else anchor * ratio
@@ -86,18 +85,8 @@ def interpolate_weights(
 
 
 def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float) -> None:
-    """`interpolate_weights` in place over `model`'s whole state dict, one tensor at a time (method doc 3.3)."""
-    ratio = check_ratio(ratio)
-    state = model.state_dict()
-    check_same_keys_and_shapes(state, anchor_state_dict, "model", "anchor")
-    patched_storages = set()
-    with torch.no_grad():
-        for key, tensor in state.items():
-            # A tied weight appears under several keys with one storage; patching it twice would apply r twice.
-            storage = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
-            if tensor.is_floating_point() and storage not in patched_storages:
-                patched_storages.add(storage)
-                tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
+    """`interpolate_weights` in place over `model`'s whole state dict (method doc 3.3)."""
+    model.load_state_dict(interpolate_weights(model.state_dict(), anchor_state_dict, ratio))
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
@@ -163,7 +152,7 @@ def parameters_at_ratio(
     """The swap: inside the block each parameter of `pairs` (with the anchor of its local part, see
     `matched_parameters`) holds θ_r, rounded as `_interpolate`; on exit, also on an exception, θ again, bit for bit,
     from a backup of the local parts (θ_r cannot be inverted exactly). Elementwise: shards are swapped in place."""
-    backups = []
+    ratio, backups = check_ratio(ratio), []
     try:
         _reshard(model)
         with torch.no_grad():
@@ -184,9 +173,7 @@ def interpolated_parameters(
     model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float
 ) -> Iterator[nn.Module]:
     """Temporarily set the parameters of `model` found in `anchor_state_dict` to `θ_r = ratio·θ_CLIP + (1 − ratio)·θ`
-    (method doc 3.1/3.3; buffers untouched, FSDP2 shards swapped in place), restored bit-exactly on exit, also on an
-    exception: a sweep of patch ratios without reloading the model. Yields `model`."""
-    ratio = check_ratio(ratio)
+    (method doc 3.1/3.3; buffers untouched), restored bit-exactly on exit, also on an exception. Yields `model`."""
     matched, _ = matched_parameters(model, anchor_state_dict)
     with parameters_at_ratio(model, [(param, anchor) for _, param, anchor in matched], ratio):
         yield model
@@ -206,10 +193,15 @@ _STORAGE_DTYPES = {
 
 
 class _ScriptedObject:
-    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its state is kept."""
+    """Stands for an object of a TorchScript class (`__torch__.*`) in `data.pkl`: only its tensors are kept, by name."""
 
     def __setstate__(self, state):
-        self.state = state
+        self.tensors = {}
+        for name, value in state.items() if isinstance(state, dict) else ():
+            if isinstance(value, torch.Tensor):
+                self.tensors[name] = value
+            elif isinstance(value, _ScriptedObject):
+                self.tensors.update({f"{name}.{key}": tensor for key, tensor in value.tensors.items()})
 
 
 def _rebuild_tensor(storage, offset, size, stride, *_):  # the arguments of `torch._utils._rebuild_tensor_v2`
@@ -246,16 +238,8 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def _named_tensors(obj: _ScriptedObject, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
-    for name, value in obj.state.items() if isinstance(obj.state, dict) else ():
-        if isinstance(value, torch.Tensor):
-            yield prefix + name, value
-        elif isinstance(value, _ScriptedObject):
-            yield from _named_tensors(value, f"{prefix}{name}.")
-
-
 def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
-    """The tensors of a TorchScript archive, named as `torch.jit.load(...).state_dict()` names them, never executed."""
+    """The tensors of a TorchScript archive, named as `torch.jit.load(...).state_dict()` names them, never run."""
     names = archive.namelist()
     prefix = next((name[:-8] for name in names if name.endswith("/data.pkl") and name.count("/") == 1), None)
     if prefix is None:
@@ -263,12 +247,12 @@ def _read_torchscript(archive: zipfile.ZipFile) -> dict[str, torch.Tensor]:
     if f"{prefix}byteorder" in names and archive.read(f"{prefix}byteorder").decode() != sys.byteorder:
         raise CheckpointError(f"{archive.filename}: the archive was written on a machine of the other byte order")
     root = _TensorOnlyUnpickler(archive, prefix).load()
-    return dict(_named_tensors(root)) if isinstance(root, _ScriptedObject) else {}
+    return root.tensors if isinstance(root, _ScriptedObject) else {}
 
 
 def _read_file(path: Path) -> Mapping[str, Any]:
-    if path.suffix not in (".safetensors", *TORCH_SUFFIXES):
-        raise CheckpointError(f"{path}: unknown checkpoint format (expected .safetensors, {', '.join(TORCH_SUFFIXES)})")
+    if path.suffix not in CHECKPOINT_SUFFIXES:
+        raise CheckpointError(f"{path}: unknown checkpoint format (expected {', '.join(CHECKPOINT_SUFFIXES)})")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes); the download or copy probably failed")
     if path.suffix == ".safetensors":
@@ -283,7 +267,6 @@ def _read_file(path: Path) -> Mapping[str, Any]:
 
 
 def _read_folder(folder: Path) -> Mapping[str, Any]:
-    """A `save_pretrained` folder (single or sharded) or an `accelerate` `save_state` folder (its first model)."""
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
             return _read_file(folder / name)
@@ -300,13 +283,9 @@ def _read_folder(folder: Path) -> Mapping[str, Any]:
 
 
 def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read one checkpoint into a CPU state dict: a `.safetensors` or torch file (`.pth`, `.pyth`, `.pt`, `.bin`,
-    `weights_only=True`, a `{'model_state': ...}` wrapper unwrapped), an OpenAI TorchScript archive (its tensors, no
-    code run), a `save_pretrained` folder (possibly sharded) or an `accelerate` `save_state` folder.
-
-    Raises FileNotFoundError (also for a shard of an index) or CheckpointError (unreadable or truncated file, not a
-    mapping of names to tensors), naming the file.
-    """
+    """Read one checkpoint into a CPU state dict: a `.safetensors` or torch file (`weights_only=True`, a
+    `{'model_state': ...}` wrapper unwrapped), an OpenAI TorchScript archive (its tensors, no code run), or a
+    `save_pretrained` / `accelerate` `save_state` folder. Raises FileNotFoundError or CheckpointError."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -327,12 +306,8 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Writing folders atomically
-# --------------------------------------------------------------------------------------------------------------------
-
-# The files a model folder of this package owns (what `save_pretrained` of the model and its processor write):
-# `--overwrite` replaces these and nothing else. The first ones are the model itself.
+# The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
+# these and nothing else. The first ones are the model itself.
 _WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
@@ -359,8 +334,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:
-    """Refuse an existing output folder unless `overwrite`, and always one that [`commit_directory`] would not
-    replace (a non-empty folder that is not a model folder). Writers call it before any work."""
+    """Refuse an existing output folder unless `overwrite`, and always one [`commit_directory`] would not replace."""
     path = Path(path).absolute()
     if not path.exists():
         return
@@ -394,7 +368,6 @@ def save_pretrained_atomically(
     """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
     files of the folder `extra_files_from` not written already, then [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
-    check_output_folder(output_dir, overwrite=True)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_staging_directory(output_dir)
     try:
@@ -411,20 +384,11 @@ def save_pretrained_atomically(
         raise
 
 
-def default_permissions(path: str | Path) -> None:
-    """Give a file or folder made by `tempfile` (0600 / 0700) the permissions of a plain `open` / `mkdir`."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
-
-
 def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:
     """Move the complete folder `staging` to `path`: by one rename if `path` is new, empty or a model folder holding
     only its own files; a model folder holding other files too keeps them (its own files are swapped one rename each).
-    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns).
-    """
+    Any other existing `path` is refused (ValueError), unless `replace_whole` (a folder the caller owns)."""
     staging, path = Path(staging), Path(path).absolute()
-    default_permissions(staging)
     if not path.exists():
         os.replace(staging, path)
         return path

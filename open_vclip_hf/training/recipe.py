@@ -40,8 +40,7 @@ class TrainAugmentation:
     """Open-VCLIP's training augmentation (method doc section 4; PySlowFast `spatial_sampling`, no RandAugment):
     short side `round(U(min_short_side, max_short_side))` (default `[crop_size, round(crop_size * 256/224)]`, aspect
     kept, bilinear with antialiasing), a random `crop_size` square, a flip with probability `flip_prob`, CLIP's
-    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip.
-    """
+    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip."""
 
     def __init__(
         self,
@@ -78,8 +77,10 @@ class TrainAugmentation:
         flip = bool(generator.uniform() < self.flip_prob)
         return AugmentationParams(short_side, new_height, new_width, top, left, flip)
 
-    def apply(self, frames: np.ndarray, params: AugmentationParams) -> torch.Tensor:
-        """Resize, crop, flip and normalise `frames` (`uint8` `(T, H, W, 3)`) with the given draw."""
+    def __call__(self, frames: np.ndarray, generator: np.random.Generator) -> torch.Tensor:
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.shape}")
+        params = self.sample_params(frames.shape[1], frames.shape[2], generator)
         video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         if (params.height, params.width) != tuple(video.shape[-2:]):
             video = nn.functional.interpolate(
@@ -90,20 +91,12 @@ class TrainAugmentation:
             video = video.flip(-1)
         return ((video.float() / 255.0 - self.mean) / self.std).contiguous()
 
-    def __call__(self, frames: np.ndarray, generator: np.random.Generator) -> torch.Tensor:
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.shape}")
-        return self.apply(frames, self.sample_params(frames.shape[1], frames.shape[2], generator))
-
 
 class VideoClassificationDataset(Dataset):
     """Training clips of a [`VideoList`]: [`load_video`] (8 frames, dense, stride 16 at 30 fps; method doc section
-    4), then `transform` (default [`TrainAugmentation`]). `dataset[i]` is `{"pixel_values", "labels"}`.
-
-    Example `i` of epoch `e` draws from `np.random.default_rng((seed, e, i))`: the same clip whatever the worker
-    and when a run is resumed; call [`set_epoch`] before each epoch. An unreadable video is logged and replaced by
-    another example drawn from the same generator, up to `max_retries` times, as PySlowFast's loader does.
-    """
+    4), then `transform`; `dataset[i]` is `{"pixel_values", "labels"}`. Example `i` of epoch `e` (see `set_epoch`)
+    draws from `np.random.default_rng((seed, e, i))`: the same clip in any worker and on resume. An unreadable video
+    is replaced by another drawn example, up to `max_retries` times, as PySlowFast's loader does."""
 
     def __init__(
         self,
@@ -226,10 +219,8 @@ class TrainingProgress:
 def numbered_folders(parent: str | Path, prefix: str) -> dict[int, Path]:
     """`{N: parent/<prefix>N}` for the folders `<prefix><integer>` in `parent`, in order."""
     parent = Path(parent)
-    if not parent.is_dir():
-        return {}
     found = {}
-    for entry in parent.iterdir():
+    for entry in parent.iterdir() if parent.is_dir() else ():
         suffix = entry.name.removeprefix(prefix)
         if entry.is_dir() and entry.name.startswith(prefix) and suffix.isdigit():
             found[int(suffix)] = entry

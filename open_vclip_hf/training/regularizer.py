@@ -25,8 +25,7 @@ from ..weights import (
 
 @dataclass(frozen=True)
 class InterpolatedLoss:
-    """What `InterpolatedWeightRegularizer.backward` did: `loss` = L(θ_r) (detached, before the weight β) at the
-    sampled patch ratio `ratio`; `weight · loss` was back-propagated."""
+    """What `InterpolatedWeightRegularizer.backward` did: `loss` = L(θ_r) (detached, before β) at the ratio `ratio`."""
 
     loss: torch.Tensor
     ratio: float
@@ -36,20 +35,10 @@ class InterpolatedWeightRegularizer:
     """Interpolated Weight Optimization with the official code's semantics (method doc 3.1,
     `tools/train_net.py:352-397, 515-545`).
 
-    For a batch it samples `r ~ U(low, high)`, evaluates the loss at `θ_r = r·θ_CLIP + (1 − r)·θ` and adds
-    `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}` to the gradients of θ: a straight-through gradient, without the factor `(1 − r)`
-    of the exact derivative, which the official code drops on purpose (its commented-out `* (1-patch_ratio)`, method
-    doc 3.1). With the plain loss the update direction is
-
-        g = ∇L(θ) + β · ∇_{θ'} L(θ')|_{θ'=θ_r},        β = 0.5, r ~ U(0, 0.6) in all released runs.
-
-    θ_r is written into the trainable parameters in place and θ restored bit for bit afterwards (also when the loss
-    function raises), so DDP, `torch.compile`, activation checkpointing and mixed precision all see θ_r. Pass 1 runs
-    inside the model's `no_sync`; the plain backward then reduces the sum, the rank average of
-    `∇L(θ) + β·∇L(θ_r_rank)` as in the official 2-pass code. Under FSDP2 each rank swaps its own shards, so all ranks
-    need one r (`share_ratio=True` or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. Only trainable parameters are
-    interpolated (frozen ones equal θ_CLIP); those absent from the anchor stay at θ (`skipped_names`). Once per
-    micro-batch, before the plain backward::
+    For a batch it samples `r ~ U(low, high)` and adds `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}`, `θ_r = r·θ_CLIP + (1 − r)·θ`,
+    to the gradients of θ: straight-through, without the factor `(1 − r)` that the official code drops on purpose
+    (its commented-out `* (1-patch_ratio)`, method doc 3.1). Under FSDP2 all ranks need one r (`share_ratio=True`
+    or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. Once per micro-batch::
 
         regularizer = InterpolatedWeightRegularizer(model, clip_state_dict)  # model as returned by accelerator.prepare
         with accelerator.accumulate(model):
@@ -59,13 +48,10 @@ class InterpolatedWeightRegularizer:
 
     Args:
         model: the model being trained, preferably as returned by `accelerator.prepare`.
-        anchor_state_dict: θ_CLIP in the model's parameter names (wrapper prefixes are ignored), or a path that
-            `load_checkpoint_state_dict` reads. Only the trainable parameters' entries are kept (a copy).
-        low, high: bounds of the uniform patch ratio distribution, `0 <= low <= high <= 1`.
+        anchor_state_dict: θ_CLIP in the model's parameter names (wrapper prefixes ignored), or a checkpoint path.
+        low, high, ratio: r ~ U(low, high), `0 <= low <= high <= 1`, or the fixed `ratio`.
         weight: β, the weight of the interpolated loss.
-        ratio: a fixed patch ratio instead of sampling.
-        generator: a `random.Random` or `torch.Generator` to draw r from (default: a fresh `random.Random()`, per
-            process, like the official code whose `random` is never seeded).
+        generator: a `random.Random` or `torch.Generator` to draw r from (default: unseeded, like the official code).
         share_ratio: draw r on rank 0 and broadcast it when `torch.distributed` is initialized.
         anchor_device: where to keep the anchor (default: on the device of each parameter).
     """
@@ -111,9 +97,8 @@ class InterpolatedWeightRegularizer:
         ]
         if sharded and self.ratio is None and not share_ratio:
             raise ValueError(
-                "sharded parameters need one patch ratio on every rank: each rank writes θ_r into its own shard of "
-                "every weight and FSDP2 gathers the shards for the pass, so ratios drawn per rank would mix in one "
-                f"weight ({listed_names(sharded)}). Pass share_ratio=True (or a fixed ratio)."
+                "sharded parameters need one patch ratio on every rank, or FSDP2 would gather shards patched with "
+                f"different ratios into one weight ({listed_names(sharded)}): pass share_ratio=True (or a fixed ratio)"
             )
         self._pairs = []
         for _, param, anchor in matched:
@@ -143,12 +128,11 @@ class InterpolatedWeightRegularizer:
 
     def interpolated_parameters(self, ratio: float) -> Iterator[None]:
         """Context manager: the trainable parameters hold θ_r inside the block, θ again (bit for bit) after it."""
-        return parameters_at_ratio(self.model, self._pairs, check_ratio(ratio))
+        return parameters_at_ratio(self.model, self._pairs, ratio)
 
     @contextmanager
     def _no_sync(self, accelerator: Any) -> Iterator[None]:
-        """No gradient reduction in pass 1. On a non-final accumulation micro-step accelerate has disabled it already
-        (entering `no_sync` again would re-enable sync on exit for FSDP2)."""
+        """No gradient reduction in pass 1 (unless accelerate has disabled it already: FSDP2 would re-enable it)."""
         if accelerator is not None:
             with accelerator.no_sync(self.model) if accelerator.sync_gradients else nullcontext():
                 yield
@@ -165,16 +149,11 @@ class InterpolatedWeightRegularizer:
             yield
 
     def backward(self, loss_fn: Callable[[nn.Module], torch.Tensor], accelerator: Any = None) -> InterpolatedLoss:
-        """Pass 1 of a step: sample r, back-propagate `weight · loss_fn(model)` at θ_r (straight-through, method doc
-        3.1; not reduced here) and restore θ. `accelerator` provides `no_sync` and `backward` (GradScaler,
-        accumulation scaling); without it, the `no_sync` of a DDP model or FSDP2 root and `loss.backward()`.
-        Returns `InterpolatedLoss(loss=L(θ_r) detached, ratio=r)`."""
+        """Pass 1 of a step: sample r, back-propagate `weight · loss_fn(model)` at θ_r (method doc 3.1; not reduced
+        here, with `accelerator.backward` if given) and restore θ."""
         ratio = self.sample_ratio()
         with self._no_sync(accelerator), self.interpolated_parameters(ratio):
             loss = loss_fn(self.model)
-            weighted = self.weight * loss
-            if accelerator is not None:
-                accelerator.backward(weighted)
-            else:
-                weighted.backward()
+            backward = torch.Tensor.backward if accelerator is None else accelerator.backward
+            backward(self.weight * loss)
         return InterpolatedLoss(loss=loss.detach(), ratio=ratio)

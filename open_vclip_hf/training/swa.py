@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from ..modeling_open_vclip import OpenVCLIPModel
 from ..processing_open_vclip import OpenVCLIPProcessor
 from ..weights import (
-    TORCH_SUFFIXES,
+    CHECKPOINT_SUFFIXES,
     check_output_folder,
     check_same_keys_and_shapes,
     load_checkpoint_state_dict,
@@ -21,13 +22,11 @@ from ..weights import (
     staging_directory,
 )
 
-_STATE_DICT_SUFFIXES = (".safetensors", *TORCH_SUFFIXES)
-
 
 def epoch_of_checkpoint(path: str | Path) -> int:
     """The epoch number of a checkpoint: the last number in its name (`checkpoint_epoch_00005.pyth` -> 5)."""
     path = Path(path)
-    numbers = re.findall(r"\d+", path.stem if path.suffix in _STATE_DICT_SUFFIXES else path.name)
+    numbers = re.findall(r"\d+", path.stem if path.suffix in CHECKPOINT_SUFFIXES else path.name)
     if not numbers:
         raise ValueError(f"{path}: no epoch number in the checkpoint name")
     return int(numbers[-1])
@@ -35,8 +34,7 @@ def epoch_of_checkpoint(path: str | Path) -> int:
 
 def select_epoch_checkpoints(paths: Sequence[str | Path], start: int = 2, end: int = 22) -> list[Path]:
     """The checkpoints of epochs `start..end` (inclusive) in epoch order; the official `weight_average_tool.py`
-    averages epochs 2..22 of 22, every epoch after the warm-up (method doc 3.2). Raises a ValueError for a name
-    without a number, two checkpoints of one epoch, `start > end` or an epoch of the range without a checkpoint."""
+    averages epochs 2..22 of 22, every epoch after the warm-up (method doc 3.2)."""
     if start > end:
         raise ValueError(f"start ({start}) must not exceed end ({end})")
     by_epoch: dict[int, Path] = {}
@@ -57,12 +55,9 @@ def average_checkpoints(
     accumulator_dtype: torch.dtype = torch.float64,
     loader: Callable[[Path], Mapping[str, torch.Tensor]] = load_checkpoint_state_dict,
 ) -> dict[str, torch.Tensor]:
-    """Uniform mean of the checkpoints' state dicts: Open-VCLIP's SWA (method doc 3.2, `weight_average_tool.py`).
-
-    Streaming: one checkpoint at a time is read (by `loader`) and added to a running sum in `accumulator_dtype`.
-    Floating tensors are returned on CPU in their dtype in the first checkpoint; other tensors are the first
-    checkpoint's. Raises a ValueError for no paths, or keys or shapes that differ from the first (both files named).
-    """
+    """Uniform mean of the checkpoints' state dicts: Open-VCLIP's SWA (method doc 3.2, `weight_average_tool.py`),
+    streamed (one checkpoint read at a time) into a sum in `accumulator_dtype`, returned in the first one's dtypes;
+    non-floating tensors are the first checkpoint's."""
     paths = [Path(path) for path in paths]
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
@@ -86,22 +81,6 @@ def average_checkpoints(
     }
 
 
-def _save_state_dict_file(state_dict: Mapping[str, torch.Tensor], output: Path) -> None:
-    """`.safetensors` as is, a torch file as `{'model_state': ...}` like the official `swa_2_22.pth`; atomically."""
-    from safetensors.torch import save_file
-
-    temporary = staging_directory(output)
-    try:
-        if output.suffix == ".safetensors":
-            save_file({key: value.contiguous() for key, value in state_dict.items()}, temporary)
-        else:
-            torch.save({"model_state": dict(state_dict)}, temporary)
-        os.replace(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_swa_model(
     checkpoints: Sequence[str | Path],
     output: str | Path,
@@ -112,16 +91,10 @@ def write_swa_model(
 ) -> list[Path]:
     """SWA (method doc 3.2): the uniform mean of `checkpoints`, written atomically to `output`.
 
-    Args:
-        checkpoints: `save_pretrained` folders (the training script's `epoch_N`), or files that
-            `load_checkpoint_state_dict` reads (PySlowFast `checkpoint_epoch_000NN.pyth`, `.safetensors`...).
-        output: a `save_pretrained` folder (config of the last checkpoint with `patch_ratio` the checkpoints' mean,
-            processor from it or `processor`), or a `.safetensors` / `.pth` state dict file (`.pth` wrapped as
-            `{'model_state': ...}` like the official `swa_2_22.pth`).
-        start, end: average only epochs `start..end` (default: the whole range found), like the official 2..22.
-
-    Returns the checkpoints that were averaged, in order.
-    """
+    `checkpoints`: `save_pretrained` folders (the training script's `epoch_N`) or files `load_checkpoint_state_dict`
+    reads; only epochs `start..end` if given (the official 2..22). `output`: a `save_pretrained` folder (config of the
+    last checkpoint, `patch_ratio` the checkpoints' mean) or a `.safetensors` / `.pth` file. Returns the checkpoints
+    averaged, in order."""
     checkpoints = [Path(path) for path in checkpoints]
     if start is not None or end is not None:
         epochs = [epoch_of_checkpoint(path) for path in checkpoints]
@@ -129,14 +102,23 @@ def write_swa_model(
             checkpoints, min(epochs) if start is None else start, max(epochs) if end is None else end
         )
     output = Path(output).absolute()
-    if output.suffix not in _STATE_DICT_SUFFIXES:
+    if output.suffix not in CHECKPOINT_SUFFIXES:
         check_output_folder(output, overwrite)
     elif output.exists() and not overwrite:
         raise ValueError(f"{output} already exists; pass overwrite=True (--overwrite) to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     average = average_checkpoints(checkpoints)
-    if output.suffix in _STATE_DICT_SUFFIXES:
-        _save_state_dict_file(average, output)
+    if output.suffix in CHECKPOINT_SUFFIXES:
+        temporary = staging_directory(output)
+        try:
+            if output.suffix == ".safetensors":
+                save_file({key: value.contiguous() for key, value in average.items()}, temporary)
+            else:
+                torch.save({"model_state": average}, temporary)  # like the official `swa_2_22.pth`
+            os.replace(temporary, output)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return checkpoints
     template = checkpoints[-1]
     if not (template.is_dir() and (template / "config.json").is_file()):
