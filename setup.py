@@ -56,6 +56,7 @@ setup(
         "numpy>=1.24",
         "pillow>=10",
         "av>=12",
+        "jinja2>=3",  # the model card template (hub.py); torch needs it too
         "tqdm",
     ],
     extras_require=extras,

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_arguments(args)
         args.func(args)
     except ImportError as error:  # an optional extra is not installed
-        message = f"{error} (optional dependencies: pip install 'open_vclip_hf[train,eval,onnx,demo]')"
+        message = f"{error} (optional dependencies: pip install 'open_vclip_hf[train,eval,collection,onnx,demo]')"
     except (OSError, ValueError, RuntimeError) as error:  # user errors: a message, not a traceback
         message = str(error)
     except Exception as error:

@@ -85,8 +85,17 @@ def interpolate_weights(
 
 
 def patch_model_(model: nn.Module, anchor_state_dict: Mapping[str, torch.Tensor], ratio: float) -> None:
-    """`interpolate_weights` in place over `model`'s whole state dict (method doc 3.3)."""
-    model.load_state_dict(interpolate_weights(model.state_dict(), anchor_state_dict, ratio))
+    """`interpolate_weights` in place over `model`'s whole state dict (method doc 3.3), one tensor at a time (no
+    second copy of the weights); a tied tensor is patched once."""
+    ratio = check_ratio(ratio)
+    state = model.state_dict(keep_vars=True)
+    check_same_keys_and_shapes(state, anchor_state_dict, "weights", "anchor")
+    patched = set()
+    with torch.no_grad():
+        for key, tensor in state.items():
+            if tensor.is_floating_point() and id(tensor) not in patched:
+                patched.add(id(tensor))
+                tensor.copy_(_interpolate(tensor, anchor_state_dict[key], ratio))
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
