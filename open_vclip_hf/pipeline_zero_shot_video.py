@@ -31,7 +31,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     summed (method doc section 5). Each result is `[{"score", "label"}, ...]` by decreasing softmax score. Class
     embeddings are cached in `self.class_embeddings`: call its `clear()` after changing the text weights."""
 
-    _load_processor = True
+    _load_processor = None  # optional (transformers' soft loading): a CLIP folder without processor files gets ours
     _load_image_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
