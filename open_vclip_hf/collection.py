@@ -120,13 +120,17 @@ def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False
     cosine), in a staging folder renamed into place whole (a killed run leaves only the staging folder)."""
     dataset.info.description = json.dumps(settings)
     staging = fresh_staging_directory(path)
-    dataset.save_to_disk(staging)
-    if faiss_index:
-        import faiss
+    try:
+        dataset.save_to_disk(staging)
+        if faiss_index:
+            import faiss
 
-        dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
-        dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
-        dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
+            dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
+            dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
+            dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
+    except BaseException:  # e.g. faiss missing: no copy of the dataset left behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     commit_directory(staging, path, replace_whole=True)
 
 

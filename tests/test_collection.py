@@ -326,3 +326,15 @@ def test_bad_input_gives_one_message_and_loses_nothing(reference, clips, model_d
     assert "give a text QUERY or --video FILE" in fails("search", collection)
     assert "is not a video collection (no collection.json)" in fails("search", tmp_path / "empty", "a dog")
     assert {path: path.read_bytes() for path in collection.rglob("*") if path.is_file()} == before
+
+
+def test_a_failed_save_leaves_no_staging_copy(tmp_path, monkeypatch):
+    import datasets
+
+    from open_vclip_hf import collection
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` raises ImportError
+    rows = datasets.Dataset.from_dict({"path": ["a.mp4"], "embedding": [[1.0, 0.0]]})
+    with pytest.raises(ImportError):
+        collection._save_dataset(rows, tmp_path / "dataset", {}, faiss_index=True)
+    assert list(tmp_path.iterdir()) == []

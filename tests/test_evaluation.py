@@ -180,14 +180,14 @@ def test_ucf101_unknown_class_and_missing_files_are_errors(tmp_path):
 def test_hmdb51_split_ids_and_class_order(tmp_path):
     splits = tmp_path / "testTrainMulti_7030_splits"
     splits.mkdir()
-    # id 1 = train, 2 = test, 0 = unused; trailing spaces as in the official files.
+    # id 1 = train, 2 = test, 0 = unused; trailing spaces and names starting with `#` as in the official files.
     contents = {
         "climb_stairs": {
             "1": "cs_a.avi 2 \ncs_b.avi 1 \ncs_c.avi 0 \n",
             "2": "cs_a.avi 1 \ncs_b.avi 2 \ncs_c.avi 2 \n",
         },
         "brush_hair": {"1": "bh_a.avi 1 \nbh_b.avi 2 \n", "2": "bh_a.avi 2 \nbh_b.avi 0 \n"},
-        "climb": {"1": "c_a.avi 2 \nc_b.avi 2 \n", "2": "c_a.avi 0 \nc_b.avi 1 \n"},
+        "climb": {"1": "#20_c_a.avi 2 \nc_b.avi 2 \n", "2": "#20_c_a.avi 0 \nc_b.avi 1 \n"},
     }
     for folder, by_split in contents.items():
         for split, text in by_split.items():
@@ -197,7 +197,8 @@ def test_hmdb51_split_ids_and_class_order(tmp_path):
     one = read_hmdb51(tmp_path, "1")
     assert one.class_names == names
     assert one.videos == [
-        str(tmp_path / p) for p in ("brush_hair/bh_b.avi", "climb/c_a.avi", "climb/c_b.avi", "climb_stairs/cs_a.avi")
+        str(tmp_path / p)
+        for p in ("brush_hair/bh_b.avi", "climb/#20_c_a.avi", "climb/c_b.avi", "climb_stairs/cs_a.avi")
     ]
     assert one.labels == [0, 1, 1, 2]
     two = read_hmdb51(tmp_path, "2")
@@ -209,12 +210,12 @@ def test_hmdb51_split_ids_and_class_order(tmp_path):
     assert [v.removeprefix(str(tmp_path) + "/") for v in full.videos] == [
         "brush_hair/bh_a.avi",
         "brush_hair/bh_b.avi",
-        "climb/c_a.avi",
+        "climb/#20_c_a.avi",
         "climb/c_b.avi",
         "climb_stairs/cs_a.avi",
         "climb_stairs/cs_b.avi",
     ]
-    (splits / "climb_test_split3.txt").write_text("c_a.avi 7\n")
+    (splits / "climb_test_split3.txt").write_text("#20_c_a.avi 7\n")
     with pytest.raises(DataError, match="expected '<video> <0|1|2>'"):
         read_hmdb51(tmp_path, "3")
 
@@ -303,6 +304,8 @@ def test_topk_metric_module_by_hand():
     # reference ranks: 0 (correct), 2, 2, 0 -> top-1 2/4, top-2 2/4, top-3 4/4
     result = metric.compute(predictions=scores, references=[1, 2, 0, 0], k=[1, 2, 3])
     assert result == {"top1": 0.5, "top2": 0.5, "top3": 1.0, "num_samples": 4}
+    with pytest.raises(ValueError, match="one row of class scores per reference"):
+        metric._compute(predictions=[], references=[], k=[1])  # evaluate itself checks counts and formats
     assert (TOPK_ACCURACY_PATH / "topk_accuracy.py").is_file()
 
 
@@ -463,6 +466,36 @@ def test_patch_sweep_and_frame_wise_runs_match_separately_built_models(ucf_tree,
     np.testing.assert_allclose(logits["r=0 frame-wise"], reference(frame_wise), rtol=1e-5, atol=1e-5)
     assert not np.allclose(logits["r=0"], logits["r=0 frame-wise"])  # the attention switch did something
     assert not np.allclose(logits["r=0"], logits["r=0.5"])
+
+
+def test_a_sweep_builds_class_embeddings_once_and_swaps_once_per_ratio(ucf_tree, model_dirs, monkeypatch):
+    """With θ_CLIP's text tower (Open-VCLIP fine-tunes only the vision tower) the class embeddings do not depend on
+    the ratio: one text pass per split for the whole sweep, and one weight swap per ratio and batch."""
+    from open_vclip_hf.evaluation import runner
+
+    model_dir, anchor_dir = model_dirs
+    [split] = read_protocol("ucf101", ucf_tree / "UCF-101", "3")
+    model = OpenVCLIPModel.from_pretrained(model_dir).eval()
+    vision = OpenVCLIPModel.from_pretrained(anchor_dir).state_dict()
+    anchor = {
+        key: vision[key] if key.startswith("vision_model.") else value for key, value in model.state_dict().items()
+    }
+    calls = {"text": 0, "swap": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(runner, "build_class_embeddings", counted("text", runner.build_class_embeddings))
+    monkeypatch.setattr(runner, "interpolated_parameters", counted("swap", runner.interpolated_parameters))
+    runs = make_runs([0.0, 0.5, 1.0], frame_wise=True)
+    result = evaluate_splits(model, OpenVCLIPProcessor(), [split], runs=runs, clip_anchor=anchor, batch_size=1,
+                             num_workers=0, progress=False).splits[0]  # fmt: skip
+    assert calls == {"text": 1, "swap": 3 * len(result.evaluated)}
+    assert not np.allclose(result.logits["r=0"], result.logits["r=1"])  # the vision tower did move
 
 
 # The evaluation as `accelerate launch` runs it: every process writes the split results it received.

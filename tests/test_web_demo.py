@@ -548,3 +548,13 @@ def test_open_vclip_serve_with_a_collection_answers_api_clients(collection_dir, 
         expected = expected_captions(VideoCollection(collection_dir), "a cartoon rabbit")
         assert [item["caption"] for item in gallery] == expected
         assert "the 4 best of 4 videos" in status
+
+
+def test_the_demo_needs_no_accelerate():
+    """`pip install open_vclip_hf[demo]` has no accelerate: the label presets must still load."""
+    code = (
+        "import sys; sys.modules['accelerate'] = None\n"
+        "from open_vclip_hf import web_demo; print(len(web_demo.kinetics400_classes()))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "400", result.stderr

@@ -83,7 +83,7 @@ def read_ucf101(data_root: PathLike, split: str = "1", split_file: PathLike | No
     data_root = Path(data_root)
     folder = _find_split_dir(data_root, split_file, "classInd.txt", UCF101_SPLIT_DIRS)
     class_index = {}
-    for _, line in read_lines(folder / "classInd.txt"):
+    for _, line in read_lines(folder / "classInd.txt", comments=False):
         if not (match := re.fullmatch(r"(\d+) +(\S+)", line)):
             raise DataError(f"{folder / 'classInd.txt'}: expected '<number> <ClassFolder>' lines, got {line!r}")
         class_index[match[2]] = int(match[1]) - 1
@@ -96,7 +96,9 @@ def read_ucf101(data_root: PathLike, split: str = "1", split_file: PathLike | No
     for path in lists:
         if not path.is_file():
             raise DataError(f"{path}: missing UCF101 split file")
-        for relative in (line.split()[0] for _, line in read_lines(path)):  # trainlists append the class number
+        for relative in (
+            line.split()[0] for _, line in read_lines(path, comments=False)
+        ):  # trainlists append the class number
             if (class_folder := relative.split("/")[0]) not in class_index:
                 raise DataError(f"{path}: class {class_folder!r} of {relative!r} is not in classInd.txt")
             videos.append(str(data_root / relative))
@@ -121,7 +123,7 @@ def read_hmdb51(data_root: PathLike, split: str = "1", split_file: PathLike | No
     videos, labels = [], []
     for label, class_folder in enumerate(class_folders):
         path = folder / f"{class_folder}_test_split{file_split}.txt"
-        for _, line in read_lines(path):
+        for _, line in read_lines(path, comments=False):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in {"0", "1", "2"}:
                 raise DataError(f"{path}: expected '<video> <0|1|2>', got {line!r}")

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import PartialState
-from accelerate.utils import gather_object
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
@@ -68,20 +66,23 @@ def collate_clips(items):
 
 def process_state(device: str | torch.device | None = None):
     """accelerate's `PartialState` (this process under `accelerate launch`); processes on CPUs talk through gloo."""
+    from accelerate import PartialState  # the [eval] / [collection] extra; `serve` imports this module without it
+
     return PartialState(cpu=str(device).startswith("cpu") or not torch.cuda.is_available())
 
 
 def load_model_and_processor(model, processor=None, device=None, dtype: torch.dtype | None = None):
     """[`OpenVCLIPModel`] (eval mode, on `device` or this process's GPU under `accelerate launch`) and its processor
-    (default: the saved one, or one for the config): `model` is a folder or Hub id (a CLIP one too), or a model."""
+    (default: the saved one, or one for the config): `model` is a folder or Hub id (a CLIP one too) loaded in `dtype`,
+    or a model (not cast)."""
     state = process_state(device)
     if state.num_processes > 1 and state.device.type != "cpu":  # `accelerate launch` on GPUs: one GPU per process
         device = state.device
     if isinstance(model, (str, os.PathLike)):
         processor = processor or OpenVCLIPProcessor.from_pretrained(model)
-        model = OpenVCLIPModel.from_pretrained(model)
+        model = OpenVCLIPModel.from_pretrained(model, **({"dtype": dtype} if dtype is not None else {}))
     processor = processor or OpenVCLIPProcessor.for_model(model.config)
-    return model.to(device=device, dtype=dtype).eval(), processor
+    return model.to(device).eval(), processor
 
 
 def decoded_batches(
@@ -186,6 +187,8 @@ def evaluate_splits(
     on one pass over the videos (`sampling`: default [`OFFICIAL_SAMPLING`]), at most `limit` per split. Under
     `accelerate launch` each process decodes a slice and all receive every result, in list order. Videos that cannot
     be decoded are listed per split (`failures`) and left out of `top1` / `top5`."""
+    from accelerate.utils import gather_object
+
     runs = list(runs) if runs else make_runs(temporal_attention=getattr(model.config, "temporal_attention", "neighbor"))
     if len({run.name for run in runs}) != len(runs):
         raise ValueError("run names must be unique")
@@ -210,7 +213,7 @@ def evaluate_splits(
 
     @functools.cache  # per class list, and per ratio if the text tower moves with it
     def class_embeddings(class_names: tuple, ratio):
-        with weights(ratio if text_follows_ratio else None):
+        with weights(ratio):
             return build_class_embeddings(model, processor, list(class_names), templates)
 
     def batch_logits(pixel_values, embeds) -> dict[str, np.ndarray]:
@@ -218,17 +221,20 @@ def evaluate_splits(
         num_videos, num_views = pixel_values.shape[:2]
         pixel_values = pixel_values.flatten(0, 1).to(device=device, dtype=dtype)
         logits = {}
-        for run in runs:
-            with weights(run.patch_ratio), temporal_attention(model, run.temporal_attention):
-                output = model(pixel_values=pixel_values, text_embeds=embeds[run.name]).logits_per_video
-            # Sum over the views of each video (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
-            logits[run.name] = output.view(num_videos, num_views, -1).sum(dim=1).float().cpu().numpy()
+        for ratio in dict.fromkeys(run.patch_ratio for run in runs):  # one swap per ratio
+            with weights(ratio):
+                for run in [run for run in runs if run.patch_ratio == ratio]:
+                    with temporal_attention(model, run.temporal_attention):
+                        output = model(pixel_values=pixel_values, text_embeds=embeds[run.name]).logits_per_video
+                    # Sum over the views of each video (`DATA.ENSEMBLE_METHOD="sum"`, method doc section 5).
+                    logits[run.name] = output.view(num_videos, num_views, -1).sum(dim=1).float().cpu().numpy()
         return logits
 
     results = []
     for split in splits:
         split = split.subset(limit)
-        embeds = {run.name: class_embeddings(tuple(split.class_names), run.patch_ratio) for run in runs}
+        names = tuple(split.class_names)
+        embeds = {run.name: class_embeddings(names, run.patch_ratio if text_follows_ratio else None) for run in runs}
         evaluated, failures, chunks = [], [], []
         start = time.perf_counter()
         desc = f"split {split.name}"

@@ -40,8 +40,10 @@ class TopkAccuracy(evaluate.Metric):
         if not ks or any(value < 1 for value in ks):
             raise ValueError(f"k must be positive integers, got {k!r}")
         scores, references = np.asarray(predictions, dtype=np.float32), np.asarray(references, dtype=np.int64)
+        if scores.ndim != 2 or len(scores) != len(references) or not len(scores):
+            raise ValueError(f"predictions must be one row of class scores per reference, got {scores.shape}")
         if not ((references >= 0) & (references < scores.shape[1])).all():
             raise ValueError(f"references must be class indices in 0..{scores.shape[1] - 1}")
         higher = (scores > scores[np.arange(len(references)), references][:, None]).sum(axis=1)
-        results = {f"top{value}": float((higher < value).mean()) if len(references) else float("nan") for value in ks}
+        results = {f"top{value}": float((higher < value).mean()) for value in ks}
         return {**results, "num_samples": len(references)}
