@@ -97,15 +97,16 @@ def _classify(args: argparse.Namespace) -> None:
             results.append({"video": video, "predictions": predictions})
         except (ValueError, OSError) as error:  # missing or undecodable video: report it, go on with the others
             results.append({"video": video, "error": str(error)})
+    width = max(map(len, labels))
     if args.json:
         print(json.dumps(results, indent=2))
-    width = max(map(len, labels))
-    for result in [] if args.json else results:
-        print(result["video"])
-        if "error" in result:
-            print(f"  error: {result['error']}")
-        for rank, prediction in enumerate(result.get("predictions", []), start=1):
-            print(f"  {rank:>3}. {prediction['label']:<{width}}  {prediction['score']:.4f}")
+    else:
+        for result in results:
+            print(result["video"])
+            if "error" in result:
+                print(f"  error: {result['error']}")
+            for rank, prediction in enumerate(result.get("predictions", []), start=1):
+                print(f"  {rank:>3}. {prediction['label']:<{width}}  {prediction['score']:.4f}")
     if not args.model:
         print(RANDOM_MODEL_WARNING, file=sys.stderr)
     failed = sum("error" in result for result in results)

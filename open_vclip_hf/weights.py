@@ -111,9 +111,9 @@ def _local(param: nn.Parameter) -> torch.Tensor:
 
 def _reshard(model: nn.Module) -> None:
     """Make every FSDP2 module of `model` hold its sharded parameters: the swap writes the shards."""
-    fsdp_module = getattr(sys.modules.get("torch.distributed.fsdp"), "FSDPModule", None)
-    for module in model.modules() if fsdp_module is not None else ():
-        if isinstance(module, fsdp_module):
+    fsdp_module = getattr(sys.modules.get("torch.distributed.fsdp"), "FSDPModule", None)  # none before that import
+    for module in model.modules():
+        if fsdp_module is not None and isinstance(module, fsdp_module):
             module.reshard()
 
 

@@ -126,7 +126,9 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     styles = {"neighbor": {"linestyle": "-"}, "none": {"linestyle": "--", "markerfacecolor": "white"}}
     for attention, style in styles.items():
         runs = [run for run in sweep if run["temporal_attention"] == attention]
-        for k, marker, color in ((1, "o", "C0"), (5, "s", "C1")) if runs else ():
+        if not runs:
+            continue
+        for k, marker, color in ((1, "o", "C0"), (5, "s", "C1")):
             means = np.array([run["mean"][f"top{k}"] for run in runs], dtype=float)  # None (no accuracy) -> NaN
             stds = np.nan_to_num(np.array([run["std"][f"top{k}"] for run in runs], dtype=float))
             label = f"top-{k}" + (" (frame-wise)" if attention == "none" else "")
