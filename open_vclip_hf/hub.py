@@ -78,7 +78,8 @@ def weight_checksums(folder: str | Path) -> dict[str, tuple[str, int]]:
 
 def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: OpenVCLIPProcessor | None = None) -> Path:
     """Write into `output_dir` what a revision of the Hub repository holds but the README: the weights of `model_dir`
-    (a `save_pretrained` folder), its processor (or `processor`), the `auto_map`s and `REMOTE_CODE_FILES`."""
+    (a `save_pretrained` folder), its processor (or `processor`), the `auto_map`s and `REMOTE_CODE_FILES`; a
+    `RuntimeError` names any file still missing then."""
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(
@@ -100,12 +101,18 @@ def stage_for_hub(model_dir: str | Path, output_dir: str | Path, processor: Open
     }
     model.save_pretrained(output_dir)
     processor.save_pretrained(output_dir)
+    for name in REMOTE_CODE_FILES:
+        shutil.copyfile(PACKAGE_DIR / name, output_dir / name)
+    written = {path.name for path in output_dir.iterdir()}
+    missing = [name for name in ("config.json", "processor_config.json") if name not in written]
+    missing += [] if any(output_dir.glob("*.safetensors")) else ["*.safetensors"]
+    missing += [] if written & {"tokenizer.json", "vocab.json"} else ["tokenizer files"]
+    if missing:
+        raise RuntimeError(f"staging for the Hub in {output_dir} is incomplete, missing: {', '.join(missing)}")
     processor_file = output_dir / "processor_config.json"
     processor_config = json.loads(processor_file.read_text(encoding="utf-8"))
     processor_config["auto_map"] = {"AutoProcessor": "processing_open_vclip.OpenVCLIPProcessor"}
     processor_file.write_text(json.dumps(processor_config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    for name in REMOTE_CODE_FILES:
-        shutil.copyfile(PACKAGE_DIR / name, output_dir / name)
     return output_dir
 
 
@@ -197,6 +204,11 @@ def _commit_folder(api: HfApi, repo_id: str, folder: Path, revision: str, title:
         else:
             if now is None:
                 state = "Nothing was committed; the new branch was deleted again"
+            elif created and now == head:
+                state = (
+                    f"Nothing was committed; the new branch `{revision}` could not be deleted and holds no model "
+                    f"(it points to the repository's first commit {head[:12]})"
+                )
             elif now == head:
                 state = f"Nothing was committed: `{revision}` still points to {head[:12]}"
             else:

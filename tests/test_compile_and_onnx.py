@@ -183,6 +183,25 @@ def test_class_embeddings_on_onnx_equal_pytorch(onnx_dir, model, monkeypatch):
     assert len(calls) == 3
 
 
+def test_verify_catches_a_bug_in_the_export_only_code(model, tmp_path, monkeypatch):
+    """`verify` compares onnxruntime with eager PyTorch, so a wrong export-only branch of the neighbour-frame
+    expansion (own frame three times, no neighbours) is caught, not checked against its own exported graph."""
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        pytest.importorskip(package)
+    from open_vclip_hf import modeling_open_vclip
+
+    original = modeling_open_vclip.expand_to_neighbor_frames
+
+    def wrong_when_exporting(states, num_frames):
+        if torch.onnx.is_in_onnx_export() or getattr(torch.compiler, "is_exporting", lambda: False)():
+            return states.repeat(1, 3, 1)
+        return original(states, num_frames)
+
+    monkeypatch.setattr(modeling_open_vclip, "expand_to_neighbor_frames", wrong_when_exporting)
+    with pytest.raises(RuntimeError, match="ONNX output video_embeds differs from PyTorch"):
+        export_onnx(model, tmp_path, text=False, verify=True)
+
+
 def test_onnx_model_errors_are_clear(onnx_dir, onnx_model, tmp_path):
     with pytest.raises(FileNotFoundError, match="export-onnx"):
         OpenVCLIPOnnxModel.from_pretrained(tmp_path)

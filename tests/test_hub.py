@@ -28,7 +28,7 @@ from openai_checkpoints import random_openai_state_dict, save_official_pth
 from open_vclip_hf import OpenVCLIPConfig, OpenVCLIPModel, OpenVCLIPProcessor, ZeroShotVideoClassificationPipeline
 from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.convert import convert_checkpoint
-from open_vclip_hf.hub import HubPushError, push_to_hub, render_model_card
+from open_vclip_hf.hub import HubPushError, push_to_hub, render_model_card, stage_for_hub
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "open_vclip_hf"
@@ -383,9 +383,24 @@ def test_failed_commit_leaves_the_branch_untouched_and_the_push_resumes(tmp_path
         hub.fail_next("POST", "/commit/", status=500, times=None)
         with pytest.raises(HubPushError, match="the new branch was deleted again"):
             push_to_hub(converted["patched"], repo, revision="experiment")
-        hub.clear_faults()
         assert hub.branches(repo) == heads
+
+        # If that branch cannot be deleted, the message says so (not that an existing branch did not move).
+        first_commit = hub.commits(repo)[-1]["oid"]
+        monkeypatch.setattr(HfApi, "delete_branch", lambda *args, **kwargs: None)
+        with pytest.raises(HubPushError) as failure:
+            push_to_hub(converted["patched"], repo, revision="experiment")
+        assert "the new branch `experiment` could not be deleted and holds no model" in str(failure.value)
+        assert "still points" not in str(failure.value)
+        assert hub.resolve(repo, "experiment") == first_commit
+        hub.clear_faults()
         _assert_hub_healthy(hub)
+
+
+def test_staging_names_the_files_it_could_not_write(tmp_path, monkeypatch, converted):
+    monkeypatch.setattr(OpenVCLIPProcessor, "save_pretrained", lambda self, folder, **kwargs: None)
+    with pytest.raises(RuntimeError, match="incomplete, missing: processor_config.json, tokenizer files"):
+        stage_for_hub(converted["patched"], tmp_path / "staged")
 
 
 # ----------------------------------------------------------------------------------- CLI and example
