@@ -1,5 +1,10 @@
 # Copyright 2026 The open_vclip_hf authors. Licensed under the Apache License, Version 2.0.
-"""Open-VCLIP configuration: a CLIP configuration plus the two settings the video model adds."""
+"""Open-VCLIP configuration: a CLIP configuration plus the two settings the video model adds.
+
+This module, `modeling_open_vclip`, `processing_open_vclip`, `prompts`, `pipeline_zero_shot_video` and `video_decoding`
+are copied unchanged into Hub repositories as remote code (`trust_remote_code=True`): they import only the standard
+library, torch, transformers, huggingface_hub, numpy, av, PIL and each other.
+"""
 
 from typing import ClassVar
 

@@ -195,18 +195,23 @@ def convert_checkpoint(
 
 
 def write_patched_model(
-    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, overwrite: bool = False
+    model_dir: str | Path, clip_anchor, ratio: float, output_dir: str | Path, processor=None, overwrite: bool = False
 ) -> OpenVCLIPModel:
     """Test-time patching (method doc 3.3): `θ = ratio·θ_CLIP + (1 − ratio)·θ` over the model in `model_dir`, written
-    atomically to `output_dir` with its non-weight files. `config.patch_ratio` records the total weight on CLIP:
-    `1 − (1 − r₀)(1 − ratio)` for a model already patched with `r₀` toward the same anchor."""
+    atomically to `output_dir` with its non-weight files and `processor` (default: the model's own).
+    `config.patch_ratio` records the total weight on CLIP: `1 − (1 − r₀)(1 − ratio)` if already patched with `r₀`."""
     ratio = check_ratio(ratio)  # before anything is loaded
     output_dir = Path(output_dir).absolute()
     check_output_folder(output_dir, overwrite)
     model = OpenVCLIPModel.from_pretrained(model_dir, dtype=torch.float32)
     patch_model_(model, clip_anchor_state_dict(clip_anchor), ratio)
     model.config.patch_ratio = 1.0 - (1.0 - (model.config.patch_ratio or 0.0)) * (1.0 - ratio)
-    save_pretrained_atomically(
-        model, output_dir, OpenVCLIPProcessor.from_pretrained(model_dir), extra_files_from=model_dir
-    )
+    processor = processor or OpenVCLIPProcessor.from_pretrained(model_dir)
+    save_pretrained_atomically(model, output_dir, processor, extra_files_from=model_dir)
     return model
+
+
+__all__ = [
+    "ConversionError", "clip_anchor_state_dict", "config_from_openai_state_dict", "convert_checkpoint",
+    "openai_to_hf_state_dict", "read_openai_state_dict", "write_patched_model",
+]  # fmt: skip

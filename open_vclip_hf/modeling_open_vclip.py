@@ -35,6 +35,7 @@ def expand_to_neighbor_frames(states: torch.Tensor, num_frames: int) -> torch.Te
     frames, seq_len, dim = states.shape
     per_video = states.view(-1, num_frames, seq_len, dim)
     if torch.onnx.is_in_onnx_export() or getattr(torch.compiler, "is_exporting", lambda: False)():
+        # One zero frame before and after every video: index t of `padded` is frame t-1, index t+2 is frame t+1.
         padded = nn.functional.pad(per_video, (0, 0, 0, 0, 1, 1))
         neighbors = torch.cat([padded[:, 2:], padded[:, :-2], per_video], dim=2)
     else:

@@ -4,7 +4,7 @@ patched toward with which ratio, and the published numbers a model card may quot
 of the official code behind it, a number a source a reader can open; numbers are for the *patched* weights, evaluated
 with 8 frames and the paper's views (method doc 5, 7)."""
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 OFFICIAL_REPO_URL = "https://github.com/wengzejia1/Open-VCLIP"
 # The Google Drive folder linked from the official README ("Checkpoint" section).
@@ -32,6 +32,7 @@ class PaperResult:
     value: float
     source: str
     source_url: str
+    _: KW_ONLY  # the old 6-argument positional form (with `dataset_id`) now fails instead of shifting fields
     std: float | None = None  # ± over the splits, when the source gives it
     metric: str = "top-1 accuracy"
     metric_id: str = "accuracy"  # `model-index` metric type
@@ -41,7 +42,7 @@ class PaperResult:
         return self.dataset.lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # its fields were reordered: no positional call may shift them silently
 class OfficialCheckpoint:
     """A released Open-VCLIP checkpoint (method doc section 6) and how to turn it into the published weights."""
 

@@ -12,6 +12,8 @@ from .video_decoding import check_sampling_args, load_video, split_videos
 
 # OpenAI's CLIP vocabulary (`tools/build_clip_tokenizer.py`): shipped with the package, not with Hub repos.
 DEFAULT_TOKENIZER_DIR = Path(__file__).parent / "assets" / "clip_tokenizer"
+# CLIP's text context length (method doc section 2: `clip.tokenize`, context 77).
+CLIP_CONTEXT_LENGTH = 77
 
 
 class OpenVCLIPProcessor(ProcessorMixin):
@@ -39,8 +41,7 @@ class OpenVCLIPProcessor(ProcessorMixin):
                     f"No tokenizer given and no CLIP vocabulary at {DEFAULT_TOKENIZER_DIR} (it ships with the "
                     "open_vclip_hf package): pass `tokenizer=` or use `OpenVCLIPProcessor.from_pretrained(repo)`."
                 )
-            # CLIP's context length of 77 tokens (method doc section 2: `clip.tokenize`).
-            tokenizer = CLIPTokenizer.from_pretrained(DEFAULT_TOKENIZER_DIR, model_max_length=77)
+            tokenizer = CLIPTokenizer.from_pretrained(DEFAULT_TOKENIZER_DIR, model_max_length=CLIP_CONTEXT_LENGTH)
         check_sampling_args(num_frames, sampling, num_clips, frame_stride, target_fps)
         super().__init__(CLIPImageProcessorPil() if image_processor is None else image_processor, tokenizer, **kwargs)
         self.num_frames = num_frames

@@ -3,8 +3,9 @@
 [`sample_frame_indices`] (the index arithmetic) and [`load_video`] (open, count, sample, decode).
 
 Limits on untrusted input, set like `PIL.Image.MAX_IMAGE_PIXELS` (`None`: no limit): `MAX_VIDEO_PIXELS` (per frame,
-checked before decoding), `MAX_DOWNLOAD_BYTES`, `DOWNLOAD_TIMEOUT_SECONDS` (a whole download) and
-`ALLOW_PRIVATE_ADDRESSES` (`False`, as under `open-vclip serve`: refuse URLs and redirects to non-public hosts).
+checked before decoding), `MAX_DOWNLOAD_BYTES` (512 MiB), `DOWNLOAD_TIMEOUT_SECONDS` (60 s for a whole download) and
+`ALLOW_PRIVATE_ADDRESSES` (default `True`; `open-vclip serve` sets `False` unless `--allow-private-urls`: URLs and
+redirects to non-public hosts are refused; a DNS answer that changes between the check and urllib's connect is not).
 """
 
 import collections
@@ -37,6 +38,7 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 ALLOW_PRIVATE_ADDRESSES = True
 SEEK_THRESHOLD_SECONDS = 3.0  # decode forward up to this far ahead, seek beyond (keyframes are 1 to 10 s apart)
 DROP_NON_REFERENCE_PICTURES = True  # H.264: leave out pictures no wanted frame needs; `False` decodes every picture
+VideoInput = str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image]
 
 
 class VideoDecodingError(ValueError):
@@ -118,8 +120,7 @@ def split_videos(videos) -> list | None:
 
 
 def load_video(
-    video: str | os.PathLike | bytes | BinaryIO | np.ndarray | torch.Tensor | list[Image.Image],
-    num_frames: int = 8, sampling: str = "uniform", num_clips: int = 1, frame_stride: int = 16,
+    video: VideoInput, num_frames: int = 8, sampling: str = "uniform", num_clips: int = 1, frame_stride: int = 16,
     target_fps: float = 30, fps: float | None = None, generator: np.random.Generator | None = None,
 ) -> np.ndarray:  # fmt: skip
     r"""`uint8` RGB frames `(num_clips, num_frames, height, width, 3)` of one video at [`sample_frame_indices`] (same
@@ -329,7 +330,8 @@ def _open(source: str | bytes) -> av.container.InputContainer:
 def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | None, float]:
     """`(frame count, frame rate)` from the header: `stream.frames`, else duration x rate, else `None` (the caller
     counts packets). The rate is `average_rate` (as PySlowFast reads it) unless count / duration differs by > 1e-4
-    (GIF), so that frame indices and timestamps lie on the same grid."""
+    (GIF), so that frame indices and timestamps lie on the same grid; when they agree it is kept, so that 500 frames
+    in 16.666666666666668 s are 30 fps, not 29.999999999999996 (one frame less in a dense clip's span)."""
     if stream.duration is not None:
         seconds = float(stream.duration * stream.time_base)
     elif container.duration is not None:

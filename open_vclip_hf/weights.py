@@ -23,6 +23,7 @@ from torch import nn
 # Prefixes that wrappers add to parameter names: DistributedDataParallel and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pyth", ".pt", ".bin")
+TORCH_SUFFIXES = CHECKPOINT_SUFFIXES[1:]  # read with `torch.load`
 
 
 def check_ratio(ratio: float, what: str = "ratio") -> float:
@@ -37,7 +38,9 @@ def _interpolate(weight: torch.Tensor, anchor: torch.Tensor, ratio: float) -> to
     """`ratio·anchor + (1 − ratio)·weight` in (at least) float32, returned in `weight`'s dtype and device.
 
     Rounded as the official `clip * patch_ratio + weights * (1 - patch_ratio)` (method doc 3.1, 3.3), not as
-    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly."""
+    `torch.lerp`: bit-identical to the official θ_r in float32, and ratios 0 and 1 return the two ends exactly. The
+    official *test* code multiplies the fp16 anchor by r in fp16 (exact for r = 0.5, one fp16 rounding off for 0.6);
+    here the anchor is promoted first, so the result is the float32 one whatever the anchor's dtype."""
     compute_dtype = torch.promote_types(weight.dtype, torch.float32)
     promoted = anchor.to(device=weight.device, dtype=compute_dtype)
     mixed = promoted.mul_(ratio) if promoted is not anchor else anchor * ratio

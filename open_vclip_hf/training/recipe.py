@@ -40,7 +40,9 @@ class TrainAugmentation:
     """Open-VCLIP's training augmentation (method doc section 4; PySlowFast `spatial_sampling`, no RandAugment):
     short side `round(U(min_short_side, max_short_side))` (default `[crop_size, round(crop_size * 256/224)]`, aspect
     kept, bilinear with antialiasing), a random `crop_size` square, a flip with probability `flip_prob`, CLIP's
-    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip."""
+    mean/std. `uint8` `(T, H, W, 3)` in, `float32` `(T, 3, crop_size, crop_size)` out, one draw per clip. The official
+    code does not antialias; harmless, as it trained on videos already scaled to short side 256 (almost no difference),
+    and on full-HD input it avoids aliasing, like the evaluation processor's bicubic PIL resize."""
 
     def __init__(
         self,
@@ -80,7 +82,10 @@ class TrainAugmentation:
     def __call__(self, frames: np.ndarray, generator: np.random.Generator) -> torch.Tensor:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {frames.shape}")
-        params = self.sample_params(frames.shape[1], frames.shape[2], generator)
+        return self.apply(frames, self.sample_params(frames.shape[1], frames.shape[2], generator))
+
+    def apply(self, frames: np.ndarray, params: AugmentationParams) -> torch.Tensor:
+        """Resize, crop, flip and normalise `frames` (`uint8` `(T, H, W, 3)`) with the given draw."""
         video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         if (params.height, params.width) != tuple(video.shape[-2:]):
             video = nn.functional.interpolate(

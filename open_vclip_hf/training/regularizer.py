@@ -38,7 +38,9 @@ class InterpolatedWeightRegularizer:
     For a batch it samples `r ~ U(low, high)` and adds `weight · ∇_{θ'} L(θ')|_{θ'=θ_r}`, `θ_r = r·θ_CLIP + (1 − r)·θ`,
     to the gradients of θ: straight-through, without the factor `(1 − r)` that the official code drops on purpose
     (its commented-out `* (1-patch_ratio)`, method doc 3.1). Under FSDP2 all ranks need one r (`share_ratio=True`
-    or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. Once per micro-batch::
+    or a fixed `ratio`); DeepSpeed ZeRO-3 is refused. By design, unlike the official code (which swaps the whole state
+    dict), only trainable parameters are interpolated: frozen ones (the text tower) equal θ_CLIP, where θ_r = θ.
+    Once per micro-batch::
 
         regularizer = InterpolatedWeightRegularizer(model, clip_state_dict)  # model as returned by accelerator.prepare
         with accelerator.accumulate(model):

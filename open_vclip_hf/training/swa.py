@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from ..convert import write_patched_model  # noqa: F401  (re-exported: it lived here)
 from ..modeling_open_vclip import OpenVCLIPModel
 from ..processing_open_vclip import OpenVCLIPProcessor
 from ..weights import (
