@@ -208,7 +208,9 @@ def embed_collection(
     state.wait_for_everyone()
 
     done = {path for shard in sorted(shards.glob("shard-*")) for path in datasets.load_from_disk(str(shard))["path"]}
-    first = {key: index for index, key in reversed(list(enumerate(keys)))}  # each video once, at its first index
+    first = {}
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)  # each video once, at its first index
     todo = sorted(index for key, index in first.items() if key not in done)
     state.wait_for_everyone()  # every process has listed the same shards before any writes a new one
     process = state.process_index
