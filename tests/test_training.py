@@ -338,71 +338,27 @@ def test_cli_patch_ratio_0_and_1_give_the_two_ends(tmp_path, capsys):
     clip.save_pretrained(tmp_path / "clip")
     theta, anchor = state_dict_of(model_dir), clip.state_dict()
 
+    def patch(source, ratio, out):
+        return cli_main(["patch", str(source), "--clip", str(tmp_path / "clip"), "--ratio", ratio, "--out", str(out)])
+
     for ratio, expected in ((0.0, theta), (1.0, anchor)):
         out = tmp_path / f"patched_{ratio}"
-        assert (
-            cli_main(
-                ["patch", str(model_dir), "--clip", str(tmp_path / "clip"), "--ratio", str(ratio), "--out", str(out)]
-            )
-            == 0
-        )
+        assert patch(model_dir, str(ratio), out) == 0
         patched = state_dict_of(out)
         for key, tensor in patched.items():
             assert torch.equal(tensor, expected[key]), key
         assert OpenVCLIPModel.from_pretrained(out).config.patch_ratio == ratio
         OpenVCLIPProcessor.from_pretrained(out)  # the model folder's processor was copied
 
-    assert (
-        cli_main(
-            [
-                "patch",
-                str(model_dir),
-                "--clip",
-                str(tmp_path / "clip"),
-                "--ratio",
-                "0.25",
-                "--out",
-                str(tmp_path / "quarter"),
-            ]
-        )
-        == 0
-    )
+    assert patch(model_dir, "0.25", tmp_path / "quarter") == 0
     assert "patch_ratio = 0.25" in capsys.readouterr().out
     for key, tensor in state_dict_of(tmp_path / "quarter").items():
         torch.testing.assert_close(tensor, 0.25 * anchor[key] + 0.75 * theta[key], rtol=0, atol=1e-6)
     # Patching a patched model: the recorded ratio is the total weight on CLIP, 1 - 0.75 * 0.5
-    assert (
-        cli_main(
-            [
-                "patch",
-                str(tmp_path / "quarter"),
-                "--clip",
-                str(tmp_path / "clip"),
-                "--ratio",
-                "0.5",
-                "--out",
-                str(tmp_path / "twice"),
-            ]
-        )
-        == 0
-    )
+    assert patch(tmp_path / "quarter", "0.5", tmp_path / "twice") == 0
     assert OpenVCLIPModel.from_pretrained(tmp_path / "twice").config.patch_ratio == pytest.approx(0.625)
 
-    assert (
-        cli_main(
-            [
-                "patch",
-                str(model_dir),
-                "--clip",
-                str(tmp_path / "clip"),
-                "--ratio",
-                "1.5",
-                "--out",
-                str(tmp_path / "bad"),
-            ]
-        )
-        == 1
-    )
+    assert patch(model_dir, "1.5", tmp_path / "bad") == 1
     assert "ratio must lie in [0, 1]" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
