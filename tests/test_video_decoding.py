@@ -301,7 +301,13 @@ def test_dense_sampling_of_decoded_frames_uses_their_fps(painted_mp4_25fps, all_
 def http_base_url(video_dir):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(video_dir))
     handler.log_message = lambda *args: None
+    yield from serve_on_localhost(handler)
+
+
+def serve_on_localhost(handler):
+    """Serve `handler` on a free local port in a thread: yields the base URL, stops the server afterwards."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -399,13 +405,7 @@ class LimitsHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def limits_server(painted_mp4):
     LimitsHandler.video = Path(painted_mp4).read_bytes()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), LimitsHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    yield from serve_on_localhost(LimitsHandler)
 
 
 def test_download_size_is_capped(limits_server, monkeypatch):
