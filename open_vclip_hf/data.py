@@ -202,8 +202,9 @@ def dataset_videos(dataset, video_column: str = "video") -> list:
         dataset = dataset.cast_column(video_column, datasets.Video(decode=False))
     videos = []
     for video in dataset[video_column]:
-        if isinstance(video, Mapping):
-            video = video["path"] if video.get("path") and os.path.isfile(video["path"]) else video.get("bytes")
+        if isinstance(video, Mapping):  # with bytes, a relative path is only a name (`save_to_disk`), not a file here
+            path, data = video.get("path"), video.get("bytes")
+            video = path if path and os.path.isfile(path) and (data is None or os.path.isabs(path)) else data
         if video is None:
             raise DataError(f"a row of column {video_column!r} has neither a readable path nor bytes")
         videos.append(video)
