@@ -109,7 +109,7 @@ def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
             video, label = ",".join(cells[:-1]), cells[-1]
         else:  # PySlowFast's space-separated lists
-            video, _, label = line.rpartition(" ")
+            video, _, label = line.rpartition(" ") if " " in line else (line, "", "")
         rows.append((number, video.strip(), label.strip()))
     if rows and (rows[0][1].lower() in HEADER_NAMES or rows[0][2].lower() in HEADER_NAMES):
         rows = rows[1:]

@@ -67,6 +67,9 @@ def test_csv_without_class_names_takes_the_sorted_labels(tmp_path):
     csv_path.write_text("a.mp4,0\nb.mp4,1\n")
     with pytest.raises(DataError, match="labels are numbers"):
         read_csv(csv_path)
+    csv_path.write_text("a.mp4,archery\nb.mp4\n")  # a row without its label is named as such
+    with pytest.raises(DataError, match=r"test.csv:2: expected 'path,label', got 'b.mp4', ''"):
+        read_csv(csv_path)
     csv_path.write_bytes("a.mp4,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8"):
         read_csv(csv_path)
