@@ -28,8 +28,9 @@ def main() -> None:
     warning = RANDOM_MODEL_WARNING.replace("no --model given", "OPEN_VCLIP_MODEL is not set").replace(
         "pass `--model DIR`", "set OPEN_VCLIP_MODEL=DIR"
     )
-    if model:
-        classifier = pipeline("zero-shot-video-classification", model=model)
+    if model:  # pipeline_class: a pushed repository names its remote-code pipeline, refused without trust_remote_code
+        pipeline_class = open_vclip_hf.ZeroShotVideoClassificationPipeline
+        classifier = pipeline("zero-shot-video-classification", model=model, pipeline_class=pipeline_class)
     else:
         print(warning, file=sys.stderr)
         classifier = open_vclip_hf.ZeroShotVideoClassificationPipeline(

@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_options(embed)
     _add_loader_options(embed)
     embed.add_argument("--shard-size", type=_positive_int, default=1000, help="videos per shard (default 1000)")
-    embed.add_argument("--faiss", action=argparse.BooleanOptionalAction, help="FAISS index (default: from 20k videos)")
+    embed.add_argument("--faiss", action=argparse.BooleanOptionalAction, help="FAISS index (default: kept; from 20k)")
     embed.add_argument("--video-column", default="video", help="video column of a datasets SOURCE")
     embed.add_argument("--device", help="e.g. cpu, cuda, cuda:1 (default: cpu, or accelerate's)")
     embed.add_argument("--model-dtype", choices=["float32", "float16", "bfloat16"], help="model dtype")

@@ -138,11 +138,12 @@ def _merge(directory: Path, settings: dict, faiss_index: bool | None) -> int:
     """Merge every shard into `directory/dataset`, sorted by path, unless it is up to date; the number of rows."""
     parts = [datasets.load_from_disk(str(shard)) for shard in sorted((directory / "shards").glob("shard-*"))]
     rows = sum(part.num_rows for part in parts)
-    if faiss_index is None:
-        faiss_index = rows >= FAISS_MIN_ROWS and importlib.util.find_spec("faiss") is not None
     target = directory / "dataset"
+    indexed = (target / FAISS_FILE).is_file()
+    if faiss_index is None:  # an index stays; a collection without one gets one from FAISS_MIN_ROWS videos
+        faiss_index = indexed or (rows >= FAISS_MIN_ROWS and importlib.util.find_spec("faiss") is not None)
     up_to_date = (target / "state.json").is_file() and datasets.load_from_disk(str(target)).num_rows == rows
-    if rows and not (up_to_date and (not faiss_index or (target / FAISS_FILE).is_file())):
+    if rows and not (up_to_date and faiss_index == indexed):
         merged = datasets.concatenate_datasets(parts)  # sorted in memory: `sort` would write a cache into a shard
         order = sorted(range(rows), key=merged["path"][:].__getitem__)
         _save_dataset(merged.select(order, keep_in_memory=True), target, settings, faiss_index)
@@ -160,8 +161,8 @@ def embed_collection(
     Append-only and resumable: new rows go to shards of `shard_size` (what a killed run loses at most), then all shards
     are merged into `output_dir/dataset`, each written atomically. Under `accelerate launch` the processes share the
     missing videos and the main process merges. `dtype`: of the stored embeddings (`"float32"` or `"float16"`);
-    `sampling` overrides the processor's; `faiss_index=None`: an index when `faiss` is installed and the collection
-    holds `FAISS_MIN_ROWS` videos; `model_dtype`: the model's precision.
+    `sampling` overrides the processor's; `faiss_index=None`: keep an existing index, else one when `faiss` is
+    installed and the collection holds `FAISS_MIN_ROWS` videos; `model_dtype`: the model's precision.
 
     Returns (in every process) `{"embedded", "failed": [(path, error)], "skipped", "rows", "dataset"}`.
     """

@@ -83,6 +83,14 @@ class OpenVCLIPConfig(CLIPConfig):
             raise ValueError(f"`patch_ratio` must be in [0, 1] or None, got {self.patch_ratio!r}.")
 
     @classmethod
+    def get_config_dict(cls, *args, **kwargs) -> tuple[dict, dict]:
+        """A CLIP checkpoint's config is read as Open-VCLIP's (same weights), without the model-type warning."""
+        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
+        if config_dict.get("model_type") == CLIPConfig.model_type:
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        return config_dict, kwargs
+
+    @classmethod
     def from_clip_config(cls, clip_config: CLIPConfig | dict, **kwargs) -> "OpenVCLIPConfig":
         """The Open-VCLIP config of a [`CLIPConfig`] (or its dict); `kwargs` (e.g. `num_frames=16`) override."""
         if isinstance(clip_config, PreTrainedConfig):

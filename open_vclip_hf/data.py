@@ -109,7 +109,7 @@ def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
             video, label = ",".join(cells[:-1]), cells[-1]
         else:  # PySlowFast's space-separated lists
-            video, _, label = line.rpartition(" ")
+            video, _, label = line.rpartition(" ") if " " in line else (line, "", "")
         rows.append((number, video.strip(), label.strip()))
     if rows and (rows[0][1].lower() in HEADER_NAMES or rows[0][2].lower() in HEADER_NAMES):
         rows = rows[1:]
@@ -202,8 +202,9 @@ def dataset_videos(dataset, video_column: str = "video") -> list:
         dataset = dataset.cast_column(video_column, datasets.Video(decode=False))
     videos = []
     for video in dataset[video_column]:
-        if isinstance(video, Mapping):
-            video = video["path"] if video.get("path") and os.path.isfile(video["path"]) else video.get("bytes")
+        if isinstance(video, Mapping):  # with bytes, a relative path is only a name (`save_to_disk`), not a file here
+            path, data = video.get("path"), video.get("bytes")
+            video = path if path and os.path.isfile(path) and (data is None or os.path.isabs(path)) else data
         if video is None:
             raise DataError(f"a row of column {video_column!r} has neither a readable path nor bytes")
         videos.append(video)

@@ -37,10 +37,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_tokenizer = False
 
     def __init__(self, model, *args, **kwargs):
-        # A plain CLIP checkpoint runs as an Open-VCLIP model, with the default Open-VCLIP processor.
-        if isinstance(model, CLIPModel) and not isinstance(model, OpenVCLIPModel):
+        # A plain CLIP checkpoint runs as an Open-VCLIP model, with the default Open-VCLIP processor. Told apart by
+        # name, not class: transformers re-executes remote-code modules this one imported, making new classes.
+        if isinstance(model, CLIPModel) and model.config.model_type == CLIPModel.config_class.model_type:
             model = OpenVCLIPModel.from_clip(model)
-        if not isinstance(kwargs.get("processor"), OpenVCLIPProcessor):
+        if type(kwargs.get("processor")).__name__ != OpenVCLIPProcessor.__name__:
             kwargs["processor"] = OpenVCLIPProcessor.for_model(model.config)
         super().__init__(model, *args, **kwargs)
         self.class_embeddings = ClassEmbeddingCache()

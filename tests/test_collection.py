@@ -192,6 +192,20 @@ def test_faiss_index_gives_the_exact_top_results(reference, brute_force):
         np.testing.assert_allclose([hit["score"] for hit in indexed], [hit["score"] for hit in exact], atol=1e-5)
 
 
+def test_appending_keeps_the_index_and_no_faiss_removes_it(reference, clips, model_dirs, tmp_path):
+    pytest.importorskip("faiss", reason="the FAISS index needs faiss-cpu: pip install 'open_vclip_hf[faiss]'")
+    shutil.copytree(reference[1], tmp_path / "collection")
+    shutil.copy(videos_of(clips)[0], tmp_path / "new.mp4")
+    (tmp_path / "new.txt").write_text("new.mp4\n")
+    index = tmp_path / "collection" / "dataset" / "faiss.index"
+    for faiss_index, rows, indexed in ((None, 13, True), (False, 13, False), (True, 13, True)):
+        result = embed_collection(
+            tmp_path / "new.txt", model_dirs[0], tmp_path / "collection", num_workers=0, faiss_index=faiss_index,
+            progress=False,
+        )  # fmt: skip
+        assert (result["rows"], index.is_file()) == (rows, indexed), faiss_index
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Append-only, resumable, several processes
 

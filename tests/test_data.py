@@ -67,6 +67,9 @@ def test_csv_without_class_names_takes_the_sorted_labels(tmp_path):
     csv_path.write_text("a.mp4,0\nb.mp4,1\n")
     with pytest.raises(DataError, match="labels are numbers"):
         read_csv(csv_path)
+    csv_path.write_text("a.mp4,archery\nb.mp4\n")  # a row without its label is named as such
+    with pytest.raises(DataError, match=r"test.csv:2: expected 'path,label', got 'b.mp4', ''"):
+        read_csv(csv_path)
     csv_path.write_bytes("a.mp4,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8"):
         read_csv(csv_path)
@@ -149,3 +152,16 @@ def test_find_videos_path_lists_and_unlabelled_datasets(tmp_path):
         dataset_videos(dataset)
     with pytest.raises(DataError, match="no column 'label'"):
         read_dataset(dataset, video_column="clip")
+
+
+def test_saved_dataset_gives_its_own_bytes_not_a_same_named_file_in_the_working_directory(tmp_path, monkeypatch):
+    import datasets
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "clip.mp4").write_bytes(b"the dataset's video")
+    dataset = datasets.Dataset.from_dict({"video": [str(tmp_path / "data" / "clip.mp4")]})
+    dataset.cast_column("video", datasets.Video()).save_to_disk(tmp_path / "saved")  # embeds the bytes
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "clip.mp4").write_bytes(b"another video")
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert dataset_videos(datasets.load_from_disk(tmp_path / "saved")) == [b"the dataset's video"]

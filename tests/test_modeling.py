@@ -7,6 +7,8 @@ import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from torch import nn
 from transformers import AutoConfig, AutoModel, CLIPConfig, CLIPModel
+from transformers.testing_utils import CaptureLogger
+from transformers.utils import logging as transformers_logging
 
 from open_vclip_hf import (
     OpenVCLIPConfig,
@@ -233,7 +235,9 @@ def test_clip_weights_load_without_missing_or_new_keys(tmp_path):
     torch.manual_seed(0)
     clip = CLIPModel(CLIPConfig(text_config=TEXT, vision_config=VISION, projection_dim=16))
     clip.save_pretrained(tmp_path / "clip")
-    model, info = OpenVCLIPModel.from_pretrained(tmp_path / "clip", output_loading_info=True)
+    with CaptureLogger(transformers_logging.get_logger("transformers.configuration_utils")) as log:
+        model, info = OpenVCLIPModel.from_pretrained(tmp_path / "clip", output_loading_info=True)
+    assert "model of type `clip`" not in log.out  # a supported load, not "not supported and can yield errors"
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
     assert isinstance(model.config, OpenVCLIPConfig) and model.config.model_type == "open_vclip"
     assert model.config.vision_config.patch_size == 8 and model.config.temporal_attention == "neighbor"
