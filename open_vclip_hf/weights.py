@@ -320,7 +320,10 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 # The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
 # these and nothing else. The first ones are the model itself.
-_WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin",
+    "model.safetensors.index.json", "pytorch_model.bin.index.json",
+)  # fmt: skip
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -342,7 +345,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
     except (OSError, ValueError):
         return None
     ours = isinstance(config, dict) and config.get("model_type") in ("clip", "open_vclip")
-    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-1]) for file in files) else None
+    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-2]) for file in files) else None
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:
@@ -378,7 +381,8 @@ def save_pretrained_atomically(
     model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
 ) -> Path:
     """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
-    files of the folder `extra_files_from` not written already, then [`commit_directory`] it to `output_dir`."""
+    files of the folder `extra_files_from` not written already (nor replacing a non-model file of `output_dir`), then
+    [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_staging_directory(output_dir)
@@ -388,7 +392,8 @@ def save_pretrained_atomically(
         if extra_files_from is not None and Path(extra_files_from).is_dir():
             for entry in Path(extra_files_from).iterdir():
                 model_file = _matches(entry.name, ("config.json", "README.md", *_WEIGHT_FILES))
-                if entry.is_file() and not model_file and not (staging / entry.name).exists():
+                theirs = (output_dir / entry.name).exists() and not _matches(entry.name, MODEL_FOLDER_FILES)
+                if entry.is_file() and not model_file and not theirs and not (staging / entry.name).exists():
                     shutil.copy2(entry, staging / entry.name)
         return commit_directory(staging, output_dir)
     except BaseException:
