@@ -37,7 +37,7 @@ def _read_labels(args: argparse.Namespace) -> list[str]:
     from .prompts import check_labels
 
     if args.labels_file:
-        with open(args.labels_file, encoding="utf-8") as handle:
+        with open(args.labels_file, encoding="utf-8-sig") as handle:
             labels = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
     else:
         labels = [label.strip() for label in args.labels.split(",") if label.strip()]

@@ -73,7 +73,7 @@ def read_lines(path: Path, comments: bool = True) -> list[tuple[int, str]]:
     """`(line number, stripped line)` of a UTF-8 text file, without blank lines and (if `comments`) `#` comment lines.
     Official split files have no comments, and HMDB51 file names may start with `#`: they pass `comments=False`."""
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error})") from None
     return [(number, line) for number, line in enumerate(lines, 1) if line and not (comments and line[0] == "#")]

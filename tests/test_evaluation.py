@@ -287,8 +287,9 @@ def test_k400_annotation_csv(tmp_path):
     folder.mkdir(parents=True)
     (folder / "q1_000001_000011.mp4").write_bytes(b"x")
     annotations = tmp_path / "validate.csv"
-    annotations.write_text(
-        "label,youtube_id,time_start,time_end,split\npassing American football (in game),q1,1,11,validate\n"
+    annotations.write_text(  # saved with a BOM, as spreadsheet programs do
+        "label,youtube_id,time_start,time_end,split\npassing American football (in game),q1,1,11,validate\n",
+        encoding="utf-8-sig",
     )
     split = read_k400(tmp_path, annotations)
     assert split.videos == [str(folder / "q1_000001_000011.mp4")]

