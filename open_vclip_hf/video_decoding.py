@@ -201,10 +201,10 @@ def _as_frame_array(video) -> np.ndarray | None:
         frames = np.stack(arrays)
     else:
         return None
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
         raise VideoDecodingError(
             f"<{type(video).__name__} of shape {tuple(frames.shape)} and dtype {frames.dtype}>: decoded frames must "
-            "be uint8 RGB of shape (num_frames, height, width, 3) with at least one frame."
+            "be uint8 RGB of shape (num_frames, height, width, 3) with at least one frame of at least 1x1 pixels."
         )
     return frames
 

@@ -543,7 +543,12 @@ def test_text_mode_file_object(video_dir, painted_mp4):
 
 @pytest.mark.parametrize(
     "frames",
-    [np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 3, 8, 8), np.uint8), np.zeros((0, 8, 8, 3), np.uint8)],
+    [
+        np.zeros((4, 8, 8, 3), np.float32),
+        np.zeros((4, 3, 8, 8), np.uint8),
+        np.zeros((0, 8, 8, 3), np.uint8),
+        np.zeros((4, 0, 8, 3), np.uint8),  # frames without pixels: the image processor divided by zero
+    ],
 )
 def test_invalid_decoded_frames(frames):
     with pytest.raises(VideoDecodingError, match=r"\(num_frames, height, width, 3\)"):
