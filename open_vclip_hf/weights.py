@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import sys
 import zipfile
@@ -310,6 +311,9 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (FileNotFoundError, CheckpointError):
         raise
     except Exception as error:  # every reader has its own error types for a damaged file
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error))  # torch.load(weights_only=True) refused an object
+        if isinstance(error, pickle.UnpicklingError) and refused:
+            raise CheckpointError(f"{path}: refusing to unpickle {refused[1]} (not a tensor): no code is run") from None
         raise CheckpointError(
             f"{path}: cannot read checkpoint ({type(error).__name__}: {error}). The file may be truncated or corrupt;"
             " compare its size and SHA256 with the source."

@@ -204,6 +204,9 @@ def test_torchscript_archives_are_read_without_running_their_code(tmp_path, capf
         for item in source.infolist():
             evil = item.filename.endswith("/data.pkl")
             target.writestr(item, pickle.dumps(_Exploit(marker), protocol=2) if evil else source.read(item))
+    torch.save({"visual.conv1.weight": _Exploit(marker)}, tmp_path / "evil.pth")  # torch.load(weights_only=True)
+    with pytest.raises(CheckpointError, match=r"evil.pth: refusing to unpickle posix.system \(not a tensor\)"):
+        load_checkpoint_state_dict(tmp_path / "evil.pth")
     for convert in (
         lambda: convert_checkpoint(malicious),
         lambda: convert_checkpoint(tmp_path / "plain.pt", clip_anchor=malicious, ratio=0.5),
