@@ -158,6 +158,7 @@ def load_video(
                 raise VideoDecodingError(f"{name} is truncated or damaged: {again}, then fewer") from None
     except av.FFmpegError as error:
         hint = " (not a video FFmpeg can read, or a truncated or damaged file)" * isinstance(error, av.InvalidDataError)
+        hint += f" (frames above MAX_VIDEO_PIXELS = {MAX_VIDEO_PIXELS} are refused)" * (type(error) is av.ArgumentError)
         raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
@@ -324,7 +325,13 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _open(source: str | bytes) -> av.container.InputContainer:
-    return av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r")
+    """The container, its probe and its decoders refusing frames above `MAX_VIDEO_PIXELS` (FFmpeg's `max_pixels`):
+    probing decodes a frame, before [`_check_frame_size`] could refuse the size that the header then declares."""
+    options = {} if MAX_VIDEO_PIXELS is None else {"max_pixels": str(MAX_VIDEO_PIXELS)}
+    container = av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r", options=options)
+    for stream in container.streams.video:
+        stream.codec_context.options = options
+    return container
 
 
 def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | None, float]:
