@@ -52,8 +52,8 @@ def check_sampling_args(num_frames: int, sampling: str, num_clips: int, frame_st
     for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("frame_stride", frame_stride)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if not target_fps > 0:
-        raise ValueError(f"`target_fps` must be positive, got {target_fps!r}.")
+    if not 0 < target_fps < math.inf:
+        raise ValueError(f"`target_fps` must be positive and finite, got {target_fps!r}.")
 
 
 def sample_frame_indices(
@@ -82,6 +82,8 @@ def sample_frame_indices(
     check_sampling_args(num_frames, sampling, num_clips, frame_stride, target_fps)
     if not isinstance(num_video_frames, (int, np.integer)) or num_video_frames < 1:
         raise ValueError(f"`num_video_frames` must be a positive integer, got {num_video_frames!r}.")
+    if fps is not None and not 0 < fps < math.inf:
+        raise ValueError(f"`fps` must be positive and finite, got {fps!r}.")
     frame = np.arange(num_frames)
     if sampling == "uniform":
         if generator is None:

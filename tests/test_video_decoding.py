@@ -103,11 +103,14 @@ def test_random_sampling_is_reproducible_and_keeps_the_layout():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"sampling": "random"}, {"num_frames": 0}, {"num_clips": -1}, {"frame_stride": 1.5}, {"target_fps": 0}],
-)
+    [
+        {"sampling": "random"}, {"num_frames": 0}, {"num_clips": -1}, {"frame_stride": 1.5}, {"target_fps": 0},
+        {"target_fps": math.inf}, {"fps": 0}, {"fps": -30}, {"fps": math.nan}, {"fps": math.inf},
+    ],
+)  # fmt: skip
 def test_invalid_sampling_arguments(kwargs):
-    with pytest.raises(ValueError):
-        sample_frame_indices(100, **kwargs)
+    with pytest.raises(ValueError, match="fps|sampling|num_frames|num_clips|frame_stride"):
+        sample_frame_indices(100, **{"sampling": "dense", **kwargs})
 
 
 def test_invalid_number_of_video_frames():
