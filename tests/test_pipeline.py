@@ -175,7 +175,8 @@ def test_pipeline_errors_name_the_problem(classifier, tmp_path):
         classifier(str(corrupt), candidate_labels=[])
     # Settings are checked before any video is read (the corrupt file would raise otherwise).
     for bad, match in (
-        (dict(candidate_labels=["cat", "dog", "cat"]), r"duplicate labels: \['cat'\]"),
+        (dict(candidate_labels=["cat", "dog", "cat"]), r"duplicate labels .*: \['cat', 'cat'\]"),
+        (dict(candidate_labels=["Cat", "dog", "cat "]), r"duplicate labels .*: \['Cat', 'cat '\]"),  # same tokens
         (dict(candidate_labels=["cat", None]), "non-empty strings, got None"),
         (dict(candidate_labels=["cat", " "]), "non-empty strings"),
         (dict(hypothesis_template="{} and {}"), "exactly one '{}'"),
