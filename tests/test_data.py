@@ -65,6 +65,11 @@ def test_csv_without_class_names_takes_the_sorted_labels(tmp_path):
     assert read_csv(csv_path).class_names == ["archery", "playing guitar"]
     csv_path.write_text("clip,activity\na.mp4,playing guitar\nsub/b.mp4,archery\n")
     assert len(read_csv(csv_path)) == 2
+    # Columns picked by their names: in another order, or among others (`datasets`' metadata.csv allows them).
+    for text in ("label,path\narchery,a.mp4\n", "file_name,split,label\na.mp4,test,archery\n"):
+        csv_path.write_text(text)
+        assert read_csv(csv_path).videos == [str(tmp_path / "clips" / "a.mp4")]
+        assert read_csv(csv_path).class_names == ["archery"]
     csv_path.write_text("a.mp4,archery\n", encoding="utf-8-sig")
     assert read_csv(csv_path).videos == [str(tmp_path / "clips" / "a.mp4")]
     csv_path.write_text("a.mp4,0\nb.mp4,1\n")
