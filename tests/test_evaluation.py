@@ -547,6 +547,10 @@ def test_two_processes_give_the_single_process_report(ucf_evaluation, ucf_tree, 
 
 def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs, tmp_path, capsys):
     out = tmp_path / "sweep"
+    out.mkdir()
+    (tmp_path / "precious.txt").write_text("mine")  # symlinks in --out are replaced, not written through
+    for name in ("ucf101.md", "ucf101_patch_sweep.png"):
+        (out / name).symlink_to(tmp_path / "precious.txt")
     code = main(
         [
             "evaluate",
@@ -579,6 +583,8 @@ def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs
     assert [row.split(" | ")[0] for row in rows] == ["| r=0", "| r=0.5", "| r=1"]
     png = (out / "ucf101_patch_sweep.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert (tmp_path / "precious.txt").read_text() == "mine" and not (out / "ucf101.md").is_symlink()
+    assert sorted(path.name for path in out.iterdir()) == ["ucf101.json", "ucf101.md", "ucf101_patch_sweep.png"]
     assert "| r=0.5 |" in capsys.readouterr().out
 
 
