@@ -37,7 +37,7 @@ def _read_labels(args: argparse.Namespace) -> list[str]:
     from .prompts import check_labels
 
     if args.labels_file:
-        with open(args.labels_file, encoding="utf-8") as handle:
+        with open(args.labels_file, encoding="utf-8-sig") as handle:
             labels = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
     else:
         labels = [label.strip() for label in args.labels.split(",") if label.strip()]
@@ -86,7 +86,7 @@ def _classify(args: argparse.Namespace) -> None:
     from .prompts import check_templates
 
     labels = _read_labels(args)
-    if args.template:
+    if args.template is not None:
         check_templates(args.template)  # a bad template is one error, not one per video
     options = _pick(args, "top_k", "num_frames", "num_clips", "sampling")
     classifier = _classifier(args)
@@ -171,7 +171,7 @@ def _search(args: argparse.Namespace) -> None:
     if (args.query is None) == (args.video is None):
         raise ValueError("give a text QUERY or --video FILE (one of them)")
     options = _pick(args, "video", "top_k", "num_frames")
-    templates, exact = args.template or PROMPT_TEMPLATES, True if args.exact else None
+    templates, exact = PROMPT_TEMPLATES if args.template is None else args.template, True if args.exact else None
     results = _collection(args).search(args.query, templates=templates, exact=exact, **options)
     if args.json:
         print(json.dumps(results, indent=2))

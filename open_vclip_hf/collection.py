@@ -6,7 +6,6 @@ whole) and `dataset/` (the rows of every shard sorted by path, with `faiss.index
 
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from .data import DataError, dataset_videos, find_videos, read_csv, read_dataset
 from .evaluation.runner import VideoClipsDataset, collate_clips, decoded_batches, process_state
 from .evaluation.zero_shot import load_model_and_processor
 from .prompts import PROMPT_TEMPLATES, build_class_embeddings
-from .video_decoding import check_sampling_args
+from .video_decoding import _open, _read_source, check_sampling_args
 from .weights import commit_directory, fresh_staging_directory
 
 FORMAT = "open-vclip-collection/1"
@@ -65,17 +64,25 @@ def read_videos(source, video_column: str = "video", label_column: str = "label"
 
 
 def video_header(video) -> tuple[int, float]:
-    """`(frames, seconds)` of a video path, URL or bytes from its container header (0 where the header has none)."""
-    with av.open(video if isinstance(video, str) else io.BytesIO(video)) as container:
+    """`(frames, seconds)` of a video path, URL or bytes from its container header (0 where the header has none). A URL
+    is downloaded (again) as [`load_video`] downloads it, within its limits, not by FFmpeg."""
+    with _open(_read_source(video)[0]) as container:
         stream = container.streams.video[0]
         duration = stream.duration * stream.time_base if stream.duration else (container.duration or 0) / av.time_base
         return stream.frames or round(float(duration) * float(stream.average_rate or 0)), float(duration)
 
 
 def _collate_with_headers(videos, items):
-    """[`collate_clips`], plus the `(frames, seconds)` header of every decoded video."""
+    """[`collate_clips`], plus the `(frames, seconds)` header of every decoded video; a video whose header cannot be
+    read (a URL that answered only once) is a failure."""
+    headers = {}
+    for position, (index, _, error) in enumerate(items):
+        try:
+            headers[index] = video_header(videos[index]) if error is None else None
+        except Exception as failure:  # recorded like a decoding failure (`VideoClipsDataset`)
+            items[position] = (index, None, f"{type(failure).__name__}: {failure}")
     batch = collate_clips(items)
-    return batch | {"headers": [video_header(videos[index]) for index in batch["indices"]]}
+    return batch | {"headers": [headers[index] for index in batch["indices"]]}
 
 
 def weights_sha256(model: torch.nn.Module) -> str:

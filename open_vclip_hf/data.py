@@ -13,7 +13,8 @@ VIDEO_EXTENSIONS = (
     ".3gp", ".avi", ".flv", ".gif", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".ogv", ".ts", ".webm", ".wmv",
 )  # fmt: skip
 # First-row cells that make it a header rather than a video (`file_name` is `videofolder`'s metadata.csv column).
-HEADER_NAMES = {"path", "video", "file_name", "filename", "label", "class", "category"}
+VIDEO_COLUMNS, LABEL_COLUMNS = {"path", "video", "file_name", "filename"}, {"label", "class", "category"}
+HEADER_NAMES = VIDEO_COLUMNS | LABEL_COLUMNS
 # Sub-folders read as splits of a `videofolder` tree (`root/<split>/<class>/<video>`), in order of preference.
 SPLIT_FOLDERS = ("test", "validation", "val", "train")
 
@@ -73,7 +74,7 @@ def read_lines(path: Path, comments: bool = True) -> list[tuple[int, str]]:
     """`(line number, stripped line)` of a UTF-8 text file, without blank lines and (if `comments`) `#` comment lines.
     Official split files have no comments, and HMDB51 file names may start with `#`: they pass `comments=False`."""
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error})") from None
     return [(number, line) for number, line in enumerate(lines, 1) if line and not (comments and line[0] == "#")]
@@ -102,12 +103,18 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
 
 
 def _csv_rows(path: Path) -> list[tuple[int, str, str]]:
-    """`(line number, path, label)` of every row; a header row is skipped."""
-    rows = []
-    for number, line in read_lines(path):
+    """`(line number, path, label)` of every row; a header row is skipped. A header naming a video and a label column
+    (e.g. `metadata.csv`'s `file_name`, `label`) picks them, in any order among other columns."""
+    rows, lines = [], read_lines(path)
+    header = [cell.strip().lower() for cell in next(csv.reader([lines[0][1]]))] if lines else []
+    named = [next((i for i, name in enumerate(header) if name in kind), -1) for kind in (VIDEO_COLUMNS, LABEL_COLUMNS)]
+    by_name = -1 not in named and (named, len(header)) != ([0, 1], 2)  # else `path,label`, commas allowed in paths
+    for number, line in lines:
         if "," in line:
             cells = [cell.strip() for cell in next(csv.reader([line]))]
             video, label = ",".join(cells[:-1]), cells[-1]
+            if by_name:
+                video, label = (cells[i] if i < len(cells) else "" for i in named)
         else:  # PySlowFast's space-separated lists
             video, _, label = line.rpartition(" ") if " " in line else (line, "", "")
         rows.append((number, video.strip(), label.strip()))

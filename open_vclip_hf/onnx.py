@@ -26,6 +26,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel, OpenVCLIPOutput, pool_frame_embeddings
 from .processing_open_vclip import OpenVCLIPProcessor
+from .weights import commit_directory, fresh_staging_directory
 
 VISION_FILE = "vision_model.onnx"
 TEXT_FILE = "text_model.onnx"
@@ -79,8 +80,11 @@ def export_onnx(
     if model.device.type != "cpu" or model.dtype != torch.float32:
         model = copy.deepcopy(model).to("cpu", torch.float32)
     model = model.eval()
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = Path(output_dir).absolute()
+    if output_dir.exists() and not (output_dir.is_dir() and not any(output_dir.iterdir())):
+        raise ValueError(f"{output_dir} already exists and is not empty: export to a new or empty folder")
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = fresh_staging_directory(output_dir)  # renamed to `output_dir` once written and verified
     vision = model.config.vision_config
     generator = torch.Generator().manual_seed(seed)
 
@@ -112,7 +116,7 @@ def export_onnx(
         finally:
             registration_logger.setLevel(level)
         program.model.metadata_props.update(metadata)
-        program.save(str(output_dir / file))  # weights go to an external `.data` file only beyond 2 GB
+        program.save(str(staging / file))  # weights go to an external `.data` file only beyond 2 GB
         checks.extend((tower, file, list(dynamic_shapes), output_names, inputs) for inputs in others)
 
     # Example sizes >= 2 so that torch.export keeps them symbolic (0/1 would be specialised).
@@ -130,13 +134,13 @@ def export_onnx(
                 {"input_ids": {0: text_batch, 1: sequence}, "attention_mask": {0: text_batch, 1: sequence}},
                 ["text_embeds"], TEXT_FILE, prompts("a dog"), prompts("yo-yo", "a photo of archery", "a " * 20),
             )  # fmt: skip
-        model.config.save_pretrained(output_dir)
-        processor.save_pretrained(output_dir)
-        if not verify:
-            return {}
+        model.config.save_pretrained(staging)
+        processor.save_pretrained(staging)
         # Eager PyTorch against onnxruntime on the saved files (not the exported graph against itself).
-        onnx_model, differences = OpenVCLIPOnnxModel.from_pretrained(output_dir), {}
-        sessions = {VISION_FILE: onnx_model.vision_session, TEXT_FILE: onnx_model.text_session}
+        differences, checks = {}, checks if verify else []
+        if checks:
+            onnx_model = OpenVCLIPOnnxModel.from_pretrained(staging)
+            sessions = {VISION_FILE: onnx_model.vision_session, TEXT_FILE: onnx_model.text_session}
         for tower, file, input_names, output_names, inputs in checks:
             expected = tower(*inputs)
             expected = expected if isinstance(expected, tuple) else (expected,)
@@ -146,6 +150,7 @@ def export_onnx(
                 differences[name] = max(differences.get(name, 0.0), difference)
                 if not difference <= atol:  # also catches NaN
                     raise RuntimeError(f"ONNX output {name} differs from PyTorch by {difference} > {atol}")
+    commit_directory(staging, output_dir)
     return differences
 
 

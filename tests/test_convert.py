@@ -204,6 +204,9 @@ def test_torchscript_archives_are_read_without_running_their_code(tmp_path, capf
         for item in source.infolist():
             evil = item.filename.endswith("/data.pkl")
             target.writestr(item, pickle.dumps(_Exploit(marker), protocol=2) if evil else source.read(item))
+    torch.save({"visual.conv1.weight": _Exploit(marker)}, tmp_path / "evil.pth")  # torch.load(weights_only=True)
+    with pytest.raises(CheckpointError, match=r"evil.pth: refusing to unpickle posix.system \(not a tensor\)"):
+        load_checkpoint_state_dict(tmp_path / "evil.pth")
     for convert in (
         lambda: convert_checkpoint(malicious),
         lambda: convert_checkpoint(tmp_path / "plain.pt", clip_anchor=malicious, ratio=0.5),
@@ -288,6 +291,24 @@ def test_truncated_empty_and_foreign_files_fail_clearly_without_output(tmp_path)
         assert not list(tmp_path.glob(f".out_{path.stem}*"))  # no staging folder left behind
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         convert_checkpoint(tmp_path / "missing.pth")
+
+
+def test_checkpoints_with_compressed_tensors_are_refused_before_inflating(tmp_path):
+    """torch writes zip archives uncompressed; a deflated one (a zip bomb: 4 MiB of tensor in a few KiB here) is
+    refused, in a torch.save file and in a TorchScript archive."""
+    torch.save({"w": torch.zeros(2**22, dtype=torch.uint8)}, tmp_path / "plain.pth")
+    linear = nn.Linear(2**10, 2**10)
+    linear.weight.data.zero_()
+    torch.jit.save(torch.jit.script(linear), str(tmp_path / "scripted.pt"))
+    for name in ("plain.pth", "scripted.pt"):
+        load_checkpoint_state_dict(tmp_path / name)  # as written: read
+        bomb = tmp_path / f"bomb_{name}"
+        with zipfile.ZipFile(tmp_path / name) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target:
+            for item in source.infolist():
+                target.writestr(item.filename, source.read(item))
+        assert bomb.stat().st_size < 2**16
+        with pytest.raises(CheckpointError, match=f"bomb_{name}: its tensors are stored compressed"):
+            load_checkpoint_state_dict(bomb)
 
 
 def test_existing_output_is_kept_unless_overwrite(tmp_path):

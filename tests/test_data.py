@@ -24,7 +24,8 @@ def test_read_class_names_text_and_json_forms(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps({"1": "air drumming", "0": "abseiling"}))
     (tmp_path / "c.json").write_text(json.dumps({"air drumming": 1, "abseiling": 0}))
     (tmp_path / "d.json").write_text(json.dumps(["abseiling", "air drumming"]))
-    for name in ("a.txt", "b.json", "c.json", "d.json"):
+    (tmp_path / "bom.txt").write_text("abseiling\r\nair drumming\r\n", encoding="utf-8-sig")  # Windows editors
+    for name in ("a.txt", "b.json", "c.json", "d.json", "bom.txt"):
         assert read_class_names(tmp_path / name) == ["abseiling", "air drumming"]
     (tmp_path / "dup.txt").write_text("a\nb\na\n")
     with pytest.raises(DataError, match="duplicate"):
@@ -64,6 +65,13 @@ def test_csv_without_class_names_takes_the_sorted_labels(tmp_path):
     assert read_csv(csv_path).class_names == ["archery", "playing guitar"]
     csv_path.write_text("clip,activity\na.mp4,playing guitar\nsub/b.mp4,archery\n")
     assert len(read_csv(csv_path)) == 2
+    # Columns picked by their names: in another order, or among others (`datasets`' metadata.csv allows them).
+    for text in ("label,path\narchery,a.mp4\n", "file_name,split,label\na.mp4,test,archery\n"):
+        csv_path.write_text(text)
+        assert read_csv(csv_path).videos == [str(tmp_path / "clips" / "a.mp4")]
+        assert read_csv(csv_path).class_names == ["archery"]
+    csv_path.write_text("a.mp4,archery\n", encoding="utf-8-sig")
+    assert read_csv(csv_path).videos == [str(tmp_path / "clips" / "a.mp4")]
     csv_path.write_text("a.mp4,0\nb.mp4,1\n")
     with pytest.raises(DataError, match="labels are numbers"):
         read_csv(csv_path)

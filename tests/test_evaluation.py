@@ -287,8 +287,9 @@ def test_k400_annotation_csv(tmp_path):
     folder.mkdir(parents=True)
     (folder / "q1_000001_000011.mp4").write_bytes(b"x")
     annotations = tmp_path / "validate.csv"
-    annotations.write_text(
-        "label,youtube_id,time_start,time_end,split\npassing American football (in game),q1,1,11,validate\n"
+    annotations.write_text(  # saved with a BOM, as spreadsheet programs do
+        "label,youtube_id,time_start,time_end,split\npassing American football (in game),q1,1,11,validate\n",
+        encoding="utf-8-sig",
     )
     split = read_k400(tmp_path, annotations)
     assert split.videos == [str(folder / "q1_000001_000011.mp4")]
@@ -546,6 +547,10 @@ def test_two_processes_give_the_single_process_report(ucf_evaluation, ucf_tree, 
 
 def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs, tmp_path, capsys):
     out = tmp_path / "sweep"
+    out.mkdir()
+    (tmp_path / "precious.txt").write_text("mine")  # symlinks in --out are replaced, not written through
+    for name in ("ucf101.md", "ucf101_patch_sweep.png"):
+        (out / name).symlink_to(tmp_path / "precious.txt")
     code = main(
         [
             "evaluate",
@@ -578,6 +583,8 @@ def test_cli_patch_sweep_writes_one_row_per_ratio_and_a_png(ucf_tree, model_dirs
     assert [row.split(" | ")[0] for row in rows] == ["| r=0", "| r=0.5", "| r=1"]
     png = (out / "ucf101_patch_sweep.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert (tmp_path / "precious.txt").read_text() == "mine" and not (out / "ucf101.md").is_symlink()
+    assert sorted(path.name for path in out.iterdir()) == ["ucf101.json", "ucf101.md", "ucf101_patch_sweep.png"]
     assert "| r=0.5 |" in capsys.readouterr().out
 
 

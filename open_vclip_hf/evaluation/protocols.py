@@ -137,14 +137,14 @@ def read_hmdb51(data_root: PathLike, split: str = "1", split_file: PathLike | No
 
 def _is_kinetics_annotations(path: PathLike) -> bool:
     """The Kinetics annotation CSV (`label,youtube_id,time_start,time_end,split`), not a `path,class_index` list."""
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         return "youtube_id" in handle.readline().lower()
 
 
 def _kinetics_annotations(protocol: str, path: Path, data_root: Path, class_names: list[str]) -> VideoList:
     """The videos of an annotation CSV, found anywhere under `data_root` by their file name
     `<youtube_id>_<start:06d>_<end:06d>.<ext>` or `<youtube_id>.<ext>`; one not found keeps its expected path."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     header = [cell.strip().lower() for cell in rows[0]]
     if not {"label", "youtube_id"} <= set(header):

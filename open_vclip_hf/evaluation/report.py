@@ -4,8 +4,10 @@ videos, runs with per-split top-1 / top-5 in percent, `null` when nothing was ev
 the splits), a markdown table and, for patch sweeps, a PNG plot."""
 
 import json
+import os
 import platform
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -145,13 +147,24 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     return Path(path)
 
 
+def _write_atomically(path: Path, write) -> Path:
+    """`write(temporary)` next to `path`, then renamed onto it: never half a file, and a symlink at `path` is replaced,
+    not written through."""
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.unlink(missing_ok=True)
+    write(temporary)
+    os.replace(temporary, path)
+    return path
+
+
 def write_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write `<protocol>.json`, `.md` and, for a patch sweep, `_patch_sweep.png` into `out_dir`; the paths by kind."""
     out_dir, stem = Path(out_dir), summary["protocol"]
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
-    paths["json"].write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(markdown_report(summary), encoding="utf-8")
+    texts = {"json": json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "markdown": markdown_report(summary)}
+    for kind, text in texts.items():
+        _write_atomically(paths[kind], lambda path: path.write_text(text, encoding="utf-8"))
     if any(run["patch_ratio"] is not None for run in summary["runs"]):
-        paths["plot"] = plot_patch_sweep(summary, out_dir / f"{stem}_patch_sweep.png")
+        paths["plot"] = _write_atomically(out_dir / f"{stem}_patch_sweep.png", partial(plot_patch_sweep, summary))
     return paths
