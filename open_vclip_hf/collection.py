@@ -9,7 +9,7 @@ import importlib.util
 import json
 import os
 import shutil
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 
 import av
@@ -20,11 +20,11 @@ from accelerate.utils import gather_object
 from datasets import Features, List, Value
 
 from .data import DataError, dataset_videos, find_videos, read_csv, read_dataset, read_path_list
-from .evaluation.runner import VideoClipsDataset, collate_clips, decoded_batches, process_state
+from .evaluation.runner import VideoClipsDataset, decoded_batches, process_state
 from .evaluation.zero_shot import load_model_and_processor
 from .prompts import PROMPT_TEMPLATES, build_class_embeddings
-from .video_decoding import _open, _read_source, check_sampling_args
-from .weights import commit_directory, fresh_staging_directory
+from .video_decoding import check_sampling_args, open_container
+from .weights import staged_directory
 
 FORMAT = "open-vclip-collection/1"
 COLLECTION_FILE = "collection.json"
@@ -64,25 +64,11 @@ def read_videos(source, video_column: str = "video", label_column: str = "label"
 
 
 def video_header(video) -> tuple[int, float]:
-    """`(frames, seconds)` of a video path, URL or bytes from its container header (0 where the header has none). A URL
-    is downloaded (again) as [`load_video`] downloads it, within its limits, not by FFmpeg."""
-    with _open(_read_source(video)[0]) as container:
+    """`(frames, seconds)` of a video path or bytes from its container header (0 where the header has none)."""
+    with open_container(video) as container:
         stream = container.streams.video[0]
         duration = stream.duration * stream.time_base if stream.duration else (container.duration or 0) / av.time_base
         return stream.frames or round(float(duration) * float(stream.average_rate or 0)), float(duration)
-
-
-def _collate_with_headers(videos, items):
-    """[`collate_clips`], plus the `(frames, seconds)` header of every decoded video; a video whose header cannot be
-    read (a URL that answered only once) is a failure."""
-    headers = {}
-    for position, (index, _, error) in enumerate(items):
-        try:
-            headers[index] = video_header(videos[index]) if error is None else None
-        except Exception as failure:  # recorded like a decoding failure (`VideoClipsDataset`)
-            items[position] = (index, None, f"{type(failure).__name__}: {failure}")
-    batch = collate_clips(items)
-    return batch | {"headers": [headers[index] for index in batch["indices"]]}
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -126,8 +112,7 @@ def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False
     """`save_to_disk` with the settings in `info.description` and, if asked, a FAISS HNSW index (inner product =
     cosine), in a staging folder renamed into place whole (a killed run leaves only the staging folder)."""
     dataset.info.description = json.dumps(settings)
-    staging = fresh_staging_directory(path)
-    try:
+    with staged_directory(path, replace_whole=True) as staging:  # e.g. faiss missing: no copy of the dataset left
         dataset.save_to_disk(staging)
         if faiss_index:
             import faiss
@@ -135,10 +120,6 @@ def _save_dataset(dataset, path: Path, settings: dict, faiss_index: bool = False
             dataset.add_faiss_index("embedding", string_factory="HNSW32", metric_type=faiss.METRIC_INNER_PRODUCT)
             dataset.get_index("embedding").faiss_index.hnsw.efSearch = 128  # saved with the index
             dataset.save_faiss_index("embedding", os.path.join(staging, FAISS_FILE))
-    except BaseException:  # e.g. faiss missing: no copy of the dataset left behind
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    commit_directory(staging, path, replace_whole=True)
 
 
 def _merge(directory: Path, settings: dict, faiss_index: bool | None) -> int:
@@ -238,9 +219,8 @@ def embed_collection(
         _save_dataset(shard, shards / f"shard-{process:03d}-{number + len(written):06d}", settings)
         written.append(shard.num_rows)
 
-    collate = partial(_collate_with_headers, videos)
-    for batch in decoded_batches(
-        state, videos, processor, sampling, batch_size, num_workers, "embedding", progress, todo, collate
+    for batch in decoded_batches(  # each video read once: a URL is not downloaded again for its header
+        state, videos, processor, sampling, batch_size, num_workers, "embedding", progress, todo, video_header
     ):
         failed += [(keys[index], error) for index, error in batch["failures"]]
         if batch["pixel_values"] is not None:
@@ -328,7 +308,7 @@ class VideoCollection:
                 f"{self.directory} was embedded with {sampling['num_frames']} frames per view; a query video with "
                 f"{num_frames} frames would not be compared like with like (leave the frame count out)"
             )
-        _, pixel_values, error = VideoClipsDataset([video], self.processor, **sampling)[0]
+        _, pixel_values, error, _ = VideoClipsDataset([video], self.processor, **sampling)[0]
         if error:
             raise ValueError(f"the query video cannot be read: {error}")
         return video_embeddings(self.model, pixel_values[None])[0].numpy()

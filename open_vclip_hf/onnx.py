@@ -26,7 +26,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPooling
 from .configuration_open_vclip import OpenVCLIPConfig
 from .modeling_open_vclip import OpenVCLIPModel, OpenVCLIPOutput, pool_frame_embeddings
 from .processing_open_vclip import OpenVCLIPProcessor
-from .weights import commit_directory, fresh_staging_directory
+from .weights import staged_directory
 
 VISION_FILE = "vision_model.onnx"
 TEXT_FILE = "text_model.onnx"
@@ -84,7 +84,6 @@ def export_onnx(
     if output_dir.exists() and not (output_dir.is_dir() and not any(output_dir.iterdir())):
         raise ValueError(f"{output_dir} already exists and is not empty: export to a new or empty folder")
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = fresh_staging_directory(output_dir)  # renamed to `output_dir` once written and verified
     vision = model.config.vision_config
     generator = torch.Generator().manual_seed(seed)
 
@@ -121,7 +120,8 @@ def export_onnx(
 
     # Example sizes >= 2 so that torch.export keeps them symbolic (0/1 would be specialised).
     batch, frames = torch.export.Dim("batch", min=1), torch.export.Dim("num_frames", min=1)
-    with torch.no_grad():
+    # Renamed to `output_dir` once written and verified; removed on failure.
+    with staged_directory(output_dir) as staging, torch.no_grad():
         export(
             _VideoTower(model), (videos(2, 4),), {"pixel_values": {0: batch, 1: frames}},
             ["video_embeds", "frame_embeds"], VISION_FILE, (videos(1, 2),), (videos(3, 8),),
@@ -150,7 +150,6 @@ def export_onnx(
                 differences[name] = max(differences.get(name, 0.0), difference)
                 if not difference <= atol:  # also catches NaN
                     raise RuntimeError(f"ONNX output {name} differs from PyTorch by {difference} > {atol}")
-    commit_directory(staging, output_dir)
     return differences
 
 

@@ -137,9 +137,9 @@ def load_video(
     if frames is not None:
         return frames[sample_frame_indices(len(frames), fps=fps, **sampling_kwargs)]
 
-    source, name = _read_source(video)
+    source, name = read_source(video)
     try:
-        with _open(source) as container:
+        with open_container(source) as container:
             if not container.streams.video:
                 kinds = ", ".join(sorted({stream.type for stream in container.streams})) or "none"
                 raise VideoDecodingError(f"{name} has no video stream (streams found: {kinds}).")
@@ -174,7 +174,7 @@ def _sample_and_decode(source, num_video_frames: int, fps: float, name: str, sam
 
 def _decode_frames(source, indices: list[int], fps: float, name: str, may_seek: bool = True) -> dict[int, np.ndarray]:
     """Upright RGB frames at the ascending `indices`; read again without seeking after a seek that missed."""
-    with _open(source) as container:
+    with open_container(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: the fastest here (benchmarks/README.md)
         reader = _Reader(container, stream, fps, name, may_seek)
@@ -216,7 +216,7 @@ def _to_numpy(array: np.ndarray | torch.Tensor) -> np.ndarray:
     return array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else array
 
 
-def _read_source(video) -> tuple[str | bytes, str]:
+def read_source(video) -> tuple[str | bytes, str]:
     """`(path or bytes, name for messages)` of an encoded video."""
     if isinstance(video, str) and video.startswith(("http://", "https://")):
         return _download(video), video
@@ -326,7 +326,7 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _open(source: str | bytes) -> av.container.InputContainer:
+def open_container(source: str | bytes) -> av.container.InputContainer:
     """The container, its probe and its decoders refusing frames above `MAX_VIDEO_PIXELS` (FFmpeg's `max_pixels`):
     probing decodes a frame, before [`_check_frame_size`] could refuse the size that the header then declares."""
     options = {} if MAX_VIDEO_PIXELS is None else {"max_pixels": str(MAX_VIDEO_PIXELS)}

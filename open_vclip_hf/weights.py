@@ -385,16 +385,28 @@ def fresh_staging_directory(path: str | Path, kind: str = "partial") -> Path:
     return staging
 
 
+@contextmanager
+def staged_directory(path: str | Path, replace_whole: bool = False) -> Iterator[Path]:
+    """A fresh [`staging_directory`] of `path` to write into, [`commit_directory`]-ed to `path` when the block ends;
+    removed if the block or the commit raises, so that a failed write leaves nothing behind."""
+    staging = fresh_staging_directory(path)
+    try:
+        yield staging
+        commit_directory(staging, path, replace_whole)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def save_pretrained_atomically(
     model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
 ) -> Path:
-    """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
-    files of the folder `extra_files_from` not written already (nor replacing a non-model file of `output_dir`), then
-    [`commit_directory`] it to `output_dir`."""
+    """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a [`staged_directory`] of `output_dir`,
+    with the non-model files of the folder `extra_files_from` not written already (nor replacing a non-model file of
+    `output_dir`)."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = fresh_staging_directory(output_dir)
-    try:
+    with staged_directory(output_dir) as staging:
         for savable in (model, *extra_savables):
             savable.save_pretrained(staging)
         if extra_files_from is not None and Path(extra_files_from).is_dir():
@@ -403,10 +415,7 @@ def save_pretrained_atomically(
                 theirs = (output_dir / entry.name).exists() and not _matches(entry.name, MODEL_FOLDER_FILES)
                 if entry.is_file() and not model_file and not theirs and not (staging / entry.name).exists():
                     shutil.copy2(entry, staging / entry.name)
-        return commit_directory(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    return output_dir
 
 
 def commit_directory(staging: str | Path, path: str | Path, replace_whole: bool = False) -> Path:

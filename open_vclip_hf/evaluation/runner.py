@@ -19,6 +19,7 @@ from ..data import VideoList
 from ..modeling_open_vclip import OpenVCLIPModel, OpenVCLIPNeighborFrameAttention
 from ..processing_open_vclip import OpenVCLIPProcessor
 from ..prompts import PROMPT_TEMPLATES, build_class_embeddings
+from ..video_decoding import read_source
 from ..weights import check_same_keys_and_shapes, interpolated_parameters
 
 TOPK_ACCURACY_PATH = Path(__file__).parent / "metrics" / "topk_accuracy"
@@ -35,32 +36,35 @@ def load_topk_accuracy():
 
 
 class VideoClipsDataset(Dataset):
-    """`dataset[i]` = `(i, pixel_values (views, frames, 3, H, W), None)`, or `(i, None, "ErrorType: message")` when
-    video `i` cannot be read: failures are returned, never raised, so that every one can be reported."""
+    """`dataset[i]` = `(i, pixel_values (views, frames, 3, H, W), None, header)`, or `(i, None, "ErrorType: message",
+    None)` when video `i` cannot be read: failures are returned, never raised, so that every one can be reported.
+    `header(source)`, if given, also reads the video's path or bytes (a URL is downloaded once, for both)."""
 
-    def __init__(self, videos: Sequence, processor, **sampling):
-        self.videos, self.processor, self.sampling = list(videos), processor, sampling
+    def __init__(self, videos: Sequence, processor, header=None, **sampling):
+        self.videos, self.processor, self.header, self.sampling = list(videos), processor, header, sampling
 
     def __len__(self) -> int:
         return len(self.videos)
 
     def __getitem__(self, index: int):
         try:
-            pixel_values = self.processor(
-                videos=[self.videos[index]], return_tensors="pt", **self.sampling
-            ).pixel_values
+            video = self.videos[index] if self.header is None else read_source(self.videos[index])[0]
+            pixel_values = self.processor(videos=[video], return_tensors="pt", **self.sampling).pixel_values
+            header = None if self.header is None else self.header(video)
         except Exception as error:  # missing, corrupt, exotic codec: recorded by the caller
-            return index, None, f"{type(error).__name__}: {error}"
-        return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None
+            return index, None, f"{type(error).__name__}: {error}", None
+        return index, pixel_values.reshape(-1, *pixel_values.shape[-4:]), None, header
 
 
 def collate_clips(items):
-    """[`VideoClipsDataset`] items -> `{"indices", "pixel_values" (videos, views, T, 3, H, W) or None, "failures"}`."""
-    decoded = [(index, pixel_values) for index, pixel_values, error in items if error is None]
+    """[`VideoClipsDataset`] items -> `{"indices", "pixel_values" (videos, views, T, 3, H, W) or None, "failures",
+    "headers"}`."""
+    decoded = [(index, pixel_values, header) for index, pixel_values, error, header in items if error is None]
     return {
-        "indices": [index for index, _ in decoded],
-        "pixel_values": torch.stack([pixel_values for _, pixel_values in decoded]) if decoded else None,
-        "failures": [(index, error) for index, _, error in items if error is not None],
+        "indices": [index for index, _, _ in decoded],
+        "pixel_values": torch.stack([pixel_values for _, pixel_values, _ in decoded]) if decoded else None,
+        "failures": [(index, error) for index, _, error, _ in items if error is not None],
+        "headers": [header for _, _, header in decoded],
     }
 
 
@@ -86,15 +90,16 @@ def load_model_and_processor(model, processor=None, device=None, dtype: torch.dt
 
 
 def decoded_batches(
-    state, videos, processor, sampling, batch_size, num_workers, desc, progress, indices=None, collate=collate_clips
+    state, videos, processor, sampling, batch_size, num_workers, desc, progress, indices=None, header=None
 ):
     """This process's share of `videos[indices]` (a contiguous slice under `accelerate launch`) in batches of
     [`collate_clips`] (indices into `videos`), decoded in `num_workers` worker processes (0: here)."""
     with state.split_between_processes(list(range(len(videos)) if indices is None else indices)) as mine:
-        clips = Subset(VideoClipsDataset(videos, processor, **sampling), list(mine))
+        clips = Subset(VideoClipsDataset(videos, processor, header, **sampling), list(mine))
     bar = tqdm(total=len(clips), desc=desc, unit="video", disable=not (progress and state.is_main_process))
     failed = 0
-    for batch in DataLoader(clips, batch_size, num_workers=num_workers, collate_fn=collate):  # torch: 1 thread/worker
+    # DataLoader workers run torch with 1 thread each.
+    for batch in DataLoader(clips, batch_size, num_workers=num_workers, collate_fn=collate_clips):
         yield batch
         failed += len(batch["failures"])
         bar.update(len(batch["indices"]) + len(batch["failures"]))
