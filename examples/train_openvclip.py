@@ -599,8 +599,11 @@ def parse_args(argv=None):
             validate_repo_id(args.hub_model_id)
         except HFValidationError as error:
             parser.error(f"--hub_model_id: {error}")
-    if not (args.checkpointing_steps == "epoch" or args.checkpointing_steps.isdigit()):
-        parser.error(f"--checkpointing_steps must be a number or 'epoch', got {args.checkpointing_steps!r}")
+    steps = args.checkpointing_steps
+    if not (steps == "epoch" or steps.isdigit() and int(steps) > 0):
+        parser.error(f"--checkpointing_steps must be a positive number or 'epoch', got {args.checkpointing_steps!r}")
+    if args.checkpoints_total_limit < 0:
+        parser.error(f"--checkpoints_total_limit must be >= 0 (0: keep all), got {args.checkpoints_total_limit}")
     return args
 
 

