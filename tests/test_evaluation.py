@@ -591,6 +591,16 @@ def test_cli_user_errors_are_messages(ucf_tree, model_dirs, capsys):
     assert "splits 1, 2, 3, full" in capsys.readouterr().err
 
 
+def test_a_split_listing_a_video_twice_is_refused(ucf_tree, model_dirs, tmp_path, capsys):
+    """Listed twice, a video counted twice in top-1 / top-5 (UCF101 sorted lists and the custom CSV alike)."""
+    video = ucf_tree / "UCF-101" / "TaiChi/v_TaiChi_g01_c01.avi"
+    (tmp_path / "test.csv").write_text(f"{video},tai chi\n{ucf_tree / 'UCF-101' / BROKEN},yoyo\n{video},tai chi\n")
+    command = ["evaluate", "--model", str(model_dirs[0]), "--protocol", "custom", "--out", str(tmp_path / "out")]
+    assert main([*command, "--split-file", str(tmp_path / "test.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "listed more than once" in error and f"{video}" in error and not (tmp_path / "out").exists()
+
+
 def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
     root = ucf_tree / "UCF-101"
     split = VideoList([str(root / BROKEN), str(root / MISSING)], [0, 1], ["a", "b"], "1")

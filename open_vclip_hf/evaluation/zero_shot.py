@@ -2,11 +2,14 @@
 """One call per benchmark: read the official split files, evaluate, write the reports (`open-vclip evaluate`)."""
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
 
 from ..convert import clip_anchor_state_dict
+from ..data import DataError
+from ..weights import listed_names
 from .protocols import read_protocol
 from .report import summarize, write_report
 from .runner import evaluate_splits, load_model_and_processor, make_runs, process_state
@@ -47,6 +50,10 @@ def evaluate_protocol(
             "CLIP folder), e.g. --patch-sweep 0.5 --clip-anchor ViT-B-16.pt for the paper's B/16 ratio"
         )
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
+    for videos in splits:  # a video listed twice would count twice in the accuracy
+        twice = [video for video, count in Counter(videos.videos).items() if count > 1]
+        if twice:
+            raise DataError(f"{videos.source}: videos listed more than once: {listed_names(twice)}")
     model_name = _name(model)
     model, processor = load_model_and_processor(model, processor, device, dtype)
     warnings = []
