@@ -664,6 +664,16 @@ def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(train, t
     assert "earlier run" not in str(error.value) and not any(run.iterdir())
 
 
+def test_an_output_dir_that_is_a_file_is_refused_before_training(train, tiny_model_dir, tmp_path):
+    """It failed with NotADirectoryError only when the first epoch checkpoint was written, after an epoch of work."""
+    (tmp_path / "run").write_text("not a folder")
+    arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "no_data"),
+                 "--output_dir", str(tmp_path / "run")]  # fmt: skip
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        train.training_function(train.parse_args(arguments))
+    assert (tmp_path / "run").read_text() == "not a folder"
+
+
 def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypatch, tiny_model_dir, tmp_path):
     """The script stops with a message before loading anything: the regularizer under DeepSpeed (naming FSDP2) or
     FSDP1, and an FSDP config that accelerate did not apply (on a CPU it silently falls back to DDP)."""
