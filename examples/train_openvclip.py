@@ -222,6 +222,8 @@ def check_output_dir(args, accelerator: Accelerator, output_dir: Path):
     """An `--output_dir` holding an earlier run is continued (`--resume_from_checkpoint`) or cleared
     (`--overwrite_output_dir`), never mixed with a new run: its `epoch_N` would enter the SWA, and pruning by step
     number would delete the new run's training states first."""
+    if output_dir.exists() and not output_dir.is_dir():  # else it fails when the first epoch is saved
+        raise SystemExit(f"--output_dir {output_dir} is a file, not a folder: choose another --output_dir")
     earlier = [path for prefix in ("step_", "epoch_") for path in numbered_folders(output_dir, prefix).values()]
     earlier += [output_dir / name for name in ("swa", "final") if (output_dir / name).is_dir()]
     if not earlier or args.resume_from_checkpoint:
@@ -599,8 +601,11 @@ def parse_args(argv=None):
             validate_repo_id(args.hub_model_id)
         except HFValidationError as error:
             parser.error(f"--hub_model_id: {error}")
-    if not (args.checkpointing_steps == "epoch" or args.checkpointing_steps.isdigit()):
-        parser.error(f"--checkpointing_steps must be a number or 'epoch', got {args.checkpointing_steps!r}")
+    steps = args.checkpointing_steps
+    if not (steps == "epoch" or steps.isdigit() and int(steps) > 0):
+        parser.error(f"--checkpointing_steps must be a positive number or 'epoch', got {args.checkpointing_steps!r}")
+    if args.checkpoints_total_limit < 0:
+        parser.error(f"--checkpoints_total_limit must be >= 0 (0: keep all), got {args.checkpoints_total_limit}")
     return args
 
 

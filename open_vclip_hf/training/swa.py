@@ -18,6 +18,7 @@ from ..weights import (
     CHECKPOINT_SUFFIXES,
     check_output_folder,
     check_same_keys_and_shapes,
+    listed_names,
     load_checkpoint_state_dict,
     save_pretrained_atomically,
     staging_directory,
@@ -62,6 +63,10 @@ def average_checkpoints(
     paths = [Path(path) for path in paths]
     if not paths:
         raise ValueError("average_checkpoints needs at least one checkpoint")
+    resolved = [path.resolve() for path in paths]
+    twice = [str(path) for index, path in enumerate(paths) if resolved.index(resolved[index]) < index]
+    if twice:  # it would weigh twice in the uniform mean
+        raise ValueError(f"checkpoints given more than once: {listed_names(twice)}")
     first = loader(paths[0])
     dtypes = {key: tensor.dtype for key, tensor in first.items()}
     total = {
