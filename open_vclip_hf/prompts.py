@@ -33,8 +33,9 @@ def check_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
                 f"prompt template {template!r} must hold exactly one '{{}}' for the class name and no other "
                 f"braces (write literal braces as '{{{{' and '}}}}'): {type(error).__name__}: {error}"
             ) from None
-        if filled.count("\0") != 1:
-            raise ValueError(f"prompt template {template!r} has no '{{}}' placeholder for the class name")
+        if filled.count("\0") != 1:  # none, or a numbered field used twice ('{0} {0}')
+            places = "no '{}' placeholder" if "\0" not in filled else f"the class name {filled.count(chr(0))} times"
+            raise ValueError(f"prompt template {template!r} has {places}: it needs exactly one '{{}}', the class name")
     return templates
 
 

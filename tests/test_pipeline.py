@@ -182,6 +182,7 @@ def test_pipeline_errors_name_the_problem(classifier, tmp_path):
         (dict(hypothesis_template="{} and {}"), "exactly one '{}'"),
         (dict(hypothesis_template="{x}: {}"), "exactly one '{}'"),
         (dict(hypothesis_template="a video"), "no '{}' placeholder"),
+        (dict(hypothesis_template="{0} or {0}"), "has the class name 2 times"),
         (dict(top_k=0), "top_k"),
         (dict(top_k=1.5), "top_k"),
         (dict(num_frames=0), "num_frames"),
