@@ -272,10 +272,11 @@ def _read_file(path: Path) -> Mapping[str, Any]:
         return load_safetensors(path, device="cpu")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            # torch stores data.pkl and the tensors uncompressed; compressed (a zip bomb), they could inflate ~1000x
-            top = [item for item in archive.infolist() if item.filename.split("/")[1:2] in (["data"], ["data.pkl"])]
-            if any(item.compress_type != zipfile.ZIP_STORED for item in top):
-                raise CheckpointError(f"{path}: its tensors are stored compressed, which torch never writes; refused")
+            # torch stores every record uncompressed but TorchScript's code/ (never read here); compressed, a record
+            # torch reads whole (data.pkl, a tensor, version) could inflate ~1000x: a zip bomb
+            packed = [item.filename for item in archive.infolist() if item.compress_type != zipfile.ZIP_STORED]
+            if any("/code/" not in name for name in packed):
+                raise CheckpointError(f"{path}: its records are stored compressed, which torch never writes; refused")
             if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
                 return _read_torchscript(archive)
     state = torch.load(path, map_location="cpu", weights_only=True)
