@@ -328,11 +328,9 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 # The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
-# these and nothing else. The first ones are the model itself.
-_WEIGHT_FILES = (
-    "model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin",
-    "model.safetensors.index.json", "pytorch_model.bin.index.json",
-)  # fmt: skip
+# these and nothing else. The weights make a folder a model folder; their shard indexes are the model's too.
+_WEIGHTS = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin")
+_WEIGHT_FILES = (*_WEIGHTS, "model.safetensors.index.json", "pytorch_model.bin.index.json")
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -354,7 +352,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
     except (OSError, ValueError):
         return None
     ours = isinstance(config, dict) and config.get("model_type") in ("clip", "open_vclip")
-    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-2]) for file in files) else None
+    return files if ours and any(_matches(file.name, _WEIGHTS) for file in files) else None
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:
