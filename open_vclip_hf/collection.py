@@ -158,6 +158,9 @@ def embed_collection(
         raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
     if shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size}")
+    indexed = (Path(output_dir) / "dataset" / FAISS_FILE).is_file()  # kept by default: checked before any embedding
+    if (faiss_index or faiss_index is None and indexed) and importlib.util.find_spec("faiss") is None:
+        raise CollectionError(f"the FAISS index of {output_dir} needs faiss-cpu: install it, or pass --no-faiss")
     videos, labels = read_videos(source, video_column, label_column)  # before the model: a bad source fails fast
     videos = [os.path.abspath(video) if isinstance(video, str) and "://" not in video else video for video in videos]
     local = [video for video in videos if isinstance(video, str) and "://" not in video]

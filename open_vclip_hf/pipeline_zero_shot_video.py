@@ -41,7 +41,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         # name, not class: transformers re-executes remote-code modules this one imported, making new classes.
         if isinstance(model, CLIPModel) and model.config.model_type == CLIPModel.config_class.model_type:
             model = OpenVCLIPModel.from_clip(model)
-        if type(kwargs.get("processor")).__name__ != OpenVCLIPProcessor.__name__:
+        if OpenVCLIPProcessor.__name__ not in {cls.__name__ for cls in type(kwargs.get("processor")).__mro__}:
             kwargs["processor"] = OpenVCLIPProcessor.for_model(model.config)
         super().__init__(model, *args, **kwargs)
         self.class_embeddings = ClassEmbeddingCache()

@@ -327,9 +327,10 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def open_container(source: str | bytes) -> av.container.InputContainer:
-    """The container, its probe and its decoders refusing frames above `MAX_VIDEO_PIXELS` (FFmpeg's `max_pixels`):
-    probing decodes a frame, before [`_check_frame_size`] could refuse the size that the header then declares."""
-    options = {} if MAX_VIDEO_PIXELS is None else {"max_pixels": str(MAX_VIDEO_PIXELS)}
+    """The container, its probe and its decoders refusing frames above twice `MAX_VIDEO_PIXELS` (FFmpeg's `max_pixels`):
+    probing decodes a frame, before [`_check_frame_size`] could refuse the size that the header then declares. Twice:
+    FFmpeg counts padded buffers (width aligned to 64, codec margins); the exact limit is `_check_frame_size`'s."""
+    options = {} if MAX_VIDEO_PIXELS is None else {"max_pixels": str(2 * MAX_VIDEO_PIXELS)}
     container = av.open(source if isinstance(source, str) else io.BytesIO(source), mode="r", options=options)
     for stream in container.streams.video:
         stream.codec_context.options = options

@@ -272,10 +272,11 @@ def _read_file(path: Path) -> Mapping[str, Any]:
         return load_safetensors(path, device="cpu")
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            # torch stores data.pkl and the tensors uncompressed; compressed (a zip bomb), they could inflate ~1000x
-            top = [item for item in archive.infolist() if item.filename.split("/")[1:2] in (["data"], ["data.pkl"])]
-            if any(item.compress_type != zipfile.ZIP_STORED for item in top):
-                raise CheckpointError(f"{path}: its tensors are stored compressed, which torch never writes; refused")
+            # torch stores every record uncompressed but TorchScript's code/ (never read here); compressed, a record
+            # torch reads whole (data.pkl, a tensor, version) could inflate ~1000x: a zip bomb
+            packed = [item.filename for item in archive.infolist() if item.compress_type != zipfile.ZIP_STORED]
+            if any("/code/" not in name for name in packed):
+                raise CheckpointError(f"{path}: its records are stored compressed, which torch never writes; refused")
             if any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist()):
                 return _read_torchscript(archive)
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -327,11 +328,9 @@ def load_checkpoint_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 # The files a model folder owns (what `save_pretrained` of the model and its processor write): `--overwrite` replaces
-# these and nothing else. The first ones are the model itself.
-_WEIGHT_FILES = (
-    "model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin",
-    "model.safetensors.index.json", "pytorch_model.bin.index.json",
-)  # fmt: skip
+# these and nothing else. The weights make a folder a model folder; their shard indexes are the model's too.
+_WEIGHTS = ("model.safetensors", "model-*.safetensors", "pytorch_model.bin", "pytorch_model-*.bin")
+_WEIGHT_FILES = (*_WEIGHTS, "model.safetensors.index.json", "pytorch_model.bin.index.json")
 MODEL_FOLDER_FILES = (
     *_WEIGHT_FILES, "config.json", "generation_config.json", "processor_config.json", "preprocessor_config.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
@@ -353,7 +352,7 @@ def model_folder_files(path: str | Path) -> list[Path] | None:
     except (OSError, ValueError):
         return None
     ours = isinstance(config, dict) and config.get("model_type") in ("clip", "open_vclip")
-    return files if ours and any(_matches(file.name, _WEIGHT_FILES[:-2]) for file in files) else None
+    return files if ours and any(_matches(file.name, _WEIGHTS) for file in files) else None
 
 
 def check_output_folder(path: str | Path, overwrite: bool) -> None:

@@ -25,7 +25,7 @@ from conftest import accelerate_launch, colour_painter, decode_all_frames, encod
 
 from open_vclip_hf import OpenVCLIPModel, OpenVCLIPProcessor
 from open_vclip_hf.cli import main
-from open_vclip_hf.collection import VideoCollection, embed_collection, weights_sha256
+from open_vclip_hf.collection import CollectionError, VideoCollection, embed_collection, weights_sha256
 from open_vclip_hf.demo import random_demo_model
 from open_vclip_hf.prompts import PROMPT_TEMPLATES
 
@@ -206,6 +206,21 @@ def test_appending_keeps_the_index_and_no_faiss_removes_it(reference, clips, mod
             progress=False,
         )  # fmt: skip
         assert (result["rows"], index.is_file()) == (rows, indexed), faiss_index
+
+
+def test_an_index_is_not_appended_to_without_faiss(reference, clips, model_dirs, tmp_path, monkeypatch):
+    """A collection with an index, copied where faiss is not installed: refused before any video is embedded (it
+    failed at the final merge, after embedding them; under `accelerate launch` the other processes waited)."""
+    pytest.importorskip("faiss", reason="the FAISS index needs faiss-cpu: pip install 'open_vclip_hf[faiss]'")
+    shutil.copytree(reference[1], tmp_path / "collection")
+    shutil.copy(videos_of(clips)[0], tmp_path / "new.mp4")
+    (tmp_path / "new.txt").write_text("new.mp4\n")
+    shards = sorted(os.listdir(tmp_path / "collection" / "shards"))
+    monkeypatch.setitem(sys.modules, "faiss", None)  # not installed
+    for faiss_index in (None, True):
+        with pytest.raises(CollectionError, match="needs faiss-cpu: install it, or pass --no-faiss"):
+            embed_collection(tmp_path / "new.txt", model_dirs[0], tmp_path / "collection", faiss_index=faiss_index)
+    assert sorted(os.listdir(tmp_path / "collection" / "shards")) == shards
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -321,3 +321,16 @@ def test_a_plain_clip_folder_classifies_as_open_vclip_with_the_default_processor
     got = json.loads(result.stdout)[0]["predictions"]
     assert [r["label"] for r in got] == [r["label"] for r in expected]
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-5)
+
+
+def test_a_processor_subclass_is_kept(model_dir):
+    """The pipeline swaps a foreign processor (CLIP's) for the default one, never a subclass of Open-VCLIP's."""
+    from open_vclip_hf import ZeroShotVideoClassificationPipeline
+
+    class TwoFrameProcessor(OpenVCLIPProcessor):
+        pass
+
+    model = OpenVCLIPModel.from_pretrained(model_dir)
+    mine = TwoFrameProcessor.for_model(model.config, num_frames=2)
+    classifier = ZeroShotVideoClassificationPipeline(model=model, processor=mine)
+    assert classifier.processor is mine and classifier.processor.num_frames == 2

@@ -363,6 +363,14 @@ def test_frame_size_limit_refuses_before_decoding(painted_mp4, monkeypatch, vide
         load_video(path)
 
 
+def test_frame_size_limit_admits_a_video_of_exactly_that_size(painted_mp4, painted_webm, monkeypatch):
+    """FFmpeg's own `max_pixels` counts padded buffers (160 wide: 192): a 160 x 96 video is within a limit of
+    160 * 96, H.264 and VP9 alike."""
+    monkeypatch.setattr(video_decoding, "MAX_VIDEO_PIXELS", 160 * 96)
+    for path in (painted_mp4, painted_webm):
+        assert load_video(path, num_frames=2).shape == (1, 2, 96, 160, 3)
+
+
 def png_of_zeros(width: int, height: int) -> bytes:
     """A black 8-bit grayscale PNG, written without holding its pixels."""
     compress, row = zlib.compressobj(9), bytes(width + 1)  # each row: filter byte 0, then the pixels
