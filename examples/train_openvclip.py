@@ -602,7 +602,7 @@ def parse_args(argv=None):
         except HFValidationError as error:
             parser.error(f"--hub_model_id: {error}")
     steps = args.checkpointing_steps
-    if not (steps == "epoch" or steps.isdigit() and int(steps) > 0):
+    if not (steps == "epoch" or steps.isdecimal() and int(steps) > 0):
         parser.error(f"--checkpointing_steps must be a positive number or 'epoch', got {args.checkpointing_steps!r}")
     if args.checkpoints_total_limit < 0:
         parser.error(f"--checkpoints_total_limit must be >= 0 (0: keep all), got {args.checkpoints_total_limit}")

@@ -66,7 +66,8 @@ def export_onnx(
 ) -> dict[str, float]:
     """Export the video tower (and, with `text`, the text tower) of `model` (an [`OpenVCLIPModel`] or a folder / Hub
     id) to ONNX in `output_dir`, in float32 with a dynamic batch size and frame count (and text length), beside its
-    config and `processor` (default: the one stored with `model`, or the default [`OpenVCLIPProcessor`]).
+    config and `processor` (default: the one stored with `model`, or the default [`OpenVCLIPProcessor`]). `output_dir`
+    must be new or empty; it is written whole, once verified (a failed export leaves nothing).
 
     With `verify`, the exported graphs run in onnxruntime on other shapes than the export example (1 and 3 videos of
     2 and 8 frames, 1 and 3 padded prompts) and a `RuntimeError` is raised if any output differs from PyTorch by more

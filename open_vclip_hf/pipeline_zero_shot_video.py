@@ -25,11 +25,12 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ```
 
     `videos`: one video as [`load_video`] takes it, or a list or `(B, T, H, W, 3)` array of them (a list of results).
-    `candidate_labels`: distinct class names, or one comma-separated string. `hypothesis_template`: one template with
-    a `{}`, or several whose embeddings are averaged (default: the 28 official ones, method doc section 2). `top_k`:
-    only the best labels. `num_frames`, `num_clips`, `sampling` override the processor's; the logits of the views are
-    summed (method doc section 5). Each result is `[{"score", "label"}, ...]` by decreasing softmax score. Class
-    embeddings are cached in `self.class_embeddings`: call its `clear()` after changing the text weights."""
+    `candidate_labels`: distinct class names (case and spacing aside, as CLIP's tokenizer reads them), or one
+    comma-separated string. `hypothesis_template`: one template with a `{}`, or several whose embeddings are averaged
+    (default: the 28 official ones, method doc section 2). `top_k`: only the best labels. `num_frames`, `num_clips`,
+    `sampling` override the processor's; the logits of the views are summed (method doc section 5). Each result is
+    `[{"score", "label"}, ...]` by decreasing softmax score. Class embeddings are cached in `self.class_embeddings`:
+    call its `clear()` after changing the text weights."""
 
     _load_processor = None  # optional (transformers' soft loading): a CLIP folder without processor files gets ours
     _load_image_processor = False

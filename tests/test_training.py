@@ -698,6 +698,7 @@ def test_deepspeed_fsdp1_and_an_ignored_fsdp_config_are_refused(train, monkeypat
 @pytest.mark.parametrize(
     "option, expected",
     [(["--checkpointing_steps", "0"], "--checkpointing_steps must be a positive number"),
+     (["--checkpointing_steps", "\u00b2"], "--checkpointing_steps must be a positive number"),  # isdigit, not int
      (["--checkpoints_total_limit", "-1"], "--checkpoints_total_limit must be >= 0")],
 )  # fmt: skip
 def test_a_checkpointing_option_that_would_crash_or_delete_the_states_is_refused(train, option, expected, capsys):
