@@ -67,6 +67,7 @@ from open_vclip_hf.weights import (
     check_same_keys_and_shapes,
     commit_directory,
     fresh_staging_directory,
+    staged_directory,
     staging_directory,
 )
 
@@ -151,11 +152,9 @@ def save_epoch_checkpoint(accelerator: Accelerator, model, processor, path: Path
     folder the script writes can be used with `pipeline(...)` and the `open-vclip` commands."""
     state_dict = accelerator.get_state_dict(model)  # gathers sharded weights (a collective under FSDP / ZeRO-3)
     if accelerator.is_main_process:
-        staging = staging_directory(path)
-        shutil.rmtree(staging, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(staging, state_dict=state_dict)
-        processor.save_pretrained(staging)
-        commit_directory(staging, path)
+        with staged_directory(path) as staging:
+            accelerator.unwrap_model(model).save_pretrained(staging, state_dict=state_dict)
+            processor.save_pretrained(staging)
     accelerator.wait_for_everyone()
 
 

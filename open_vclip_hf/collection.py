@@ -24,7 +24,7 @@ from .evaluation.runner import VideoClipsDataset, decoded_batches, process_state
 from .evaluation.zero_shot import load_model_and_processor
 from .prompts import PROMPT_TEMPLATES, build_class_embeddings
 from .video_decoding import check_sampling_args, open_container
-from .weights import staged_directory
+from .weights import staged_directory, write_atomically
 
 FORMAT = "open-vclip-collection/1"
 COLLECTION_FILE = "collection.json"
@@ -194,7 +194,9 @@ def embed_collection(
     if state.is_main_process:
         shards.mkdir(parents=True, exist_ok=True)
         if not marker.is_file():
-            marker.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+            write_atomically(
+                marker, lambda path: path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+            )
         for stale in [*output_dir.glob(".dataset.*"), *shards.glob(".shard-*")]:
             shutil.rmtree(stale)  # left by a killed run: a shard or merge not (or not quite) renamed into place
     state.wait_for_everyone()

@@ -84,7 +84,6 @@ def export_onnx(
     output_dir = Path(output_dir).absolute()
     if output_dir.exists() and not (output_dir.is_dir() and not any(output_dir.iterdir())):
         raise ValueError(f"{output_dir} already exists and is not empty: export to a new or empty folder")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     vision = model.config.vision_config
     generator = torch.Generator().manual_seed(seed)
 

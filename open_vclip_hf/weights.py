@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -377,11 +377,26 @@ def staging_directory(path: str | Path, kind: str = "partial") -> Path:
 
 
 def fresh_staging_directory(path: str | Path, kind: str = "partial") -> Path:
-    """[`staging_directory`], emptied of what a killed writer left and created."""
+    """[`staging_directory`], emptied of what a killed writer left and created (with the parent folders of `path`)."""
     staging = staging_directory(path, kind)
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging.mkdir(parents=True)
     return staging
+
+
+def write_atomically(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """`write(temporary)` at the [`staging_directory`] name of the file `path`, then renamed onto it: never half a
+    file, a symlink at `path` is replaced rather than written through, and a failed write leaves nothing."""
+    path = Path(path).absolute()
+    temporary = staging_directory(path)
+    temporary.unlink(missing_ok=True)  # left by a killed writer (a symlink there would be written through)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @contextmanager
@@ -404,7 +419,6 @@ def save_pretrained_atomically(
     with the non-model files of the folder `extra_files_from` not written already (nor replacing a non-model file of
     `output_dir`)."""
     output_dir = Path(output_dir).absolute()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     with staged_directory(output_dir) as staging:
         for savable in (model, *extra_savables):
             savable.save_pretrained(staging)

@@ -4,7 +4,6 @@ videos, runs with per-split top-1 / top-5 in percent, `null` when nothing was ev
 the splits), a markdown table and, for patch sweeps, a PNG plot."""
 
 import json
-import os
 import platform
 from datetime import datetime, timezone
 from functools import partial
@@ -15,6 +14,7 @@ import torch
 import transformers
 
 from .. import __version__
+from ..weights import write_atomically
 from .runner import TOP_K, EvaluationResult
 
 REPORT_FORMAT = "open-vclip-evaluation/1"
@@ -147,16 +147,6 @@ def plot_patch_sweep(summary: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-def _write_atomically(path: Path, write) -> Path:
-    """`write(temporary)` next to `path`, then renamed onto it: never half a file, and a symlink at `path` is replaced,
-    not written through."""
-    temporary = path.with_name(f".{path.name}.partial")
-    temporary.unlink(missing_ok=True)
-    write(temporary)
-    os.replace(temporary, path)
-    return path
-
-
 def write_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write `<protocol>.json`, `.md` and, for a patch sweep, `_patch_sweep.png` into `out_dir`; the paths by kind."""
     out_dir, stem = Path(out_dir), summary["protocol"]
@@ -164,7 +154,7 @@ def write_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
     texts = {"json": json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "markdown": markdown_report(summary)}
     for kind, text in texts.items():
-        _write_atomically(paths[kind], lambda path: path.write_text(text, encoding="utf-8"))
+        write_atomically(paths[kind], lambda path: path.write_text(text, encoding="utf-8"))
     if any(run["patch_ratio"] is not None for run in summary["runs"]):
-        paths["plot"] = _write_atomically(out_dir / f"{stem}_patch_sweep.png", partial(plot_patch_sweep, summary))
+        paths["plot"] = write_atomically(out_dir / f"{stem}_patch_sweep.png", partial(plot_patch_sweep, summary))
     return paths

@@ -3,9 +3,9 @@
 the end of training run."""
 
 import json
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from ..weights import (
     listed_names,
     load_checkpoint_state_dict,
     save_pretrained_atomically,
-    staging_directory,
+    write_atomically,
 )
 
 
@@ -115,16 +115,10 @@ def write_swa_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     average = average_checkpoints(checkpoints)
     if output.suffix in CHECKPOINT_SUFFIXES:
-        temporary = staging_directory(output)
-        try:
-            if output.suffix == ".safetensors":
-                save_file({key: value.contiguous() for key, value in average.items()}, temporary)
-            else:
-                torch.save({"model_state": average}, temporary)  # like the official `swa_2_22.pth`
-            os.replace(temporary, output)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        if output.suffix == ".safetensors":
+            write_atomically(output, partial(save_file, {key: value.contiguous() for key, value in average.items()}))
+        else:  # like the official `swa_2_22.pth`
+            write_atomically(output, partial(torch.save, {"model_state": average}))
         return checkpoints
     template = checkpoints[-1]
     if not (template.is_dir() and (template / "config.json").is_file()):
