@@ -156,5 +156,6 @@ def write_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
     for kind, text in texts.items():
         write_atomically(paths[kind], lambda path: path.write_text(text, encoding="utf-8"))
     if any(run["patch_ratio"] is not None for run in summary["runs"]):
-        paths["plot"] = write_atomically(out_dir / f"{stem}_patch_sweep.png", partial(plot_patch_sweep, summary))
+        paths["plot"] = out_dir / f"{stem}_patch_sweep.png"
+        write_atomically(paths["plot"], partial(plot_patch_sweep, summary))
     return paths
